@@ -1,0 +1,44 @@
+"""Plain progress lines for logs that are not a terminal (SLURM output files, CI, pipes)."""
+
+from __future__ import annotations
+
+import time
+
+import lightning.pytorch as pl
+from lightning.pytorch.callbacks import ProgressBar
+
+
+class LineProgressBar(ProgressBar):
+    """One line per epoch: the epoch, its wall time and the progress-bar metrics.
+
+    A bar redrawn in place turns into thousands of lines in a log file; this prints only what a
+    reader of that file wants.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._enabled = True
+        self._epoch_start = 0.0
+
+    def disable(self) -> None:
+        self._enabled = False
+
+    def enable(self) -> None:
+        self._enabled = True
+
+    def on_train_epoch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self._epoch_start = time.perf_counter()
+
+    def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        # Lightning runs the epoch's validation before this hook, so its metrics are in.
+        self._print_epoch(trainer, pl_module)
+
+    def _print_epoch(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if not self._enabled or trainer.global_rank != 0:
+            return
+        metrics = self.get_metrics(trainer, pl_module)
+        metrics.pop("v_num", None)
+        shown = "  ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}" for k, v in sorted(metrics.items()))
+        elapsed = time.perf_counter() - self._epoch_start
+        total = trainer.max_epochs if trainer.max_epochs and trainer.max_epochs > 0 else "?"
+        print(f"epoch {trainer.current_epoch + 1}/{total} ({elapsed:.1f}s)  {shown}", flush=True)

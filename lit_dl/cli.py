@@ -1,0 +1,262 @@
+"""`lit-dl`: LightningCLI with a run directory, default callbacks and one-line user errors.
+
+`lit-dl fit|validate|test|predict` are LightningCLI's subcommands; `compare`, `sweep` and `plot`
+are lit-dl's own and are dispatched before Lightning is imported, so they start fast.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+# Commands that need no Trainer: module path of a `main(argv)` each.
+EXTRA_COMMANDS = {
+    "compare": "lit_dl.commands.compare",
+    "sweep": "lit_dl.commands.sweep",
+    "plot": "lit_dl.commands.plot",
+}
+DEFAULT_ROOT_DIR = "runs"
+
+
+def _build_cli_class() -> type:
+    """Defined inside a function so that `import lit_dl.cli` does not import Lightning."""
+    import torch
+    from lightning.pytorch import Trainer
+    from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint, ProgressBar
+    from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
+    from lightning.pytorch.utilities.model_helpers import is_overridden
+
+    from lit_dl import runs
+    from lit_dl.callbacks import GradientNormMonitor, LineProgressBar
+    from lit_dl.errors import UserError
+    from lit_dl.loggers import RunCSVLogger
+
+    class LitDLCLI(LightningCLI):
+        """LightningCLI that links data shapes into the net and owns the run directory."""
+
+        def __init__(self, args: list[str] | None = None, run: bool = True) -> None:
+            no_exit = {"exit_on_error": False}
+            super().__init__(
+                subclass_mode_model=True,
+                subclass_mode_data=True,
+                save_config_kwargs={"overwrite": True},
+                parser_kwargs={**no_exit, **{name: dict(no_exit) for name in self.subcommands()}},
+                auto_configure_optimizers=False,
+                args=args,
+                run=run,
+            )
+
+        # -- parser ------------------------------------------------------------------------
+        def parse_arguments(self, parser: LightningArgumentParser, args: Any) -> None:
+            from jsonargparse import ArgumentError
+
+            from lit_dl.user_errors import explain_parse_error
+
+            try:
+                super().parse_arguments(parser, args)
+            except ArgumentError as error:
+                raise UserError(explain_parse_error(str(error), _option_names(parser, args))) from error
+
+        def _prepare_subcommand_parser(self, klass: type, subcommand: str, **kwargs: Any) -> LightningArgumentParser:
+            parser = super()._prepare_subcommand_parser(klass, subcommand, **kwargs)
+            parser.add_argument("--name", type=str | None, default=None, help="Experiment name (default: the first config file's stem).")
+            if subcommand == "fit":
+                parser.add_argument("--test_after_fit", type=bool, default=True, help="Test the best checkpoint after fit.")
+            return parser
+
+        def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
+            # Shapes and class counts come from the data; an experiment file never types them.
+            for source, target in (
+                ("data.num_outputs", "model.init_args.num_outputs"),
+                ("data.num_outputs", "model.init_args.net.init_args.num_outputs"),
+                ("data.input_shape", "model.init_args.net.init_args.input_shape"),
+            ):
+                parser.link_arguments(source, target, apply_on="instantiate")
+            parser.add_lightning_class_args(ModelCheckpoint, "checkpoint")
+            parser.set_defaults(
+                {
+                    "checkpoint.monitor": "val/loss",
+                    "checkpoint.mode": "min",
+                    "checkpoint.filename": "best",
+                    "checkpoint.save_last": True,
+                    "checkpoint.auto_insert_metric_name": False,
+                    "trainer.default_root_dir": DEFAULT_ROOT_DIR,
+                }
+            )
+
+        # -- run directory -----------------------------------------------------------------
+        def before_instantiate_classes(self) -> None:
+            config = self.config[self.subcommand]
+            self.root_dir = Path(config.trainer.default_root_dir or DEFAULT_ROOT_DIR)
+            config_files = config.get("config") or []
+            first_config = Path(str(config_files[0])) if config_files else None
+            self.experiment = config.get("name") or (first_config.stem if first_config else "default")
+            experiment_dir = self.root_dir / self.experiment
+            ckpt_path = config.get("ckpt_path")
+            if ckpt_path in ("last", "best"):
+                ckpt_path = str(runs.find_checkpoint(experiment_dir, ckpt_path))
+                config.ckpt_path = ckpt_path
+            elif ckpt_path is not None and not Path(ckpt_path).is_file():
+                raise UserError(f"checkpoint not found: {ckpt_path}; pass an existing file, or 'last' or 'best'")
+            # Continuing or evaluating a checkpoint of a run writes into that run's directory.
+            owner = runs.run_dir_of_checkpoint(Path(ckpt_path)) if ckpt_path else None
+            if owner is not None:
+                self.root_dir, self.experiment = owner.parent.parent, owner.parent.name
+                self.version = int(runs.VERSION_PATTERN.match(owner.name).group(1))
+            else:
+                self.version = runs.next_version(experiment_dir)
+            self.run_dir = self.root_dir / self.experiment / f"version_{self.version}"
+
+        def instantiate_trainer(self, **kwargs: Any) -> Trainer:
+            trainer_config = self._get(self.config_init, "trainer", default={})
+            kwargs["logger"] = self._loggers(trainer_config.get("logger"))
+            kwargs["callbacks"] = self._callbacks(trainer_config)
+            return super().instantiate_trainer(**kwargs)
+
+        def _loggers(self, configured: Any) -> list:
+            csv = RunCSVLogger(save_dir=self.root_dir, name=self.experiment, version=self.version)
+            if configured in (None, True, False):
+                return [csv]
+            others = configured if isinstance(configured, list) else [configured]
+            return [csv, *(logger for logger in others if not isinstance(logger, RunCSVLogger))]
+
+        def _callbacks(self, trainer_config: dict[str, Any]) -> list:
+            callbacks = list(trainer_config.get("callbacks") or [])
+            def have(kind: type) -> bool:
+                return any(isinstance(c, kind) for c in callbacks)
+            if not have(LearningRateMonitor):
+                callbacks.append(LearningRateMonitor(logging_interval="step"))
+            if not have(GradientNormMonitor):
+                callbacks.append(GradientNormMonitor())
+            if trainer_config.get("enable_progress_bar", True) is not False and not have(ProgressBar):
+                callbacks.append(_terminal_progress_bar() if sys.stdout.isatty() else LineProgressBar())
+            return callbacks
+
+        # -- after fit ---------------------------------------------------------------------
+        def after_fit(self) -> None:
+            trainer, config = self.trainer, self.config["fit"]
+            if trainer.interrupted:
+                return
+            val = _scalars(trainer.callback_metrics, "val/")
+            checkpoint = trainer.checkpoint_callback
+            best = checkpoint.best_model_path if checkpoint is not None else ""
+            test = {}
+            if config.get("test_after_fit", True) and self._has_test_data():
+                outputs = trainer.test(self.model, datamodule=self.datamodule, ckpt_path=best or None, verbose=False)
+                test = _scalars(outputs[0] if outputs else {}, "test/")
+            if trainer.is_global_zero:
+                self._write_results(val=val, test=test, best_checkpoint=best or None)
+                if test:
+                    print("test: " + "  ".join(f"{k} {v:.4f}" for k, v in sorted(test.items())))
+                print(self.run_dir, flush=True)
+
+        def after_validate(self) -> None:
+            self._after_evaluation("val", self.config["validate"])
+
+        def after_test(self) -> None:
+            self._after_evaluation("test", self.config["test"])
+
+        def _after_evaluation(self, stage: str, config: Any) -> None:
+            if self.trainer.is_global_zero and self.run_dir.is_dir():
+                self._write_results(**{stage: _scalars(self.trainer.callback_metrics, f"{stage}/")}, checkpoint=config.get("ckpt_path"))
+                print(self.run_dir, flush=True)
+
+        def _has_test_data(self) -> bool:
+            return self.datamodule is not None and is_overridden("test_dataloader", self.datamodule)
+
+        def _write_results(self, **results: Any) -> None:
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+            seed = self.config[self.subcommand].get("seed_everything")
+            runs.write_results(
+                self.run_dir,
+                {**results, "seed": seed, "versions": runs.package_versions(), "git": runs.git_commit()},
+            )
+
+    def _option_names(parser: LightningArgumentParser, args: Any) -> list[str]:
+        """Every dotted option of the subcommand being parsed, for did-you-mean hints."""
+        subcommand = next((a for a in (args or sys.argv[1:]) if a in LitDLCLI.subcommands()), None)
+        subparsers = getattr(parser, "_subcommands_action", None)
+        target = subparsers._name_parser_map.get(subcommand, parser) if subparsers and subcommand else parser
+        return [action.dest for action in target._actions if action.dest]
+
+    def _terminal_progress_bar() -> ProgressBar:
+        try:
+            from lightning.pytorch.callbacks import RichProgressBar
+
+            return RichProgressBar()
+        except (ImportError, ModuleNotFoundError):
+            from lightning.pytorch.callbacks import TQDMProgressBar
+
+            return TQDMProgressBar()
+
+    def _scalars(metrics: dict[str, Any], prefix: str) -> dict[str, float]:
+        return {k: float(v) for k, v in metrics.items() if k.startswith(prefix) and getattr(v, "numel", lambda: 1)() == 1}
+
+    del torch  # imported above only to fail early and clearly if torch is missing
+    return LitDLCLI
+
+
+def _load_cli() -> type:
+    global LitDLCLI
+    if "LitDLCLI" not in globals():
+        LitDLCLI = _build_cli_class()
+    return globals()["LitDLCLI"]
+
+
+def __getattr__(name: str) -> Any:
+    if name == "LitDLCLI":
+        return _load_cli()
+    raise AttributeError(name)
+
+
+def run(argv: list[str] | None = None) -> None:
+    """Run lit-dl on `argv` (the process's arguments by default); errors propagate."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] in EXTRA_COMMANDS:
+        importlib.import_module(EXTRA_COMMANDS[argv[0]]).main(argv[1:])
+        return
+    # LightningCLI reads sys.argv itself; handing it a copy too only earns a warning.
+    _load_cli()(args=None if argv == sys.argv[1:] else argv)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """The `lit-dl` console script: user mistakes end in one line and exit code 2."""
+    from lit_dl.errors import UserError
+
+    debug = os.environ.get("LIT_DL_DEBUG") == "1"
+    try:
+        run(argv)
+    except UserError as error:
+        if debug:
+            raise
+        _fail(str(error))
+    except Exception as error:
+        message = _user_error_message(error)
+        if message is None or debug:
+            raise
+        _fail(message)
+
+
+def _fail(message: str) -> None:
+    print(f"lit-dl: error: {message}", file=sys.stderr)
+    raise SystemExit(2)
+
+
+def _user_error_message(error: BaseException) -> str | None:
+    """A one-line message for an exception caused by the user's input; None for our bugs."""
+    from lit_dl.errors import UserError
+
+    # jsonargparse and Lightning wrap the user's mistake; the root cause says what it was.
+    seen = error
+    while seen is not None:
+        if isinstance(seen, UserError):
+            return str(seen)
+        seen = seen.__cause__ or seen.__context__
+    return None
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,111 @@
+"""Shared pieces for every net: activations by name, weight init schemes, shape helpers."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Literal
+
+import torch
+import torch.nn as nn
+
+from lit_dl.errors import UserError
+
+ActivationName = Literal["relu", "leaky_relu", "sigmoid", "tanh", "gelu", "silu", "swish"]
+InitScheme = Literal["default", "xavier", "kaiming"]
+
+_ACTIVATIONS: dict[str, type[nn.Module]] = {
+    "relu": nn.ReLU,
+    "leaky_relu": nn.LeakyReLU,
+    "sigmoid": nn.Sigmoid,
+    "tanh": nn.Tanh,
+    "gelu": nn.GELU,
+    "silu": nn.SiLU,
+    "swish": nn.SiLU,  # same function; both names are in common use
+}
+ACTIVATION_NAMES: tuple[str, ...] = tuple(_ACTIVATIONS)
+INIT_SCHEMES: tuple[str, ...] = ("default", "xavier", "kaiming")
+
+# Layers whose weight is a plain (out, in, ...) matrix or kernel that the schemes know how to fill.
+_WEIGHTED_LAYERS = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d)
+
+
+def activation(name: str) -> nn.Module:
+    """A fresh activation module for `name` (case-insensitive), e.g. `activation("gelu")`."""
+    key = str(name).lower()
+    if key not in _ACTIVATIONS:
+        raise UserError(
+            f"unknown activation {name!r}; choose one of: {', '.join(ACTIVATION_NAMES)}"
+        )
+    return _ACTIVATIONS[key]()
+
+
+def init_weights(module: nn.Module, scheme: str = "default") -> nn.Module:
+    """Re-initialise every Linear/Conv layer inside `module` and return it.
+
+    "default" keeps PyTorch's own init; "xavier" suits tanh/sigmoid nets, "kaiming" ReLU nets
+    (He et al.: variance 2/fan_in keeps activations from shrinking layer after layer).
+    Biases start at zero under both explicit schemes.
+    """
+    if scheme not in INIT_SCHEMES:
+        raise UserError(f"unknown init scheme {scheme!r}; choose one of: {', '.join(INIT_SCHEMES)}")
+    if scheme == "default":
+        return module
+    for layer in module.modules():
+        if not isinstance(layer, _WEIGHTED_LAYERS):
+            continue
+        if scheme == "xavier":
+            nn.init.xavier_uniform_(layer.weight)
+        else:
+            nn.init.kaiming_normal_(layer.weight, mode="fan_in", nonlinearity="relu")
+        if layer.bias is not None:
+            nn.init.zeros_(layer.bias)
+    return module
+
+
+def as_shape(input_shape: int | Sequence[int]) -> tuple[int, ...]:
+    """`input_shape` as a tuple of ints; a bare int means a flat vector of that size."""
+    if isinstance(input_shape, int):
+        return (input_shape,)
+    shape = tuple(int(d) for d in input_shape)
+    if not shape or any(d <= 0 for d in shape):
+        raise UserError(f"input_shape must be positive sizes such as [3, 32, 32]; got {input_shape!r}")
+    return shape
+
+
+def flat_size(input_shape: int | Sequence[int]) -> int:
+    """How many numbers one sample holds once flattened."""
+    return math.prod(as_shape(input_shape))
+
+
+def expect_rank(net: str, input_shape: int | Sequence[int], rank: int, example: str) -> tuple[int, ...]:
+    """Check `input_shape` has `rank` dims (e.g. [C, H, W]) and return it as a tuple."""
+    shape = as_shape(input_shape)
+    if len(shape) != rank:
+        raise UserError(
+            f"{net} needs input_shape like {example}, got {list(shape)}; "
+            f"pick a net that matches the data"
+        )
+    return shape
+
+
+def check_positive(net: str, **values: int) -> None:
+    """Raise a UserError naming the first value that is not a positive int."""
+    for name, value in values.items():
+        if int(value) < 1:
+            raise UserError(f"{net}: {name} must be at least 1, got {value}")
+
+
+def check_dropout(net: str, dropout: float) -> None:
+    if not 0.0 <= dropout < 1.0:
+        raise UserError(f"{net}: dropout must be in [0, 1), got {dropout}")
+
+
+def lengths_to_mask(lengths: torch.Tensor, max_len: int) -> torch.Tensor:
+    """(B, max_len) bool mask, True on the valid steps of each sequence."""
+    if lengths.dim() != 1 or bool((lengths < 1).any()) or bool((lengths > max_len).any()):
+        raise UserError(
+            f"sequence lengths must be a 1-D tensor of values in 1..{max_len}; got {lengths.tolist()}"
+        )
+    steps = torch.arange(max_len, device=lengths.device)
+    return steps[None, :] < lengths[:, None]

@@ -1,0 +1,7 @@
+"""Generic LightningModules: each trains any `torch.nn.Module` handed to it as `net`."""
+
+from lit_dl.tasks.base import Task
+from lit_dl.tasks.classifier import Classifier
+from lit_dl.tasks.regressor import Regressor
+
+__all__ = ["Task", "Classifier", "Regressor"]

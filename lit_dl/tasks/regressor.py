@@ -1,0 +1,44 @@
+"""Regression of any net's outputs onto float targets."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from torch import Tensor, nn
+from torchmetrics import MeanAbsoluteError, MeanSquaredError
+
+from lit_dl.tasks.base import Task
+
+
+class Regressor(Task):
+    """Trains a net whose output has the target's shape (a `(B,)` output fits a `(B, 1)` target).
+
+    Logs `{train,val,test}/loss` and `{val,test}/mse`, `{val,test}/mae`.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.errors = nn.ModuleDict(
+            {
+                f"{stage}_{name}": metric()
+                for stage in ("val", "test")
+                for name, metric in (("mse", MeanSquaredError), ("mae", MeanAbsoluteError))
+            }
+        )
+
+    def default_loss(self) -> nn.Module:
+        return nn.MSELoss()
+
+    def shared_step(self, batch: Any, stage: str) -> Tensor:
+        inputs, target = self._split(batch)
+        prediction = self(*inputs)
+        if prediction.shape != target.shape:
+            prediction = prediction.reshape(target.shape)
+        loss = self.loss_fn(prediction, target)
+        self._log_loss(stage, loss, len(target))
+        if stage != "train":
+            for name in ("mse", "mae"):
+                metric = self.errors[f"{stage}_{name}"]
+                metric.update(prediction.detach(), target)
+                self.log(f"{stage}/{name}", metric, on_step=False, on_epoch=True, batch_size=len(target))
+        return loss
