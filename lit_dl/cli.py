@@ -19,6 +19,13 @@ EXTRA_COMMANDS = {
     "plot": "lit_dl.commands.plot",
 }
 DEFAULT_ROOT_DIR = "runs"
+DESCRIPTION = (
+    "Train, evaluate and compare deep-learning experiments described in YAML.\n"
+    "  lit-dl fit --config experiments/quickstart.yaml   train (then test the best checkpoint)\n"
+    "  lit-dl compare RUN_DIR_OR_GLOB...                 table of runs and their differences\n"
+    "  lit-dl sweep GRID.yaml                            grid or random search of runs\n"
+    "  lit-dl plot activations -o act.png                figures for the docs"
+)
 
 
 def _build_cli_class() -> type:
@@ -29,6 +36,7 @@ def _build_cli_class() -> type:
     from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
     from lightning.pytorch.utilities.model_helpers import is_overridden
 
+    import lit_dl.losses  # noqa: F401  (teaches jsonargparse to read class weights from YAML lists)
     from lit_dl import runs
     from lit_dl.callbacks import GradientNormMonitor, LineProgressBar
     from lit_dl.errors import UserError
@@ -43,7 +51,11 @@ def _build_cli_class() -> type:
                 subclass_mode_model=True,
                 subclass_mode_data=True,
                 save_config_kwargs={"overwrite": True},
-                parser_kwargs={**no_exit, **{name: dict(no_exit) for name in self.subcommands()}},
+                parser_kwargs={
+                    **no_exit,
+                    "description": DESCRIPTION,
+                    **{name: dict(no_exit) for name in self.subcommands()},
+                },
                 auto_configure_optimizers=False,
                 args=args,
                 run=run,
@@ -89,7 +101,7 @@ def _build_cli_class() -> type:
 
         # -- run directory -----------------------------------------------------------------
         def before_instantiate_classes(self) -> None:
-            config = self.config[self.subcommand]
+            config = self.config[self.subcommand] if self.subcommand else self.config
             self.root_dir = Path(config.trainer.default_root_dir or DEFAULT_ROOT_DIR)
             config_files = config.get("config") or []
             first_config = Path(str(config_files[0])) if config_files else None

@@ -94,7 +94,9 @@ class WeightedMSEMAELoss(nn.Module):
     """mse_weight * MSE + mae_weight * MAE: squared error's smooth gradients near the target,
     with an absolute-error term that keeps outliers from dominating."""
 
-    def __init__(self, mse_weight: float = 1.0, mae_weight: float = 0.1, reduction: Reduction = "mean") -> None:
+    def __init__(
+        self, mse_weight: float = 1.0, mae_weight: float = 0.1, reduction: Reduction = "mean"
+    ) -> None:
         super().__init__()
         if mse_weight < 0 or mae_weight < 0:
             raise UserError(f"WeightedMSEMAELoss: weights must be >= 0, got {mse_weight} and {mae_weight}")
@@ -110,7 +112,9 @@ class WeightedMSEMAELoss(nn.Module):
 _REGRESSION_LOSSES = (nn.MSELoss, nn.L1Loss, nn.SmoothL1Loss, nn.HuberLoss, WeightedMSEMAELoss)
 
 
-def loss_inputs(loss: nn.Module, output: torch.Tensor, target: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def loss_inputs(
+    loss: nn.Module, output: torch.Tensor, target: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Adapt a net's raw output and the batch target to what `loss` expects.
 
     - NLLLoss wants log-probabilities and BCELoss probabilities: the logits are converted.
@@ -137,7 +141,8 @@ def loss_inputs(loss: nn.Module, output: torch.Tensor, target: torch.Tensor) -> 
                 target = F.one_hot(target.long(), output.size(-1))
             target = target.reshape(output.shape)
         return output, target.to(output.dtype)
-    if isinstance(loss, _REGRESSION_LOSSES) and target.shape != output.shape and target.numel() == output.numel():
+    same_size = target.shape != output.shape and target.numel() == output.numel()
+    if isinstance(loss, _REGRESSION_LOSSES) and same_size:
         target = target.reshape(output.shape)
     return output, target
 

@@ -54,7 +54,7 @@ class SelfAttention(nn.Module):
                 # The most negative float, not -inf: a fully padded row then stays finite.
                 scores = scores.masked_fill(~keep, torch.finfo(scores.dtype).min)
             weights = scores.softmax(dim=-1)
-            context = F.dropout(weights, dropout, self.training) @ v
+            context = F.dropout(weights, dropout) @ v
         else:
             weights = None
             context = F.scaled_dot_product_attention(q, k, v, attn_mask=keep, dropout_p=dropout)
@@ -190,11 +190,14 @@ class TransformerEncoder(nn.Module):
         pooling: Pooling = "cls",
     ) -> None:
         super().__init__()
-        max_len, num_features = layers.expect_rank("TransformerEncoder", input_shape, 2, "[T, F] (steps, features)")
-        layers.check_positive("TransformerEncoder", num_outputs=num_outputs, embed_dim=embed_dim, depth=depth, num_heads=num_heads)
-        layers.check_dropout("TransformerEncoder", dropout)
+        name = "TransformerEncoder"
+        max_len, num_features = layers.expect_rank(name, input_shape, 2, "[T, F] (steps, features)")
+        layers.check_positive(name, num_outputs=num_outputs, embed_dim=embed_dim, depth=depth, num_heads=num_heads)
+        layers.check_dropout(name, dropout)
         self.embed = nn.Linear(num_features, embed_dim)
-        self.encoder = TokenEncoder(max_len, embed_dim, depth, num_heads, mlp_ratio, dropout, norm_first, pooling)
+        self.encoder = TokenEncoder(
+            max_len, embed_dim, depth, num_heads, mlp_ratio, dropout, norm_first=norm_first, pooling=pooling
+        )
         self.head = nn.Linear(embed_dim, num_outputs)
 
     def forward(self, x: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:

@@ -73,7 +73,7 @@ class SimpleCNN(nn.Module):
     ) -> None:
         super().__init__()
         in_channels, height, width = layers.expect_rank("SimpleCNN", input_shape, 3, "[3, 32, 32]")
-        layers.check_positive("SimpleCNN", num_outputs=num_outputs, hidden_dim=hidden_dim)
+        layers.check_positive("SimpleCNN", num_outputs=num_outputs, hidden_dim=hidden_dim, channels=channels)
         layers.check_dropout("SimpleCNN", dropout)
         if not channels:
             raise UserError("SimpleCNN: channels needs at least one stage, e.g. [32, 64, 128]")

@@ -89,11 +89,13 @@ def expect_rank(net: str, input_shape: int | Sequence[int], rank: int, example: 
     return shape
 
 
-def check_positive(net: str, **values: int) -> None:
-    """Raise a UserError naming the first value that is not a positive int."""
+def check_positive(net: str, **values: int | Sequence[int]) -> None:
+    """Raise a UserError naming the first size (or list of sizes) with an entry below 1."""
     for name, value in values.items():
-        if int(value) < 1:
-            raise UserError(f"{net}: {name} must be at least 1, got {value}")
+        entries = value if isinstance(value, Sequence) else [value]
+        if any(int(entry) < 1 for entry in entries):
+            shown = list(value) if isinstance(value, Sequence) else value
+            raise UserError(f"{net}: {name} must be at least 1, got {shown}")
 
 
 def check_dropout(net: str, dropout: float) -> None:

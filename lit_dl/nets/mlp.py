@@ -57,7 +57,7 @@ class MLP(nn.Module):
         init: InitScheme = "default",
     ) -> None:
         super().__init__()
-        layers.check_positive("MLP", num_outputs=num_outputs, **{f"hidden_dims[{i}]": d for i, d in enumerate(hidden_dims)})
+        layers.check_positive("MLP", num_outputs=num_outputs, hidden_dims=hidden_dims)
         layers.check_dropout("MLP", dropout)
         if norm not in (None, "batch", "layer"):
             raise UserError(f"MLP: norm must be 'batch', 'layer' or null, got {norm!r}")

@@ -62,7 +62,7 @@ class ResNet(nn.Module):
                 f"ResNet: blocks {list(blocks)} and widths {list(widths)} need the same, "
                 f"non-zero length (one entry per stage)"
             )
-        layers.check_positive("ResNet", num_outputs=num_outputs, **{f"blocks[{i}]": b for i, b in enumerate(blocks)})
+        layers.check_positive("ResNet", num_outputs=num_outputs, blocks=blocks, widths=widths)
 
         if stem == "cifar":
             self.stem: nn.Module = ConvBNReLU(in_channels, widths[0])

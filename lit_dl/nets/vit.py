@@ -64,12 +64,13 @@ class VisionTransformer(nn.Module):
         pooling: Pooling = "cls",
     ) -> None:
         super().__init__()
-        in_channels, height, width = layers.expect_rank("VisionTransformer", input_shape, 3, "[3, 32, 32]")
-        layers.check_positive("VisionTransformer", num_outputs=num_outputs, patch_size=patch_size, depth=depth)
-        layers.check_dropout("VisionTransformer", dropout)
+        name = "VisionTransformer"
+        in_channels, height, width = layers.expect_rank(name, input_shape, 3, "[3, 32, 32]")
+        layers.check_positive(name, num_outputs=num_outputs, patch_size=patch_size, depth=depth)
+        layers.check_dropout(name, dropout)
         self.patch_embed = PatchEmbedding((height, width), patch_size, in_channels, embed_dim)
         self.encoder = TokenEncoder(
-            self.patch_embed.num_patches, embed_dim, depth, num_heads, mlp_ratio, dropout, True, pooling
+            self.patch_embed.num_patches, embed_dim, depth, num_heads, mlp_ratio, dropout, pooling=pooling
         )
         self.head = nn.Linear(embed_dim, num_outputs)
 

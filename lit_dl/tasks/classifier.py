@@ -7,6 +7,7 @@ from typing import Any
 from torch import Tensor, nn
 from torchmetrics.classification import MulticlassAccuracy
 
+from lit_dl.losses import loss_inputs
 from lit_dl.tasks.base import Task
 
 
@@ -34,12 +35,10 @@ class Classifier(Task):
     def shared_step(self, batch: Any, stage: str) -> Tensor:
         inputs, target = self._split(batch)
         logits = self(*inputs)
+        loss = self.loss_fn(*loss_inputs(self.loss_fn, logits, target))
         if logits.ndim == 1 or logits.shape[-1] == 1:
-            logits = logits.reshape(-1)
-            loss = self.loss_fn(logits, target.to(logits.dtype))
-            predicted = (logits > 0).long()
+            predicted = (logits.reshape(-1) > 0).long()
         else:
-            loss = self.loss_fn(logits, target)
             predicted = logits.argmax(dim=-1)
         accuracy = self.accuracy[f"{stage}_acc"]
         accuracy.update(predicted, target)

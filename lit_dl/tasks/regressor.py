@@ -7,6 +7,7 @@ from typing import Any
 from torch import Tensor, nn
 from torchmetrics import MeanAbsoluteError, MeanSquaredError
 
+from lit_dl.losses import loss_inputs
 from lit_dl.tasks.base import Task
 
 
@@ -31,9 +32,7 @@ class Regressor(Task):
 
     def shared_step(self, batch: Any, stage: str) -> Tensor:
         inputs, target = self._split(batch)
-        prediction = self(*inputs)
-        if prediction.shape != target.shape:
-            prediction = prediction.reshape(target.shape)
+        prediction, target = loss_inputs(self.loss_fn, self(*inputs), target)
         loss = self.loss_fn(prediction, target)
         self._log_loss(stage, loss, len(target))
         if stage != "train":

@@ -1,0 +1,81 @@
+"""Fixtures that keep the suite fast, offline and on CPU."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+# Before anything imports wandb or torch: no network, no accounts, one thread per test process.
+os.environ.setdefault("WANDB_MODE", "offline")
+os.environ.setdefault("WANDB_SILENT", "true")
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+REPO = Path(__file__).resolve().parents[1]
+EXPERIMENTS = REPO / "experiments"
+QUICKSTART = EXPERIMENTS / "quickstart.yaml"
+# A quickstart small enough for a unit test: a few hundred samples, two epochs.
+SMALL_QUICKSTART = [
+    "--trainer.max_epochs", "2",
+    "--data.init_args.n_train", "512",
+    "--data.init_args.n_val", "256",
+    "--data.init_args.n_test", "256",
+    "--trainer.log_every_n_steps", "4",
+]
+
+
+@pytest.fixture
+def lit_dl(capsys):
+    """Run `lit-dl ARGS...` in this process; returns (exit code, stdout, stderr)."""
+    from lit_dl.cli import main
+
+    def run(*args: str) -> tuple[int, str, str]:
+        try:
+            main([str(a) for a in args])
+            code = 0
+        except SystemExit as exit_:
+            code = exit_.code if isinstance(exit_.code, int) else 1
+        out, err = capsys.readouterr()
+        return code, out, err
+
+    return run
+
+
+@pytest.fixture
+def fit_quickstart(lit_dl, tmp_path):
+    """Train the small quickstart under tmp_path; returns the run directory it printed last."""
+
+    def fit(*overrides: str, root: Path | None = None) -> Path:
+        code, out, err = lit_dl(
+            "fit", "--config", QUICKSTART, "--trainer.default_root_dir", root or tmp_path / "runs",
+            *SMALL_QUICKSTART, *overrides,
+        )
+        assert code == 0, err
+        return Path(out.strip().splitlines()[-1])
+
+    return fit
+
+
+@pytest.fixture(scope="session")
+def tiny_cifar10(tmp_path_factory) -> Path:
+    """A data_dir holding a real-format cifar-10-batches-py/ of 5 x 20 training and 20 test images
+    (wrong md5s: load it with verify_md5=False). Shared by the session: treat it as read-only."""
+    from cifar_files import write_cifar10
+
+    return write_cifar10(tmp_path_factory.mktemp("cifar10"), images_per_batch=20, test_images=20)
+
+
+@pytest.fixture
+def write_npz(tmp_path):
+    """Write keyword arrays to a fresh .npz under tmp_path; returns its path as a string."""
+    count = iter(range(1_000_000))
+
+    def write(**arrays) -> str:
+        import numpy as np
+
+        path = tmp_path / f"arrays_{next(count)}.npz"
+        np.savez(path, **arrays)
+        return str(path)
+
+    return write
