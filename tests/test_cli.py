@@ -154,3 +154,10 @@ def test_console_script_starts_and_exits_2_on_bad_input(tmp_path):
     )
     assert bad.returncode == 2
     assert "Traceback" not in bad.stderr and "missing.yaml" in bad.stderr
+
+
+def test_plot_activations_writes_a_png(lit_dl, tmp_path):
+    code, out, err = lit_dl("plot", "activations", "-o", tmp_path / "act.png")
+    assert code == 0, err
+    assert (tmp_path / "act.png").stat().st_size > 10_000
+    assert lit_dl("plot", "nope")[0] == 2
