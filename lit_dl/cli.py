@@ -37,7 +37,7 @@ def _build_cli_class() -> type:
     from lightning.pytorch.utilities.model_helpers import is_overridden
 
     import lit_dl.losses  # noqa: F401  (teaches jsonargparse to read class weights from YAML lists)
-    from lit_dl import runs
+    from lit_dl import reliability, runs
     from lit_dl.callbacks import GradientNormMonitor, LineProgressBar
     from lit_dl.errors import UserError
     from lit_dl.loggers import RunCSVLogger
@@ -62,6 +62,13 @@ def _build_cli_class() -> type:
             )
 
         # -- parser ------------------------------------------------------------------------
+        def _dump_config(self) -> None:
+            # Lightning records the model's hyperparameters from this dump and expects every
+            # `class_path` beside an `init_args`; a net whose only arguments are linked from the
+            # data (Perceptron) is dumped without one and would fail to instantiate.
+            super()._dump_config()
+            _give_every_class_init_args(self.config_dump)
+
         def parse_arguments(self, parser: LightningArgumentParser, args: Any) -> None:
             from jsonargparse import ArgumentError
 
@@ -126,13 +133,27 @@ def _build_cli_class() -> type:
             trainer_config = self._get(self.config_init, "trainer", default={})
             kwargs["logger"] = self._loggers(trainer_config.get("logger"))
             kwargs["callbacks"] = self._callbacks(trainer_config)
+            kwargs.update(reliability.trainer_kwargs(trainer_config, self.run_dir))
+            ckpt_path = self.config[self.subcommand].get("ckpt_path")
+            if ckpt_path:  # before anything is written into the run directory
+                reliability.check_checkpoint(ckpt_path, self.model)
             return super().instantiate_trainer(**kwargs)
 
         def _loggers(self, configured: Any) -> list:
+            from lit_dl import tracking
+
             csv = RunCSVLogger(save_dir=self.root_dir, name=self.experiment, version=self.version)
+            config = self.config.get(str(self.subcommand), self.config)
+            specs = config.trainer.logger
             if configured in (None, True, False):
-                return [csv]
-            others = configured if isinstance(configured, list) else [configured]
+                configured, specs = [], []
+            elif not isinstance(configured, list):
+                configured, specs = [configured], [specs]
+            # W&B and TensorBoard are rebuilt from their parsed arguments to write into the run directory.
+            others = tracking.prepare_loggers(
+                configured, specs, run_dir=self.run_dir, experiment=self.experiment,
+                config=lambda: self._parser(self.subcommand).dump(config, skip_none=False),
+            )
             return [csv, *(logger for logger in others if not isinstance(logger, RunCSVLogger))]
 
         def _callbacks(self, trainer_config: dict[str, Any]) -> list:
@@ -145,6 +166,7 @@ def _build_cli_class() -> type:
                 callbacks.append(GradientNormMonitor())
             if trainer_config.get("enable_progress_bar", True) is not False and not have(ProgressBar):
                 callbacks.append(_terminal_progress_bar() if sys.stdout.isatty() else LineProgressBar())
+            callbacks += [make() for make in reliability.DEFAULT_CALLBACKS if not have(make)]
             return callbacks
 
         # -- after fit ---------------------------------------------------------------------
@@ -163,6 +185,9 @@ def _build_cli_class() -> type:
                 self._write_results(val=val, test=test, best_checkpoint=best or None)
                 if test:
                     print("test: " + "  ".join(f"{k} {v:.4f}" for k, v in sorted(test.items())))
+                from lit_dl import tracking
+
+                tracking.finish_fit(trainer, self.run_dir)
                 print(self.run_dir, flush=True)
 
         def after_validate(self) -> None:
@@ -186,6 +211,16 @@ def _build_cli_class() -> type:
                 self.run_dir,
                 {**results, "seed": seed, "versions": runs.package_versions(), "git": runs.git_commit()},
             )
+
+    def _give_every_class_init_args(node: Any) -> None:
+        if isinstance(node, dict):
+            if "class_path" in node:
+                node.setdefault("init_args", {})
+            for value in node.values():
+                _give_every_class_init_args(value)
+        elif isinstance(node, list):
+            for value in node:
+                _give_every_class_init_args(value)
 
     def _option_names(parser: LightningArgumentParser, args: Any) -> list[str]:
         """Every dotted option of the subcommand being parsed, for did-you-mean hints."""

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import lightning.pytorch as pl
+import pytest
 import torch
 from torch import nn
 
 from lit_dl.callbacks import GradientNormMonitor, LineProgressBar
 from lit_dl.data import InMemoryDataModule
+from lit_dl.errors import UserError
 from lit_dl.nets import MLP, Perceptron
 from lit_dl.tasks import Classifier, Regressor
 
@@ -35,12 +37,18 @@ def train(task, data, epochs=5, **trainer_kwargs):
     return fit_metrics, trainer.test(task, data, verbose=False)[0]
 
 
-def test_binary_classifier_on_one_logit_uses_bce():
-    data = LinearData("binary")
-    task = Classifier(Perceptron(data.input_shape, 2), num_outputs=1, optimizer=lambda p: torch.optim.Adam(p, lr=0.05))
-    assert isinstance(task.loss_fn, nn.BCEWithLogitsLoss)
+def test_binary_classifier_on_one_logit_of_two_class_data():
+    data = LinearData("binary")  # reports num_outputs 2; the Perceptron gives one logit
+    task = Classifier(Perceptron(data.input_shape, 2), num_outputs=2, optimizer=lambda p: torch.optim.Adam(p, lr=0.05))
     _, test = train(task, data)
     assert test["test/acc"] > 0.9
+
+
+def test_cross_entropy_on_one_logit_is_a_user_error():
+    data = LinearData("binary")
+    task = Classifier(Perceptron(data.input_shape, 2), num_outputs=2, loss=nn.CrossEntropyLoss())
+    with pytest.raises(UserError, match="BCEWithLogitsLoss"):
+        train(task, data, epochs=1)
 
 
 def test_multiclass_classifier_with_a_given_loss():

@@ -20,7 +20,7 @@ class Perceptron(nn.Module):
     `num_outputs` may be 2 because a binary DataModule reports two classes.
     """
 
-    def __init__(self, input_shape: Sequence[int], num_outputs: int = 1) -> None:
+    def __init__(self, input_shape: Sequence[int], num_outputs: int) -> None:
         super().__init__()
         if num_outputs not in (1, 2):
             raise UserError(

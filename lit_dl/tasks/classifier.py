@@ -10,6 +10,10 @@ from torchmetrics.classification import MulticlassAccuracy
 from lit_dl.losses import loss_inputs
 from lit_dl.tasks.base import Task
 
+# By the net's output, not the data's class count: a Perceptron's one logit on 2-class data
+# needs binary cross-entropy although the data reports two classes.
+_DEFAULT_LOSSES = {True: nn.BCEWithLogitsLoss(), False: nn.CrossEntropyLoss()}
+
 
 class Classifier(Task):
     """Trains a net whose output is `(B, C)` class logits, or `(B, 1)` / `(B,)` for a binary
@@ -29,17 +33,17 @@ class Classifier(Task):
             }
         )
 
-    def default_loss(self) -> nn.Module:
-        return nn.BCEWithLogitsLoss() if self.num_outputs == 1 else nn.CrossEntropyLoss()
+    def default_loss(self) -> None:
+        # Chosen per batch from the net's output (see `_DEFAULT_LOSSES`).
+        return None
 
     def shared_step(self, batch: Any, stage: str) -> Tensor:
         inputs, target = self._split(batch)
         logits = self(*inputs)
-        loss = self.loss_fn(*loss_inputs(self.loss_fn, logits, target))
-        if logits.ndim == 1 or logits.shape[-1] == 1:
-            predicted = (logits.reshape(-1) > 0).long()
-        else:
-            predicted = logits.argmax(dim=-1)
+        single_logit = logits.ndim == 1 or logits.shape[-1] == 1
+        loss_fn = self.loss_fn if self.loss_fn is not None else _DEFAULT_LOSSES[single_logit]
+        loss = loss_fn(*loss_inputs(loss_fn, logits, target))
+        predicted = (logits.reshape(-1) > 0).long() if single_logit else logits.argmax(dim=-1)
         accuracy = self.accuracy[f"{stage}_acc"]
         accuracy.update(predicted, target)
         self._log_loss(stage, loss, len(target))

@@ -1,0 +1,192 @@
+"""The user's own data from one `.npz` file, checked up front so mistakes surface as one line.
+
+The file holds `x_train`, `y_train`, `x_test`, `y_test` and optionally `x_val`, `y_val`
+(`numpy.savez("my_data.npz", x_train=..., y_train=..., ...)`). It is read in `__init__`: the CLI
+links `input_shape` and `num_outputs` into the net before anything else is built.
+"""
+
+from __future__ import annotations
+
+import math
+import zipfile
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from lit_dl.data.base import InMemoryDataModule
+from lit_dl.errors import UserError
+
+REQUIRED_KEYS = ("x_train", "y_train", "x_test", "y_test")
+KNOWN_KEYS = ("x_train", "y_train", "x_val", "y_val", "x_test", "y_test")  # other arrays are ignored
+
+
+def _read_npz(path: Path) -> dict[str, np.ndarray]:
+    if not path.is_file():
+        raise UserError(f"data file {path} does not exist; point data.init_args.path at your .npz file")
+    try:
+        archive = np.load(path, allow_pickle=False)
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile) as error:
+        raise UserError(f"cannot read {path} as a .npz file ({error}); write it with numpy.savez") from None
+    if not isinstance(archive, np.lib.npyio.NpzFile):
+        raise UserError(f"{path} holds a single array, not a .npz archive; write it with numpy.savez(x_train=..., ...)")
+    with archive:
+        try:
+            arrays = {key: archive[key] for key in archive.files}
+        except ValueError as error:  # numpy's answer to object arrays when pickles are refused
+            raise UserError(f"{path} holds non-numeric (object) arrays ({error}); save plain numeric arrays") from None
+        except (zipfile.BadZipFile, OSError, EOFError) as error:
+            raise UserError(f"cannot read {path} as a .npz file ({error}); write it with numpy.savez") from None
+    return arrays
+
+
+def _check_arrays(arrays: dict[str, np.ndarray], path: Path) -> None:
+    missing = [key for key in REQUIRED_KEYS if key not in arrays]
+    if ("x_val" in arrays) != ("y_val" in arrays):
+        missing.append("y_val" if "x_val" in arrays else "x_val")
+    if missing:
+        raise UserError(
+            f"{path} lacks {', '.join(missing)}; it holds {', '.join(sorted(arrays)) or 'nothing'} "
+            f"and needs {', '.join(REQUIRED_KEYS)} (x_val and y_val optional, together)"
+        )
+    arrays = {key: arrays[key] for key in KNOWN_KEYS if key in arrays}
+    for key, array in arrays.items():
+        if array.dtype.kind not in "biuf":
+            raise UserError(f"{key} in {path} has dtype {array.dtype}; inputs and targets must be numeric")
+        if array.ndim == 0:
+            raise UserError(f"{key} in {path} is a scalar; it must hold one entry per sample")
+    for split in ("train", "val", "test"):
+        if f"x_{split}" not in arrays:
+            continue
+        x, y = arrays[f"x_{split}"], arrays[f"y_{split}"]
+        if len(x) != len(y):
+            raise UserError(f"x_{split} has {len(x)} samples but y_{split} has {len(y)} in {path}; they must match")
+        if len(x) == 0:
+            raise UserError(f"x_{split} in {path} is empty")
+        for key, array in ((f"x_{split}", x), (f"y_{split}", y)):
+            if array.dtype.kind == "f" and not np.isfinite(array).all():
+                raise UserError(f"{key} in {path} contains NaN or infinite values; clean or impute them first")
+    for prefix in ("x_", "y_"):
+        sample_shapes = {key: arrays[key].shape[1:] for key in arrays if key.startswith(prefix)}
+        if len(set(sample_shapes.values())) > 1:
+            described = ", ".join(f"{key} {list(shape)}" for key, shape in sample_shapes.items())
+            raise UserError(f"the {prefix[0]} arrays in {path} differ in sample shape ({described}); they must agree")
+
+
+def _channel_axes(ndim: int) -> tuple[int, ...]:
+    """Axes of a batch `(N, *input_shape)` to average over for per-channel statistics: each
+    feature of `[D]`, the last (feature) axis of a sequence `[T, F]`, the first (channel) axis of
+    an image `[C, H, W]` or volume `[C, D, H, W]`."""
+    if ndim <= 3:
+        return tuple(range(ndim - 1))
+    return (0, *range(2, ndim))
+
+
+class ArrayDataModule(InMemoryDataModule):
+    """Train, validate and test on arrays from a `.npz` file; batches are `(x, y)`."""
+
+    def __init__(
+        self,
+        path: str,
+        input_shape: list[int] | None = None,
+        task: Literal["classification", "regression"] | None = None,
+        standardize: bool = False,
+        val_fraction: float = 0.1,
+        batch_size: int = 64,
+        eval_batch_size: int | None = None,
+        seed: int = 0,
+    ) -> None:
+        """
+        Args:
+            path: the .npz file with x_train, y_train, x_test, y_test (and optionally x_val, y_val).
+            input_shape: the shape of one sample, e.g. [40, 1] for a sequence of 40 steps of one
+                feature or [1, 8, 8] for a one-channel image; left out, the arrays' own shape.
+            task: classification or regression; left out, inferred from y (integers: classification).
+            standardize: scale inputs to zero mean and unit variance per feature (per channel for
+                images) with the training split's statistics.
+            val_fraction: the share of the training arrays held out for validation when the file
+                has no x_val / y_val.
+            batch_size: samples per training batch.
+            eval_batch_size: samples per validation and test batch (default max(batch_size, 256)).
+            seed: picks the validation split and shuffles the batches.
+        """
+        super().__init__(batch_size=batch_size, eval_batch_size=eval_batch_size, seed=seed)
+        self.path = Path(path)
+        arrays = _read_npz(self.path)
+        _check_arrays(arrays, self.path)
+
+        stored_shape = tuple(arrays["x_train"].shape[1:]) or (1,)  # a 1-D x is one feature per sample
+        sample_size = math.prod(stored_shape)
+        self.input_shape = tuple(input_shape) if input_shape is not None else stored_shape
+        if math.prod(self.input_shape) != sample_size or any(d < 1 for d in self.input_shape):
+            raise UserError(
+                f"input_shape {list(self.input_shape)} does not fit the {sample_size} values of each sample "
+                f"(stored as {list(stored_shape)}); its entries must multiply to {sample_size}"
+            )
+
+        y_train = arrays["y_train"]
+        self.task = task or ("classification" if y_train.dtype.kind in "biu" else "regression")
+        targets = {split: arrays[f"y_{split}"] for split in ("train", "val", "test") if f"y_{split}" in arrays}
+        if self.task == "classification":
+            self.num_classes = self._check_labels(targets)
+            self.num_outputs = self.num_classes
+            y = {split: torch.from_numpy(labels.reshape(len(labels)).astype(np.int64)) for split, labels in targets.items()}
+        else:
+            self.num_classes = None
+            self.num_outputs = math.prod(y_train.shape[1:])
+            y = {split: torch.from_numpy(values.reshape(len(values), -1).astype(np.float32)) for split, values in targets.items()}
+        x = {
+            split: torch.from_numpy(arrays[f"x_{split}"].astype(np.float32).reshape(-1, *self.input_shape))
+            for split in targets
+        }
+
+        if "val" not in x:
+            x["train"], y["train"], x["val"], y["val"] = self._split_off_validation(x["train"], y["train"], val_fraction)
+        self.input_mean: Tensor | None = None
+        self.input_std: Tensor | None = None
+        if standardize:
+            axes = _channel_axes(x["train"].ndim)
+            self.input_mean = x["train"].mean(dim=axes, keepdim=True)[0]
+            # A constant feature would divide by zero; leave it centred but unscaled.
+            std = x["train"].std(dim=axes, keepdim=True)[0]
+            self.input_std = torch.where(std > 0, std, torch.ones_like(std))
+            x = {split: (values - self.input_mean) / self.input_std for split, values in x.items()}
+        self.splits = {split: (x[split], y[split]) for split in ("train", "val", "test")}
+
+    def _check_labels(self, targets: dict[str, np.ndarray]) -> int:
+        for split, labels in targets.items():
+            if labels.ndim > 1 and math.prod(labels.shape[1:]) != 1:
+                raise UserError(
+                    f"y_{split} in {self.path} has shape {list(labels.shape)}; classification needs one "
+                    "class index per sample (set task: regression for multi-output targets)"
+                )
+            if labels.dtype.kind == "f" and not np.array_equal(labels, np.round(labels)):
+                raise UserError(
+                    f"y_{split} in {self.path} has fractional values; classification needs whole-number "
+                    "class indices (or set task: regression)"
+                )
+            if labels.min() < 0:
+                raise UserError(f"y_{split} in {self.path} has a negative label ({labels.min()}); classes are 0, 1, ...")
+        num_classes = int(targets["train"].max()) + 1
+        if num_classes < 2:
+            raise UserError(f"y_train in {self.path} holds only class 0; classification needs at least two classes")
+        for split, labels in targets.items():
+            if labels.max() >= num_classes:
+                raise UserError(
+                    f"y_{split} in {self.path} has label {int(labels.max())}, outside the classes 0..{num_classes - 1} "
+                    "seen in y_train; every class must appear in training"
+                )
+        return num_classes
+
+    def _split_off_validation(self, x: Tensor, y: Tensor, val_fraction: float) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+        n_val = round(val_fraction * len(x))
+        if not 0 < val_fraction < 1 or n_val < 1 or n_val >= len(x):
+            raise UserError(
+                f"val_fraction {val_fraction} of {len(x)} training samples leaves no validation or no training "
+                f"data; choose a fraction in (0, 1) or store x_val and y_val in {self.path}"
+            )
+        order = torch.randperm(len(x), generator=torch.Generator().manual_seed(self.seed))
+        val, train = order[:n_val], order[n_val:]
+        return x[train], y[train], x[val], y[val]

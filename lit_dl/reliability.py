@@ -1,0 +1,326 @@
+"""What lets a run be stopped at any moment and continued as if it never was.
+
+- `AtomicCheckpointIO` writes every checkpoint to a temporary file beside its target and renames
+  it into place, so a kill during a save never leaves a truncated `last.ckpt`.
+- `RandomStateCheckpoint` puts the torch/CUDA/numpy/python RNG states in each checkpoint and
+  restores them on resume: dropout draws the same masks as in an uninterrupted run.
+- `StopOnSignal` turns SIGTERM and SIGINT into a checkpoint at the next batch boundary, a line
+  saying how to resume, and exit code 128 + the signal number.
+- `StopOnNonFiniteLoss` stops a diverged run, naming the first bad step and the last good
+  checkpoint; it refuses to write a checkpoint with non-finite weights, so that one is kept.
+- `check_checkpoint` turns a missing, truncated or foreign checkpoint into one clear line before
+  anything is written into the run directory.
+
+The training data's position inside the epoch is Lightning's business: it saves the stateful
+`TensorBatchLoader`'s `state_dict` in every checkpoint (see `StatefulLoaderResume` for the case
+Lightning misses).
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import random
+import shlex
+import signal
+import sys
+import threading
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import lightning.pytorch as pl
+import numpy as np
+import torch
+from lightning.fabric.utilities.cloud_io import get_filesystem
+from lightning.fabric.utilities.types import _PATH
+from lightning.pytorch.callbacks import Callback, ModelCheckpoint
+from lightning.pytorch.plugins.io import CheckpointIO, TorchCheckpointIO
+from lightning.pytorch.utilities.exceptions import SIGTERMException
+from lightning.pytorch.utilities.rank_zero import rank_zero_only
+from torch import Tensor
+
+from lit_dl.errors import UserError
+
+# The signal that stopped the last fit, for `lit-dl`'s exit code; None when none did.
+stop_signal: int | None = None
+
+
+# -- checkpoint files ------------------------------------------------------------------------
+class AtomicCheckpointIO(TorchCheckpointIO):
+    """`torch.save` into `<name>.tmp-<pid>` in the target's directory, fsync, then rename.
+
+    Lightning's own save goes through an fsspec transaction whose temporary file lives in the
+    system temp directory; when that is another filesystem (tmpfs, node-local disk) the final
+    move is a copy, and a kill during it truncates the target. A rename within one directory
+    is atomic on POSIX filesystems. Remote URLs keep Lightning's behaviour.
+    """
+
+    def save_checkpoint(self, checkpoint: dict[str, Any], path: _PATH, storage_options: Any | None = None) -> None:
+        if not _is_local(path):
+            return super().save_checkpoint(checkpoint, path, storage_options)
+        if storage_options is not None:
+            raise TypeError(f"{type(self).__name__} takes no storage_options")
+        target = Path(path)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        partial = target.with_name(f"{target.name}.tmp-{os.getpid()}")
+        try:
+            with open(partial, "wb") as file:
+                torch.save(checkpoint, file)
+                file.flush()
+                os.fsync(file.fileno())
+            os.replace(partial, target)
+        finally:
+            partial.unlink(missing_ok=True)
+        _fsync_directory(target.parent)
+
+    def load_checkpoint(self, path: _PATH, map_location: Any = lambda storage, loc: storage, weights_only: bool | None = None) -> dict[str, Any]:
+        try:
+            return super().load_checkpoint(path, map_location=map_location, weights_only=weights_only)
+        except FileNotFoundError:
+            raise UserError(f"checkpoint not found: {path}; pass an existing file, or 'last' or 'best'") from None
+        except _UNREADABLE as error:
+            raise UserError(_unreadable_message(path, error)) from None
+
+
+def _is_local(path: _PATH) -> bool:
+    return type(get_filesystem(path)).__name__ == "LocalFileSystem"
+
+
+def _fsync_directory(directory: Path) -> None:
+    # The rename is durable only once the directory entry is; not every OS lets us open one.
+    try:
+        descriptor = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(descriptor)
+    except OSError:
+        pass
+    finally:
+        os.close(descriptor)
+
+
+# What torch.load raises on a truncated or foreign file: a broken zip, a cut pickle, garbage.
+_UNREADABLE = (RuntimeError, EOFError, pickle.UnpicklingError, zipfile.BadZipFile, ValueError, OSError)
+
+
+def _unreadable_message(path: _PATH, error: BaseException) -> str:
+    reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+    return (
+        f"checkpoint {path} cannot be read ({reason}); it is truncated or not a lit-dl checkpoint: "
+        "pass another one (each run keeps best.ckpt and last.ckpt in its checkpoints/ folder)"
+    )
+
+
+def check_checkpoint(path: _PATH, model: torch.nn.Module) -> None:
+    """Raise a UserError unless `path` is a readable checkpoint whose weights fit `model`.
+
+    The file is memory-mapped, so only the tensors' metadata is read: cheap even for big models.
+    """
+    if not _is_local(path) or not Path(path).is_file():
+        return  # a remote URL or a sharded checkpoint directory: Lightning's loader reports on it
+    try:
+        checkpoint = torch.load(path, map_location="cpu", mmap=True, weights_only=True)
+    except _UNREADABLE as error:
+        if isinstance(error, pickle.UnpicklingError) and "weights_only" in str(error):
+            return  # readable, but holds objects only a full load accepts: let Lightning decide
+        raise UserError(_unreadable_message(path, error)) from None
+    saved = checkpoint.get("state_dict") if isinstance(checkpoint, dict) else None
+    if not isinstance(saved, dict):
+        raise UserError(f"{path} is not a Lightning checkpoint (it has no state_dict); pass a .ckpt that lit-dl wrote")
+    expected = model.state_dict()
+    missing = [k for k in expected if k not in saved]
+    unexpected = [k for k in saved if k not in expected]
+    reshaped = [
+        f"{k} {list(saved[k].shape)} vs {list(expected[k].shape)}"
+        for k in expected
+        if k in saved and isinstance(saved[k], Tensor) and saved[k].shape != expected[k].shape
+    ]
+    if not (missing or unexpected or reshaped):
+        return
+    problems = []
+    for label, names in (("missing", missing), ("unexpected", unexpected), ("shape (checkpoint vs model)", reshaped)):
+        if names:
+            problems.append(f"{len(names)} {label}: {', '.join(names[:3])}{', ...' if len(names) > 3 else ''}")
+    run_config = Path(path).resolve().parent.parent / "config.yaml"
+    fix = f"use the config it was trained with ({run_config})" if run_config.is_file() else "use the config it was trained with"
+    raise UserError(f"checkpoint {path} was saved from another architecture ({'; '.join(problems)}); {fix}")
+
+
+# -- random number generators --------------------------------------------------------------
+class RandomStateCheckpoint(Callback):
+    """Saves every RNG state with each checkpoint and restores them when training resumes.
+
+    Lightning re-seeds on start but does not restore generators, so after a resume dropout and
+    random augmentation would draw different numbers than the uninterrupted run. The states are
+    restored in `on_train_start`, after the sanity check, right before the first resumed batch.
+    Under DDP every rank is seeded alike and draws alike, so rank zero's states serve all ranks.
+    """
+
+    def __init__(self) -> None:
+        self._to_restore: dict[str, Any] | None = None
+
+    def state_dict(self) -> dict[str, Any]:
+        numpy_state = np.random.get_state()
+        return {
+            "torch": torch.get_rng_state(),
+            "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+            # Plain tensors and tuples: Lightning loads checkpoints with `weights_only=True`.
+            "numpy": (numpy_state[0], torch.from_numpy(numpy_state[1].copy()), *numpy_state[2:]),
+            "python": random.getstate(),
+        }
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        self._to_restore = state_dict
+
+    def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        state, self._to_restore = self._to_restore, None
+        if not state:
+            return
+        torch.set_rng_state(state["torch"])
+        if state["cuda"] and torch.cuda.is_available() and len(state["cuda"]) == torch.cuda.device_count():
+            torch.cuda.set_rng_state_all(state["cuda"])
+        name, keys, *rest = state["numpy"]
+        np.random.set_state((name, keys.numpy(), *rest))
+        version, internal, gauss = state["python"]
+        random.setstate((version, tuple(internal), gauss))
+
+
+# -- stopping on a signal ------------------------------------------------------------------
+class StopOnSignal(Callback):
+    """SIGTERM or SIGINT: finish the current batch, save `last.ckpt`, say how to resume, exit.
+
+    Lightning already turns SIGTERM into a stop at the next batch boundary (and, under DDP,
+    tells every rank). This callback routes the first Ctrl-C the same way instead of raising
+    KeyboardInterrupt mid-step (a second Ctrl-C aborts at once), then saves when the stop
+    arrives. Under SLURM, SIGUSR1 stays Lightning's: it saves `hpc_ckpt_<n>.ckpt` and requeues.
+    """
+
+    def __init__(self) -> None:
+        self._previous_sigint: Any = None
+        self._signal: int | None = None
+
+    def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if threading.current_thread() is not threading.main_thread():
+            return
+        self._previous_sigint = signal.getsignal(signal.SIGINT)
+        signal.signal(signal.SIGINT, self._on_sigint)
+
+    def _on_sigint(self, signum: int, frame: Any) -> None:
+        self._signal = signal.SIGINT
+        signal.signal(signal.SIGINT, self._previous_sigint)  # a second Ctrl-C aborts
+        rank_zero_only(print)("\nstopping after this batch to save a checkpoint (Ctrl-C again to abort)", file=sys.stderr, flush=True)
+        sigterm_handler = signal.getsignal(signal.SIGTERM)  # Lightning's, while the trainer runs
+        if callable(sigterm_handler):
+            sigterm_handler(signal.SIGTERM, frame)
+
+    def on_exception(self, trainer: pl.Trainer, pl_module: pl.LightningModule, exception: BaseException) -> None:
+        global stop_signal
+        if not isinstance(exception, SIGTERMException):
+            return
+        stop_signal = self._signal or signal.SIGTERM
+        path = _last_checkpoint_path(trainer)
+        trainer.save_checkpoint(path)
+        if trainer.is_global_zero:
+            name = signal.Signals(stop_signal).name
+            print(
+                f"lit-dl: stopped by {name} at step {trainer.global_step} (epoch {trainer.current_epoch}); "
+                f"saved {path}; resume with: {resume_command(path)}",
+                file=sys.stderr,
+                flush=True,
+            )
+
+    def teardown(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
+        if threading.current_thread() is not threading.main_thread() or self._previous_sigint is None:
+            return
+        signal.signal(signal.SIGINT, self._previous_sigint)
+        self._previous_sigint = None
+
+
+def _last_checkpoint_path(trainer: pl.Trainer) -> str:
+    callback = next((c for c in trainer.checkpoint_callbacks if isinstance(c, ModelCheckpoint) and c.dirpath), None)
+    directory = callback.dirpath if callback is not None else os.path.join(trainer.default_root_dir, "checkpoints")
+    return os.path.join(directory, ModelCheckpoint.CHECKPOINT_NAME_LAST + ModelCheckpoint.FILE_EXTENSION)
+
+
+def resume_command(checkpoint: _PATH) -> str:
+    """The command that continues the run a checkpoint belongs to, in that run's directory."""
+    config = Path(checkpoint).parent.parent / "config.yaml"
+    return shlex.join(["lit-dl", "fit", "--config", str(config), "--ckpt_path", str(checkpoint)])
+
+
+# -- diverged training ---------------------------------------------------------------------
+class StopOnNonFiniteLoss(Callback):
+    """Stops training at a NaN or infinite loss with a line naming the step and the last good
+    checkpoint, and never writes a checkpoint whose weights are not finite.
+
+    The first bad step is tracked on the device; the host looks at it every
+    `check_every_n_steps` steps (default: `trainer.log_every_n_steps`, when Lightning syncs for
+    logging anyway) and before every save, so a GPU step does not wait for the check.
+    """
+
+    def __init__(self, check_every_n_steps: int | None = None) -> None:
+        self.check_every_n_steps = check_every_n_steps
+        self._first_bad_step: Tensor | None = None
+
+    def on_train_batch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule, outputs: Any, batch: Any, batch_idx: int) -> None:
+        loss = outputs.get("loss") if isinstance(outputs, dict) else outputs
+        if not isinstance(loss, Tensor):
+            return
+        step = trainer.global_step  # the optimizer step this loss led to, 1-based
+        if self._first_bad_step is None or self._first_bad_step.device != loss.device:
+            self._first_bad_step = torch.full((), -1, dtype=torch.long, device=loss.device)
+        bad = ~torch.isfinite(loss.detach()).all() & (self._first_bad_step < 0)
+        self._first_bad_step = torch.where(bad, step, self._first_bad_step)
+        every = self.check_every_n_steps or trainer.log_every_n_steps or 1
+        if step % every == 0 or trainer.fit_loop.epoch_loop.batch_progress.is_last_batch:
+            first_bad = int(trainer.strategy.reduce(self._first_bad_step.clone(), reduce_op="max"))
+            if first_bad >= 0:
+                raise UserError(self._message(trainer, first_bad))
+
+    def on_save_checkpoint(self, trainer: pl.Trainer, pl_module: pl.LightningModule, checkpoint: dict[str, Any]) -> None:
+        weights = checkpoint.get("state_dict") or {}
+        if all(torch.isfinite(t).all() for t in weights.values() if isinstance(t, Tensor) and t.is_floating_point()):
+            return
+        # Every rank holds the same (all-reduced) weights, so every rank stops here together.
+        first_bad = int(self._first_bad_step) if self._first_bad_step is not None else -1
+        raise UserError(self._message(trainer, first_bad if first_bad >= 0 else trainer.global_step, weights=True))
+
+    def _message(self, trainer: pl.Trainer, step: int, weights: bool = False) -> str:
+        last_good = _last_saved_checkpoint(trainer)
+        what = "the weights became" if weights else "the training loss became"
+        kept = f"the last good checkpoint is kept: {last_good}" if last_good else "no checkpoint was saved before it"
+        return (
+            f"{what} NaN or infinite at step {step} (epoch {trainer.current_epoch}); training stopped and {kept}; "
+            "lower the learning rate, clip gradients (--trainer.gradient_clip_val 1.0) or check the data for NaNs"
+        )
+
+
+def _last_saved_checkpoint(trainer: pl.Trainer) -> str | None:
+    for callback in trainer.checkpoint_callbacks:
+        if isinstance(callback, ModelCheckpoint):
+            for path in (callback.last_model_path, callback.best_model_path):
+                if path and os.path.isfile(path):
+                    return path
+    return None
+
+
+# -- wiring ---------------------------------------------------------------------------------
+DEFAULT_CALLBACKS: tuple[type[Callback], ...] = (RandomStateCheckpoint, StopOnSignal, StopOnNonFiniteLoss)
+
+
+def trainer_kwargs(trainer_config: dict[str, Any], run_dir: Path) -> dict[str, Any]:
+    """Trainer arguments that make checkpoints atomic and keep the trainer's own files in the run.
+
+    `default_root_dir` is where Lightning's SLURM auto-requeue writes `hpc_ckpt_<n>.ckpt` and
+    looks for it again: the run's checkpoints folder, not the root every experiment shares.
+    """
+    plugins = trainer_config.get("plugins")
+    plugins = list(plugins) if isinstance(plugins, (list, tuple)) else [] if plugins is None else [plugins]
+    accelerator, strategy = str(trainer_config.get("accelerator") or ""), trainer_config.get("strategy") or ""
+    # XLA and DeepSpeed write checkpoints their own way; a torch.save plugin would break them.
+    own_io = any(n in f"{accelerator} {strategy if isinstance(strategy, str) else type(strategy).__name__}".lower() for n in ("tpu", "xla", "deepspeed"))
+    if not own_io and not any(isinstance(p, CheckpointIO) for p in plugins):
+        plugins.append(AtomicCheckpointIO())
+    return {"plugins": plugins or None, "default_root_dir": str(Path(run_dir) / "checkpoints")}
