@@ -121,10 +121,9 @@ def check_checkpoint(path: _PATH, model: torch.nn.Module) -> None:
     if not _is_local(path) or not Path(path).is_file():
         return  # a remote URL or a sharded checkpoint directory: Lightning's loader reports on it
     try:
-        checkpoint = torch.load(path, map_location="cpu", mmap=True, weights_only=True)
+        # Lightning itself loads a checkpoint to resume with `weights_only=False`.
+        checkpoint = torch.load(path, map_location="cpu", mmap=True, weights_only=False)
     except _UNREADABLE as error:
-        if isinstance(error, pickle.UnpicklingError) and "weights_only" in str(error):
-            return  # readable, but holds objects only a full load accepts: let Lightning decide
         raise UserError(_unreadable_message(path, error)) from None
     saved = checkpoint.get("state_dict") if isinstance(checkpoint, dict) else None
     if not isinstance(saved, dict):
@@ -146,6 +145,31 @@ def check_checkpoint(path: _PATH, model: torch.nn.Module) -> None:
     run_config = Path(path).resolve().parent.parent / "config.yaml"
     fix = f"use the config it was trained with ({run_config})" if run_config.is_file() else "use the config it was trained with"
     raise UserError(f"checkpoint {path} was saved from another architecture ({'; '.join(problems)}); {fix}")
+
+
+class PeriodicCheckpoint(Callback):
+    """Overwrites the run's `last.ckpt` every `every_n_train_steps` optimizer steps.
+
+    ModelCheckpoint judges the best checkpoint after each validation and writes `last.ckpt`
+    then; asking it to save every N steps as well is not allowed (the two triggers exclude each
+    other), so mid-epoch saves come from here, into the same file. Resuming one continues
+    mid-epoch exactly: the loader's position and the RNG states are in it.
+    """
+
+    def __init__(self, every_n_train_steps: int = 1000) -> None:
+        if every_n_train_steps < 1:
+            raise UserError(f"every_n_train_steps must be at least 1, got {every_n_train_steps}")
+        self.every_n_train_steps = every_n_train_steps
+
+    def on_train_batch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule, outputs: Any, batch: Any, batch_idx: int) -> None:
+        if trainer.global_step % self.every_n_train_steps or trainer.sanity_checking or trainer.fast_dev_run:
+            return
+        path = last_checkpoint_path(trainer)
+        trainer.save_checkpoint(path)
+        for callback in trainer.checkpoint_callbacks:
+            if isinstance(callback, ModelCheckpoint) and callback.save_last:
+                # Its next `last.ckpt` then overwrites ours instead of becoming `last-v1.ckpt`.
+                callback.last_model_path = path
 
 
 # -- random number generators --------------------------------------------------------------
@@ -220,7 +244,7 @@ class StopOnSignal(Callback):
         if not isinstance(exception, SIGTERMException):
             return
         stop_signal = self._signal or signal.SIGTERM
-        path = _last_checkpoint_path(trainer)
+        path = last_checkpoint_path(trainer)
         trainer.save_checkpoint(path)
         if trainer.is_global_zero:
             name = signal.Signals(stop_signal).name
@@ -238,7 +262,7 @@ class StopOnSignal(Callback):
         self._previous_sigint = None
 
 
-def _last_checkpoint_path(trainer: pl.Trainer) -> str:
+def last_checkpoint_path(trainer: pl.Trainer) -> str:
     callback = next((c for c in trainer.checkpoint_callbacks if isinstance(c, ModelCheckpoint) and c.dirpath), None)
     directory = callback.dirpath if callback is not None else os.path.join(trainer.default_root_dir, "checkpoints")
     return os.path.join(directory, ModelCheckpoint.CHECKPOINT_NAME_LAST + ModelCheckpoint.FILE_EXTENSION)
@@ -307,7 +331,7 @@ def _last_saved_checkpoint(trainer: pl.Trainer) -> str | None:
 
 
 # -- wiring ---------------------------------------------------------------------------------
-DEFAULT_CALLBACKS: tuple[type[Callback], ...] = (RandomStateCheckpoint, StopOnSignal, StopOnNonFiniteLoss)
+DEFAULT_CALLBACKS: tuple[type[Callback], ...] = (RandomStateCheckpoint, StopOnSignal, StopOnNonFiniteLoss, PeriodicCheckpoint)
 
 
 def trainer_kwargs(trainer_config: dict[str, Any], run_dir: Path) -> dict[str, Any]:
