@@ -19,6 +19,8 @@ EXTRA_COMMANDS = {
     "plot": "lit_dl.commands.plot",
 }
 DEFAULT_ROOT_DIR = "runs"
+# Rank zero's run directory, inherited by the DDP processes Lightning starts from it.
+RUN_DIR_ENV = "LIT_DL_RUN_DIR"
 DESCRIPTION = (
     "Train, evaluate and compare deep-learning experiments described in YAML.\n"
     "  lit-dl fit --config experiments/quickstart.yaml   train (then test the best checkpoint)\n"
@@ -37,7 +39,9 @@ def _build_cli_class() -> type:
     from lightning.pytorch.utilities.model_helpers import is_overridden
 
     import lit_dl.losses  # noqa: F401  (teaches jsonargparse to read class weights from YAML lists)
-    from lit_dl import reliability, runs
+    from lightning.fabric.utilities.exceptions import MisconfigurationException
+
+    from lit_dl import reliability, runs, user_errors
     from lit_dl.callbacks import GradientNormMonitor, LineProgressBar
     from lit_dl.errors import UserError
     from lit_dl.loggers import RunCSVLogger
@@ -115,6 +119,12 @@ def _build_cli_class() -> type:
             self.experiment = config.get("name") or (first_config.stem if first_config else "default")
             experiment_dir = self.root_dir / self.experiment
             ckpt_path = config.get("ckpt_path")
+            fitting, rank = self.subcommand == "fit", runs.process_rank()
+            slurm_job = runs.slurm_job_key(lambda: self.parser.dump(self.config, skip_check=True)) if fitting else None
+            if ckpt_path is None and slurm_job and runs.slurm_restarted():
+                # A requeued SLURM job continues the run it started, from its newest checkpoint.
+                requeued = runs.find_slurm_job_run(experiment_dir, slurm_job)
+                ckpt_path = config.ckpt_path = str(runs.latest_checkpoint(requeued)) if requeued else None
             if ckpt_path in ("last", "best"):
                 ckpt_path = str(runs.find_checkpoint(experiment_dir, ckpt_path))
                 config.ckpt_path = ckpt_path
@@ -122,22 +132,37 @@ def _build_cli_class() -> type:
                 raise UserError(f"checkpoint not found: {ckpt_path}; pass an existing file, or 'last' or 'best'")
             # Continuing or evaluating a checkpoint of a run writes into that run's directory.
             owner = runs.run_dir_of_checkpoint(Path(ckpt_path)) if ckpt_path else None
+            inherited = os.environ.get(RUN_DIR_ENV) if rank != 0 else None
+            if owner is None and inherited:
+                owner = Path(inherited)  # a DDP process started by rank zero shares its run
             if owner is not None:
                 self.root_dir, self.experiment = owner.parent.parent, owner.parent.name
                 self.version = int(runs.VERSION_PATTERN.match(owner.name).group(1))
+            elif fitting and rank == 0:
+                self.version = runs.reserve_version(experiment_dir)
             else:
                 self.version = runs.next_version(experiment_dir)
             self.run_dir = self.root_dir / self.experiment / f"version_{self.version}"
+            if rank == 0:
+                os.environ[RUN_DIR_ENV] = str(self.run_dir)
+                if slurm_job:
+                    runs.mark_slurm_job(self.run_dir, slurm_job)
 
         def instantiate_trainer(self, **kwargs: Any) -> Trainer:
             trainer_config = self._get(self.config_init, "trainer", default={})
             kwargs["logger"] = self._loggers(trainer_config.get("logger"))
             kwargs["callbacks"] = self._callbacks(trainer_config)
             kwargs.update(reliability.trainer_kwargs(trainer_config, self.run_dir))
+            extra = [self._get(self.config_init, key) for key in self._parser(self.subcommand).callback_keys]
+            reliability.pin_checkpoint_dirs([*kwargs["callbacks"], *extra], self.run_dir)
+            user_errors.check_devices(trainer_config.get("accelerator"), trainer_config.get("devices"))
             ckpt_path = self.config[self.subcommand].get("ckpt_path")
             if ckpt_path:  # before anything is written into the run directory
                 reliability.check_checkpoint(ckpt_path, self.model)
-            return super().instantiate_trainer(**kwargs)
+            try:
+                return super().instantiate_trainer(**kwargs)
+            except (MisconfigurationException, ValueError) as error:  # trainer flags that cannot work together
+                raise UserError(f"trainer: {str(error).strip().splitlines()[0]}") from error
 
         def _loggers(self, configured: Any) -> list:
             from lit_dl import tracking
@@ -196,6 +221,15 @@ def _build_cli_class() -> type:
         def after_test(self) -> None:
             self._after_evaluation("test", self.config["test"])
 
+        def predict(self, **kwargs: Any) -> None:
+            outputs = self.trainer.predict(**kwargs)
+            if self.trainer.is_global_zero and outputs:
+                self.run_dir.mkdir(parents=True, exist_ok=True)
+                path = self.run_dir / "predictions.pt"
+                torch.save(torch.cat([torch.as_tensor(batch) for batch in outputs]), path)
+                print(f"predictions: {path}")
+                print(self.run_dir, flush=True)
+
         def _after_evaluation(self, stage: str, config: Any) -> None:
             if self.trainer.is_global_zero and self.run_dir.is_dir():
                 self._write_results(**{stage: _scalars(self.trainer.callback_metrics, f"{stage}/")}, checkpoint=config.get("ckpt_path"))
@@ -242,7 +276,6 @@ def _build_cli_class() -> type:
     def _scalars(metrics: dict[str, Any], prefix: str) -> dict[str, float]:
         return {k: float(v) for k, v in metrics.items() if k.startswith(prefix) and getattr(v, "numel", lambda: 1)() == 1}
 
-    del torch  # imported above only to fail early and clearly if torch is missing
     return LitDLCLI
 
 
@@ -270,16 +303,26 @@ def run(argv: list[str] | None = None) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    """The `lit-dl` console script: user mistakes end in one line and exit code 2."""
+    """The `lit-dl` console script: user mistakes end in one line and exit code 2; a run stopped
+    by SIGTERM/SIGINT saves a checkpoint, says how to resume and exits with 128 + the signal."""
     from lit_dl.errors import UserError
 
     debug = os.environ.get("LIT_DL_DEBUG") == "1"
     try:
-        run(argv)
+        try:
+            _check_config_files(list(sys.argv[1:] if argv is None else argv))
+            run(argv)
+        except BaseException:
+            from lit_dl import runs
+
+            runs.release_empty_reservations()
+            raise
     except UserError as error:
         if debug:
             raise
         _fail(str(error))
+    except SystemExit as stop:
+        raise SystemExit(_stop_code(stop)) from None
     except Exception as error:
         message = _user_error_message(error)
         if message is None or debug:
@@ -288,8 +331,29 @@ def main(argv: list[str] | None = None) -> None:
 
 
 def _fail(message: str) -> None:
-    print(f"lit-dl: error: {message}", file=sys.stderr)
+    from lit_dl import runs
+
+    if runs.process_rank() == 0:  # every DDP process fails alike; one line is enough
+        print(f"lit-dl: error: {message}", file=sys.stderr)
     raise SystemExit(2)
+
+
+def _stop_code(stop: SystemExit) -> Any:
+    """128 + the signal for a fit that a signal stopped (Lightning exits 0); others unchanged."""
+    reliability = sys.modules.get("lit_dl.reliability")
+    if type(stop).__name__ == "SIGTERMException" and reliability is not None:
+        return 128 + (reliability.stop_signal or 15)
+    return stop.code
+
+
+def _check_config_files(argv: list[str]) -> None:
+    """A YAML syntax error names the file and the line; jsonargparse reports neither."""
+    from lit_dl.user_errors import check_yaml_file
+
+    for i, arg in enumerate(argv):
+        path = argv[i + 1] if arg == "--config" and i + 1 < len(argv) else arg.partition("=")[2] if arg.startswith("--config=") else None
+        if path:
+            check_yaml_file(path)
 
 
 def _user_error_message(error: BaseException) -> str | None:
@@ -302,6 +366,22 @@ def _user_error_message(error: BaseException) -> str | None:
         if isinstance(seen, UserError):
             return str(seen)
         seen = seen.__cause__ or seen.__context__
+    return _unreadable_checkpoint_message(error)
+
+
+def _unreadable_checkpoint_message(error: BaseException) -> str | None:
+    """LightningCLI reads `--ckpt_path`'s hyperparameters before lit-dl sees the path; a
+    truncated or foreign file fails inside that `torch.load`."""
+    frames, tb = [], error.__traceback__
+    while tb is not None:
+        frames.append(tb.tb_frame)
+        tb = tb.tb_next
+    for i, frame in enumerate(frames):
+        if frame.f_code.co_name == "_parse_ckpt_path" and "lightning" in frame.f_code.co_filename:
+            if any(f.f_code.co_filename.endswith("serialization.py") for f in frames[i + 1 :]):
+                from lit_dl.reliability import unreadable_checkpoint_message
+
+                return unreadable_checkpoint_message(frame.f_locals.get("ckpt_path", "?"), error)
     return None
 
 

@@ -2,8 +2,9 @@
 
 - `AtomicCheckpointIO` writes every checkpoint to a temporary file beside its target and renames
   it into place, so a kill during a save never leaves a truncated `last.ckpt`.
-- `RandomStateCheckpoint` puts the torch/CUDA/numpy/python RNG states in each checkpoint and
-  restores them on resume: dropout draws the same masks as in an uninterrupted run.
+- `ExactResume` puts the RNG states in each checkpoint and restores them and the training
+  loader's position on resume: the same batches and dropout masks as an uninterrupted run.
+- `PeriodicCheckpoint` overwrites `last.ckpt` every N optimizer steps, mid-epoch too.
 - `StopOnSignal` turns SIGTERM and SIGINT into a checkpoint at the next batch boundary, a line
   saying how to resume, and exit code 128 + the signal number.
 - `StopOnNonFiniteLoss` stops a diverged run, naming the first bad step and the last good
@@ -11,13 +12,13 @@
 - `check_checkpoint` turns a missing, truncated or foreign checkpoint into one clear line before
   anything is written into the run directory.
 
-The training data's position inside the epoch is Lightning's business: it saves the stateful
-`TensorBatchLoader`'s `state_dict` in every checkpoint (see `StatefulLoaderResume` for the case
-Lightning misses).
+The training loader's position inside the epoch is the stateful `TensorBatchLoader`'s
+`state_dict`, which Lightning saves in every checkpoint.
 """
 
 from __future__ import annotations
 
+import glob
 import os
 import pickle
 import random
@@ -32,15 +33,19 @@ from typing import Any
 import lightning.pytorch as pl
 import numpy as np
 import torch
+from fsspec.implementations.local import LocalFileSystem
 from lightning.fabric.utilities.cloud_io import get_filesystem
 from lightning.fabric.utilities.types import _PATH
 from lightning.pytorch.callbacks import Callback, ModelCheckpoint
 from lightning.pytorch.plugins.io import CheckpointIO, TorchCheckpointIO
+from lightning.pytorch.utilities.combined_loader import CombinedLoader
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 from lightning.pytorch.utilities.rank_zero import rank_zero_only
 from torch import Tensor
+from torchmetrics import Metric
 
 from lit_dl.errors import UserError
+from lit_dl.loggers import RunCSVLogger
 
 # The signal that stopped the last fit, for `lit-dl`'s exit code; None when none did.
 stop_signal: int | None = None
@@ -63,6 +68,8 @@ class AtomicCheckpointIO(TorchCheckpointIO):
             raise TypeError(f"{type(self).__name__} takes no storage_options")
         target = Path(path)
         target.parent.mkdir(parents=True, exist_ok=True)
+        for stale in target.parent.glob(f"{glob.escape(target.name)}.tmp-*"):
+            stale.unlink(missing_ok=True)  # left by a process killed while saving
         partial = target.with_name(f"{target.name}.tmp-{os.getpid()}")
         try:
             with open(partial, "wb") as file:
@@ -80,11 +87,11 @@ class AtomicCheckpointIO(TorchCheckpointIO):
         except FileNotFoundError:
             raise UserError(f"checkpoint not found: {path}; pass an existing file, or 'last' or 'best'") from None
         except _UNREADABLE as error:
-            raise UserError(_unreadable_message(path, error)) from None
+            raise UserError(unreadable_checkpoint_message(path, error)) from None
 
 
 def _is_local(path: _PATH) -> bool:
-    return type(get_filesystem(path)).__name__ == "LocalFileSystem"
+    return isinstance(get_filesystem(path), LocalFileSystem)
 
 
 def _fsync_directory(directory: Path) -> None:
@@ -105,10 +112,12 @@ def _fsync_directory(directory: Path) -> None:
 _UNREADABLE = (RuntimeError, EOFError, pickle.UnpicklingError, zipfile.BadZipFile, ValueError, OSError)
 
 
-def _unreadable_message(path: _PATH, error: BaseException) -> str:
-    reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+def unreadable_checkpoint_message(path: _PATH, error: BaseException) -> str:
+    reason = (str(error).strip().splitlines() or [type(error).__name__])[0]
+    if "eights only" in reason or len(reason) > 80:
+        reason = type(error).__name__
     return (
-        f"checkpoint {path} cannot be read ({reason}); it is truncated or not a lit-dl checkpoint: "
+        f"checkpoint {path} cannot be read: it is truncated or not a PyTorch checkpoint ({reason}); "
         "pass another one (each run keeps best.ckpt and last.ckpt in its checkpoints/ folder)"
     )
 
@@ -124,7 +133,7 @@ def check_checkpoint(path: _PATH, model: torch.nn.Module) -> None:
         # Lightning itself loads a checkpoint to resume with `weights_only=False`.
         checkpoint = torch.load(path, map_location="cpu", mmap=True, weights_only=False)
     except _UNREADABLE as error:
-        raise UserError(_unreadable_message(path, error)) from None
+        raise UserError(unreadable_checkpoint_message(path, error)) from None
     saved = checkpoint.get("state_dict") if isinstance(checkpoint, dict) else None
     if not isinstance(saved, dict):
         raise UserError(f"{path} is not a Lightning checkpoint (it has no state_dict); pass a .ckpt that lit-dl wrote")
@@ -164,6 +173,8 @@ class PeriodicCheckpoint(Callback):
     def on_train_batch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule, outputs: Any, batch: Any, batch_idx: int) -> None:
         if trainer.global_step % self.every_n_train_steps or trainer.sanity_checking or trainer.fast_dev_run:
             return
+        if _validation_follows(trainer, batch_idx):
+            return  # ModelCheckpoint saves after it; Lightning resumes a save made before it as if validated
         path = last_checkpoint_path(trainer)
         trainer.save_checkpoint(path)
         for callback in trainer.checkpoint_callbacks:
@@ -172,43 +183,126 @@ class PeriodicCheckpoint(Callback):
                 callback.last_model_path = path
 
 
-# -- random number generators --------------------------------------------------------------
-class RandomStateCheckpoint(Callback):
-    """Saves every RNG state with each checkpoint and restores them when training resumes.
+def _validation_follows(trainer: pl.Trainer, batch_idx: int) -> bool:
+    if trainer.fit_loop.epoch_loop.batch_progress.is_last_batch:
+        return True
+    every = trainer.val_check_batch
+    if not isinstance(every, int) or not trainer.enable_validation:
+        return False
+    count = batch_idx if trainer.check_val_every_n_epoch is not None else trainer.fit_loop.epoch_loop.total_batch_idx
+    return (count + 1) % every == 0
 
-    Lightning re-seeds on start but does not restore generators, so after a resume dropout and
-    random augmentation would draw different numbers than the uninterrupted run. The states are
-    restored in `on_train_start`, after the sanity check, right before the first resumed batch.
-    Under DDP every rank is seeded alike and draws alike, so rank zero's states serve all ranks.
+
+# -- exact resume ---------------------------------------------------------------------------
+class ExactResume(Callback):
+    """Makes a resumed run continue exactly as the uninterrupted run would have.
+
+    Each checkpoint gets, besides what Lightning saves:
+    - the torch/CUDA/numpy/python RNG states (Lightning re-seeds on start but restores no
+      generator, so dropout and random augmentation would draw other numbers). Under DDP every
+      rank is seeded alike and draws alike, so rank zero's states serve all ranks;
+    - the states of the module's torchmetrics (an epoch's training accuracy accumulates across
+      the interruption);
+    - its step: the rows the interrupted run logged in `metrics.csv` from that step on are
+      dropped on resume, since the resumed run logs them again. What was logged before the
+      checkpoint is flushed to disk right after it.
+
+    It also hands the training loader its saved position when Lightning did not: Lightning drops
+    it when `configure_optimizers` read `trainer.estimated_stepping_batches` (OneCycleLR does),
+    because that builds the loader before the checkpoint is restored
+    (Lightning-AI/pytorch-lightning#20550).
+
+    Everything is applied in `on_train_start`, after the sanity check, before the first batch.
     """
 
     def __init__(self) -> None:
-        self._to_restore: dict[str, Any] | None = None
+        self._saved: dict[str, Any] = {}
+        self._loader_states: list[dict[str, Any]] = []
+        self._flush_logs = False
 
-    def state_dict(self) -> dict[str, Any]:
-        numpy_state = np.random.get_state()
-        return {
-            "torch": torch.get_rng_state(),
-            "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
-            # Plain tensors and tuples: Lightning loads checkpoints with `weights_only=True`.
-            "numpy": (numpy_state[0], torch.from_numpy(numpy_state[1].copy()), *numpy_state[2:]),
-            "python": random.getstate(),
+    def on_save_checkpoint(self, trainer: pl.Trainer, pl_module: pl.LightningModule, checkpoint: dict[str, Any]) -> None:
+        checkpoint.setdefault("callbacks", {})[self.state_key] = {
+            "rng": _rng_states(),
+            # Mid-epoch only: at an epoch's end the training metrics are about to be reset.
+            "metrics": {} if trainer.fit_loop.epoch_loop.batch_progress.is_last_batch else {
+                name: _metric_state(metric) for name, metric in pl_module.named_modules() if isinstance(metric, Metric)
+            },
+            "step": trainer.global_step,
         }
+        self._flush_logs = True
 
-    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
-        self._to_restore = state_dict
+    def on_train_batch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule, batch: Any, batch_idx: int) -> None:
+        # What was logged up to the checkpoint must be on disk: a resumed run does not log it again.
+        if self._flush_logs:
+            self._flush_logs = False
+            for logger in trainer.loggers:
+                if isinstance(logger, RunCSVLogger):
+                    logger.save()
+
+    def on_load_checkpoint(self, trainer: pl.Trainer, pl_module: pl.LightningModule, checkpoint: dict[str, Any]) -> None:
+        self._saved = checkpoint.get("callbacks", {}).get(self.state_key) or {}
+        fit_loop = checkpoint.get("loops", {}).get("fit_loop", {})
+        self._loader_states = list(fit_loop.get("state_dict", {}).get("combined_loader", []))
 
     def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        state, self._to_restore = self._to_restore, None
-        if not state:
-            return
-        torch.set_rng_state(state["torch"])
-        if state["cuda"] and torch.cuda.is_available() and len(state["cuda"]) == torch.cuda.device_count():
-            torch.cuda.set_rng_state_all(state["cuda"])
-        name, keys, *rest = state["numpy"]
-        np.random.set_state((name, keys.numpy(), *rest))
-        version, internal, gauss = state["python"]
-        random.setstate((version, tuple(internal), gauss))
+        saved, self._saved = self._saved, {}
+        loader_states, self._loader_states = self._loader_states, []
+        if loader_states and trainer.train_dataloader is not None:
+            loaders = [loader for loader in CombinedLoader(trainer.train_dataloader).flattened if _is_stateful(loader)]
+            if len(loaders) == len(loader_states):
+                for loader, state in zip(loaders, loader_states):
+                    if loader.state_dict() != state:
+                        loader.load_state_dict(state)
+        if saved.get("step") is not None:
+            for logger in trainer.loggers:
+                if isinstance(logger, RunCSVLogger):
+                    logger.drop_rows_from_step(saved["step"])
+        metrics = dict(pl_module.named_modules())
+        for name, state in (saved.get("metrics") or {}).items():
+            if isinstance(metrics.get(name), Metric):
+                _load_metric_state(metrics[name], state)
+        if saved.get("rng"):
+            _set_rng_states(saved["rng"])
+
+
+def _rng_states() -> dict[str, Any]:
+    numpy_state = np.random.get_state()
+    return {
+        "torch": torch.get_rng_state(),
+        "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+        # Tensors and tuples only, so the checkpoint also loads with `weights_only=True`.
+        "numpy": (numpy_state[0], torch.from_numpy(numpy_state[1].copy()), *numpy_state[2:]),
+        "python": random.getstate(),
+    }
+
+
+def _set_rng_states(state: dict[str, Any]) -> None:
+    torch.set_rng_state(state["torch"])
+    if state["cuda"] and torch.cuda.is_available() and len(state["cuda"]) == torch.cuda.device_count():
+        torch.cuda.set_rng_state_all(state["cuda"])
+    name, keys, *rest = state["numpy"]
+    np.random.set_state((name, keys.numpy(), *rest))
+    version, internal, gauss = state["python"]
+    random.setstate((version, tuple(internal), gauss))
+
+
+def _metric_state(metric: Metric) -> dict[str, Any]:
+    def detached(value: Any) -> Any:
+        return [v.detach().cpu() for v in value] if isinstance(value, list) else value.detach().cpu()
+
+    return {"states": {k: detached(v) for k, v in metric.metric_state.items()}, "updates": metric.update_count}
+
+
+def _load_metric_state(metric: Metric, saved: dict[str, Any]) -> None:
+    device = metric.device
+    for key, value in saved["states"].items():
+        setattr(metric, key, [v.to(device) for v in value] if isinstance(value, list) else value.to(device))
+    metric._update_count = saved["updates"]  # torchmetrics has no public setter for it
+    metric._computed = None
+
+
+def _is_stateful(loader: Any) -> bool:
+    return callable(getattr(loader, "state_dict", None)) and callable(getattr(loader, "load_state_dict", None))
 
 
 # -- stopping on a signal ------------------------------------------------------------------
@@ -331,7 +425,20 @@ def _last_saved_checkpoint(trainer: pl.Trainer) -> str | None:
 
 
 # -- wiring ---------------------------------------------------------------------------------
-DEFAULT_CALLBACKS: tuple[type[Callback], ...] = (RandomStateCheckpoint, StopOnSignal, StopOnNonFiniteLoss, PeriodicCheckpoint)
+def pin_checkpoint_dirs(callbacks: list[Any], run_dir: Path) -> None:
+    """Give every ModelCheckpoint without a `dirpath` the run's checkpoints folder, absolute.
+
+    ModelCheckpoint restores its record of the best and last files only when the folder it
+    resumes in is spelled exactly as when it saved; otherwise it writes `last-v1.ckpt` next to
+    a stale `last.ckpt`. An absolute path is the same from any working directory.
+    """
+    for callback in callbacks:
+        if isinstance(callback, ModelCheckpoint) and callback.dirpath is None:
+            callback.dirpath = os.path.realpath(Path(run_dir) / "checkpoints")
+
+
+
+DEFAULT_CALLBACKS: tuple[type[Callback], ...] = (ExactResume, StopOnSignal, StopOnNonFiniteLoss, PeriodicCheckpoint)
 
 
 def trainer_kwargs(trainer_config: dict[str, Any], run_dir: Path) -> dict[str, Any]:

@@ -12,6 +12,7 @@ by Lightning's logger when the run starts.
 
 from __future__ import annotations
 
+import json
 import netrc
 import os
 import secrets
@@ -27,13 +28,15 @@ from lightning.pytorch.loggers import Logger, TensorBoardLogger, WandbLogger
 from lightning.pytorch.utilities import rank_zero_only
 
 from lit_dl import runs
+from lit_dl.commands.compare import flatten
 
 WANDB_ID_FILE = "wandb_id.txt"
 TENSORBOARD_DIR = "tensorboard"
 DEFAULT_WANDB_HOST = "https://api.wandb.ai"
 
-# When the trainer of each run in this process was built; `finish_fit` turns it into the wall time.
-_started_at: dict[Path, float] = {}
+# When the trainer of each run in this process was built, and the wall time the run had already
+# spent in earlier sessions (a resumed run); `finish_fit` adds them up.
+_started_at: dict[Path, tuple[float, float]] = {}
 
 
 class RunWandbLogger(WandbLogger):
@@ -62,7 +65,7 @@ def prepare_loggers(
     `specs` are the parsed `trainer.logger` entries (class_path and init_args) the loggers were
     instantiated from, in the same order; `config()` gives the resolved config of the run as YAML.
     """
-    _started_at[Path(run_dir)] = time.monotonic()
+    _started_at[Path(run_dir)] = (time.monotonic(), _recorded_wall_time(Path(run_dir)))
     prepared = []
     for logger, spec in zip(loggers, specs):
         arguments = _init_arguments(spec)
@@ -80,34 +83,29 @@ def prepare_loggers(
 
 def finish_fit(trainer: Any, run_dir: Path) -> None:
     """Record wall time and epochs in results.json, then close each W&B run (rank zero only)."""
-    started = _started_at.pop(Path(run_dir), None)
-    if started is not None:
-        runs.write_results(Path(run_dir), {"wall_time_s": round(time.monotonic() - started, 3), "epochs": trainer.current_epoch})
+    if Path(run_dir) in _started_at:
+        started, earlier = _started_at.pop(Path(run_dir))
+        wall_time = round(earlier + time.monotonic() - started, 3)
+        runs.write_results(Path(run_dir), {"wall_time_s": wall_time, "epochs": trainer.current_epoch})
     for logger in trainer.loggers:
         if isinstance(logger, WandbLogger) and logger._experiment is not None:
             _finish_wandb_run(logger, Path(run_dir))
 
 
-def flatten(config: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    """`{"a": {"b": 1}}` -> `{"a.b": 1}`; lists stay values.
-
-    Flat dotted keys are what `--a.b` flags and W&B sweep parameters use, so a sweep's value
-    lands on the same config key as the resolved config's instead of beside it.
-    """
-    flat: dict[str, Any] = {}
-    for key, value in config.items():
-        name = f"{prefix}{key}"
-        if isinstance(value, dict) and value:
-            flat.update(flatten(value, f"{name}."))
-        else:
-            flat[name] = value
-    return flat
+def _recorded_wall_time(run_dir: Path) -> float:
+    try:
+        return float(json.loads((run_dir / "results.json").read_text()).get("wall_time_s") or 0.0)
+    except (OSError, ValueError, AttributeError):
+        return 0.0
 
 
 # -- W&B ----------------------------------------------------------------------------------------
 def _wandb_logger(arguments: dict[str, Any], *, run_dir: Path, experiment: str, config: Callable[[], str]) -> RunWandbLogger:
     import yaml
 
+    # A parsed WandbLogger lists every wandb.init argument, unset ones as None; passed on, a None
+    # would replace Lightning's own choice (resume="allow", which lets a resumed run continue).
+    arguments = {key: value for key, value in arguments.items() if value is not None}
     chosen_id = arguments.pop("version", None) or arguments.get("id")  # Lightning takes either name
     for replaced in ("dir", "experiment"):
         arguments.pop(replaced, None)
@@ -116,7 +114,7 @@ def _wandb_logger(arguments: dict[str, Any], *, run_dir: Path, experiment: str, 
         run_dir.mkdir(parents=True, exist_ok=True)
         (run_dir / WANDB_ID_FILE).write_text(run_id + "\n")
     mode = arguments.get("mode")
-    if mode is None and not arguments.get("offline"):
+    if mode is None and not arguments.get("offline") and rank_zero_only.rank == 0:  # only rank zero logs
         mode = _default_wandb_mode()
     return RunWandbLogger(
         **{
@@ -125,6 +123,8 @@ def _wandb_logger(arguments: dict[str, Any], *, run_dir: Path, experiment: str, 
             "name": arguments.get("name") or experiment,
             "id": run_id,
             "mode": mode,
+            # Flat dotted keys, as the flags and W&B sweep parameters spell them: a sweep's value
+            # then lands on the resolved config's key instead of beside it.
             "config": {**flatten(yaml.safe_load(config())), **(arguments.get("config") or {})},
         }
     )
@@ -152,6 +152,8 @@ def _default_wandb_mode() -> str | None:
     host = os.environ.get("WANDB_BASE_URL", DEFAULT_WANDB_HOST)
     if not (os.environ.get("WANDB_API_KEY") or _netrc_has_login(host)):
         return "offline"
+    if any(os.environ.get(name) for name in ("HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy")):
+        return None  # a direct connection says nothing about the route through the proxy wandb takes
     return None if _reachable(host) else "offline"
 
 

@@ -161,3 +161,16 @@ def test_plot_activations_writes_a_png(lit_dl, tmp_path):
     assert code == 0, err
     assert (tmp_path / "act.png").stat().st_size > 10_000
     assert lit_dl("plot", "nope")[0] == 2
+
+
+def test_predict_saves_the_outputs_in_the_run_directory(fit_quickstart, lit_dl, tmp_path):
+    import torch
+
+    run_dir = fit_quickstart("--trainer.max_epochs", "1", "--test_after_fit", "false")
+    code, out, err = lit_dl(
+        "predict", "--config", QUICKSTART, "--trainer.default_root_dir", tmp_path / "runs",
+        "--data.init_args.n_test", "100", "--ckpt_path", "best",
+    )
+    assert code == 0, err
+    assert out.strip().splitlines()[-1] == str(run_dir)
+    assert torch.load(run_dir / "predictions.pt").shape == (100, 3)

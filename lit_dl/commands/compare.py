@@ -10,17 +10,16 @@ from __future__ import annotations
 import csv
 import glob
 import io
+import math
 import os
 import re
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from lit_dl.errors import UserError
 
-FORMATS = ("table", "markdown", "csv")
-X_AXES = ("step", "epoch")
 RUN_FILES = ("metrics.csv", "results.json")
 # Config keys that say where or under which name a run was written, not how it was trained.
 NOT_SETTINGS = {"trainer.default_root_dir", "name"}
@@ -50,7 +49,7 @@ class Run:
 
     def best(self, metric: str, higher_is_better: bool) -> float | None:
         """The best value `metric` reached; what results.json recorded when metrics.csv lacks it."""
-        values = [row[metric] for row in self.metrics if metric in row]
+        values = [row[metric] for row in self.metrics if metric in row and not math.isnan(row[metric])]
         if values:
             return max(values) if higher_is_better else min(values)
         for section in ("val", "test"):
@@ -90,9 +89,8 @@ def find_runs(patterns: list[str]) -> list[Path]:
             if _is_run_dir(match):
                 found[match] = None
             elif match.is_dir():
-                for marker in sorted(match.rglob("*")):
-                    if marker.name in RUN_FILES:
-                        found[marker.parent] = None
+                for marker in sorted(path for name in RUN_FILES for path in match.rglob(name)):
+                    found[marker.parent] = None
             elif match.name in RUN_FILES:
                 found[match.parent] = None
     if not found:
@@ -180,7 +178,7 @@ def build_columns(runs: list[Run], metric: str | None = None, sort: str | None =
     """Run name, differing settings, best validation metric, test metrics, epochs, wall time."""
     monitor, higher = runs[0].monitor
     if metric:
-        monitor, higher = metric, (metric == monitor and higher) or _higher_is_better(metric)
+        monitor, higher = metric, higher if metric == monitor else _higher_is_better(metric)
     settings = differing_settings(runs)
     all_keys = [key for run in runs for key in run.config]
     names = short_names(settings, all_keys)
@@ -286,11 +284,11 @@ def _csv_header(column: Column) -> str:
     return column.header if column.is_metric or column.key in ("run", "epochs") else column.key
 
 
-def print_table(columns: list[Column], rows: list[int], title: str | None = None) -> None:
+def print_table(columns: list[Column], rows: list[int]) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    table = Table(title=title)
+    table = Table()
     for column in columns:
         numeric = column.is_metric or column.key in ("epochs", "wall_time")
         table.add_column(column.header, justify="right" if numeric else "left", no_wrap=column.key == "run")
@@ -342,10 +340,23 @@ def plot_curves(runs: list[Run], path: str | Path, metric: str, x: str = "step",
 
 
 # -- command ------------------------------------------------------------------------------------
+def parse(parser: Any, argv: list[str]) -> Any:
+    """`parser.parse_args(argv)`, a mistake ending as one line (a UserError) like `lit-dl fit`'s."""
+    from argparse import ArgumentError
+
+    from lit_dl.user_errors import explain_parse_error
+
+    try:
+        return parser.parse_args(argv)
+    except ArgumentError as error:
+        raise UserError(explain_parse_error(str(error), [a.dest for a in parser._actions])) from error
+
+
 def build_parser():
     from jsonargparse import ArgumentParser
 
     parser = ArgumentParser(
+        exit_on_error=False,
         prog="lit-dl compare",
         description="Compare runs: the settings that differ, the best validation metric, test metrics, "
         "epochs and wall time, read from each run directory's config.yaml, metrics.csv and results.json.",
@@ -354,14 +365,14 @@ def build_parser():
     parser.add_argument("--sort", type=str | None, default=None, help="Sort by a column or any logged metric (test/acc, val/loss, lr, epochs, wall_time); best first for metrics.")
     parser.add_argument("--reverse", action="store_true", help="Reverse the sort order.")
     parser.add_argument("--metric", type=str | None, default=None, help="Validation metric shown at its best and plotted (default: the runs' checkpoint.monitor).")
-    parser.add_argument("--format", type=str, default="table", choices=FORMATS, help="table (rich, for a terminal), markdown or csv.")
+    parser.add_argument("--format", type=Literal["table", "markdown", "csv"], default="table", help="table (rich, for a terminal), markdown or csv.")
     parser.add_argument("--plot", type=str | None, default=None, help="Draw the learning curves of --metric to this file (curves.png).")
-    parser.add_argument("--x", type=str, default="step", choices=X_AXES, help="The plot's x axis.")
+    parser.add_argument("--x", type=Literal["step", "epoch"], default="step", help="The plot's x axis.")
     return parser
 
 
 def main(argv: list[str]) -> None:
-    args = build_parser().parse_args(argv)
+    args = parse(build_parser(), argv)
     runs = [load_run(path) for path in find_runs(args.runs)]
     columns = build_columns(runs, metric=args.metric, sort=args.sort)
     rows = sort_rows(columns, args.sort, args.reverse) if args.sort else list(range(len(runs)))
@@ -373,11 +384,11 @@ def main(argv: list[str]) -> None:
         sys.stdout.write(render(columns, rows, args.format))
     if args.plot:
         metric = args.metric or runs[0].monitor[0]
-        labels = _plot_labels(runs, columns)
+        labels = _plot_labels(columns)
         print(f"learning curves: {plot_curves(runs, args.plot, metric, args.x, labels)}", file=sys.stderr)
 
 
-def _plot_labels(runs: list[Run], columns: list[Column]) -> list[str]:
+def _plot_labels(columns: list[Column]) -> list[str]:
     """`run (lr=0.01, seed_everything=1)`: the legend says what sets the lines apart."""
     settings = [c for c in columns[1:] if not c.is_metric and c.key not in ("epochs", "wall_time")]
     labels = []

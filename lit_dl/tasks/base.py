@@ -5,6 +5,7 @@ A task never knows which net it holds: a batch is `(*inputs, target)` and the ne
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import inspect
 from typing import Any, Literal
@@ -12,6 +13,7 @@ from typing import Any, Literal
 import lightning.pytorch as pl
 import torch
 from lightning.pytorch.cli import LRSchedulerCallable, OptimizerCallable
+from lightning.pytorch.profilers import PassThroughProfiler
 from torch import Tensor, nn
 
 # Schedulers whose period is counted in optimizer steps, not epochs.
@@ -25,12 +27,16 @@ class Task(pl.LightningModule):
         net: any `torch.nn.Module`; its `input_shape` and `num_outputs` are linked from the data.
         num_outputs: the number of outputs the data asks for (linked from the DataModule).
         loss: the training criterion; None picks the task's natural one.
-        optimizer: built on the task's parameters, e.g. `torch.optim.AdamW` with its init args.
+        optimizer: built on the task's parameters, e.g. `torch.optim.AdamW` with its init args;
+            torch's fused (else foreach) implementation unless the config sets `fused` or
+            `foreach` (see `build_optimizer`).
         scheduler: built on the optimizer; OneCycleLR's `total_steps` and CosineAnnealingLR's
             `T_max` are filled from the trainer when not given.
         scheduler_interval: "step" or "epoch"; None picks "step" for OneCycleLR/CyclicLR.
         monitor: the metric that ReduceLROnPlateau and the best checkpoint follow.
         compile: wrap the net in `torch.compile` (GPU recipes).
+        channels_last: keep the net's weights and every 4-D input batch in the channels-last
+            memory layout, which tensor-core convolutions prefer (GPU recipes with bf16/fp16).
     """
 
     def __init__(
@@ -43,6 +49,7 @@ class Task(pl.LightningModule):
         scheduler_interval: Literal["step", "epoch"] | None = None,
         monitor: str = "val/loss",
         compile: bool = False,
+        channels_last: bool = False,
     ) -> None:
         super().__init__()
         self.save_hyperparameters(ignore=["net", "loss", "optimizer", "scheduler"])
@@ -53,17 +60,37 @@ class Task(pl.LightningModule):
         self.scheduler_factory = scheduler
         self.scheduler_interval = scheduler_interval
         self.monitor = monitor
+        self.channels_last = channels_last
+        if channels_last:
+            net.to(memory_format=torch.channels_last)  # in place; moving to a device keeps the layout
         self._forward = torch.compile(net) if compile else net
+        self._metrics_logged: set[str] = set()  # metric objects handed to `self.log` this epoch
 
     def default_loss(self) -> nn.Module:
         raise NotImplementedError
 
+    def setup(self, stage: str) -> None:
+        trainer = self._trainer
+        # With no profiler asked for, Lightning still enters its do-nothing profiler's
+        # generator-based context around every hook and callback call, about a hundred times a
+        # step; the same do-nothing profiler with one shared null context costs a fifth of that.
+        if trainer is not None and type(getattr(trainer, "profiler", None)) is PassThroughProfiler:
+            trainer.profiler = NoProfiler()
+
     def forward(self, *inputs: Tensor) -> Tensor:
         return self._forward(*inputs)
 
+    def __setattr__(self, name: str, value: Any) -> None:
+        # Lightning sets `_current_fx_name` around every hook it calls, dozens of times a step;
+        # a string needs none of nn.Module's bookkeeping for parameters, buffers and submodules.
+        if name == "_current_fx_name":
+            object.__setattr__(self, name, value)
+        else:
+            super().__setattr__(name, value)
+
     # -- optimisation -----------------------------------------------------------------------
     def configure_optimizers(self) -> Any:
-        optimizer = self.optimizer_factory(self.parameters())
+        optimizer = self.build_optimizer()
         if self.scheduler_factory is None:
             return optimizer
         scheduler = self.scheduler_factory(optimizer, **self._scheduler_defaults())
@@ -73,6 +100,27 @@ class Task(pl.LightningModule):
         if isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
             config["monitor"] = self.monitor
         return {"optimizer": optimizer, "lr_scheduler": config}
+
+    def build_optimizer(self) -> torch.optim.Optimizer:
+        """The optimizer from the config, on this task's parameters.
+
+        When the config leaves both `fused` and `foreach` unset (torch's "let the library pick"),
+        the task asks for torch's fused implementation, or failing that the multi-tensor
+        (`foreach`) one: the same algorithm and hyperparameters, with the per-parameter Python
+        loop of torch's CPU default replaced by one kernel (AdamW on a small MLP: 45 us a step
+        instead of 250). Set either flag in the config to choose yourself.
+        """
+        given, optimizer_class = _unwrap_partial(self.optimizer_factory)
+        unset = given.get("fused") is None and given.get("foreach") is None and not given.get("differentiable")
+        if unset and inspect.isclass(optimizer_class):
+            accepted = inspect.signature(optimizer_class).parameters
+            for flag in ("fused", "foreach"):
+                if flag in accepted:
+                    try:
+                        return self.optimizer_factory(self.parameters(), **{flag: True})
+                    except (RuntimeError, ValueError, TypeError):
+                        continue  # a device, dtype or option this implementation does not support
+        return self.optimizer_factory(self.parameters())
 
     def _scheduler_defaults(self) -> dict[str, Any]:
         """The schedule lengths a user would otherwise have to compute from the trainer."""
@@ -88,6 +136,8 @@ class Task(pl.LightningModule):
     # -- steps --------------------------------------------------------------------------------
     def _split(self, batch: Any) -> tuple[tuple[Tensor, ...], Tensor]:
         *inputs, target = batch
+        if self.channels_last:
+            inputs = [to_channels_last(x) for x in inputs]
         return tuple(inputs), target
 
     def training_step(self, batch: Any, batch_idx: int) -> Tensor:
@@ -106,10 +156,18 @@ class Task(pl.LightningModule):
     def shared_step(self, batch: Any, stage: str) -> Tensor:
         raise NotImplementedError
 
+    # -- logging --------------------------------------------------------------------------
+    # `self.log` costs Lightning about as much CPU time as a small net's whole step (it walks
+    # the logged value's record on every call), so the hot path calls it only when the value
+    # is read: a training-step value when Lightning writes the logs (every `log_every_n_steps`,
+    # at the end of an epoch, when stopping), and a torchmetrics object once per epoch (Lightning
+    # keeps the object and computes it at the epoch's end; its `update` runs on every step).
     def _log_loss(self, stage: str, loss: Tensor, batch_size: int) -> None:
         training = stage == "train"
-        # Per-step logging of a tensor costs no host sync: Lightning reads it every
-        # `log_every_n_steps`. Epoch means are reduced across DDP ranks.
+        if training and not self._step_is_logged():
+            return
+        # Logging a tensor costs no host sync: Lightning reads it when it writes the logs.
+        # Epoch means are reduced across DDP ranks.
         self.log(
             f"{stage}/loss",
             loss,
@@ -119,6 +177,57 @@ class Task(pl.LightningModule):
             batch_size=batch_size,
             sync_dist=not training,
         )
+
+    def _step_is_logged(self) -> bool:
+        """Whether Lightning writes the logs after this training step."""
+        trainer = self._trainer
+        connector = getattr(trainer, "_logger_connector", None)
+        if connector is None:  # no trainer (plain use) or another Lightning: always log
+            return True
+        try:
+            return bool(
+                connector.should_update_logs
+                or trainer.fast_dev_run
+                or trainer.fit_loop.epoch_loop.batch_progress.is_last_batch
+            )
+        except (AttributeError, NotImplementedError):
+            return True
+
+    def _log_metric(self, name: str, metric: Any, **kwargs: Any) -> None:
+        """`self.log(name, metric, on_step=False, on_epoch=True)` once per epoch of its stage."""
+        if name in self._metrics_logged:
+            return
+        self._metrics_logged.add(name)
+        self.log(name, metric, on_step=False, on_epoch=True, **kwargs)
+
+    def _forget_logged(self, stage: str) -> None:
+        self._metrics_logged = {name for name in self._metrics_logged if not name.startswith(f"{stage}/")}
+
+    def on_train_epoch_start(self) -> None:
+        self._forget_logged("train")
+
+    def on_validation_epoch_start(self) -> None:
+        self._forget_logged("val")
+
+    def on_test_epoch_start(self) -> None:
+        self._forget_logged("test")
+
+
+def to_channels_last(x: Any) -> Any:
+    """A 4-D floating-point tensor in the channels-last layout; anything else as it is."""
+    if isinstance(x, Tensor) and x.dim() == 4 and x.is_floating_point():
+        return x.contiguous(memory_format=torch.channels_last)
+    return x
+
+
+class NoProfiler(PassThroughProfiler):
+    """Lightning's `PassThroughProfiler` (records nothing) whose `profile` context is one
+    shared `contextlib.nullcontext` instead of a new generator-based context per call."""
+
+    _nothing = contextlib.nullcontext()
+
+    def profile(self, action_name: str) -> contextlib.AbstractContextManager:
+        return self._nothing
 
 
 def _unwrap_partial(factory: Any) -> tuple[dict[str, Any], Any]:

@@ -39,5 +39,5 @@ class Regressor(Task):
             for name in ("mse", "mae"):
                 metric = self.errors[f"{stage}_{name}"]
                 metric.update(prediction.detach(), target)
-                self.log(f"{stage}/{name}", metric, on_step=False, on_epoch=True, batch_size=len(target))
+                self._log_metric(f"{stage}/{name}", metric)
         return loss

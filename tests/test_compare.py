@@ -1,0 +1,129 @@
+"""`lit-dl compare` on run directories written by hand: config.yaml, metrics.csv, results.json."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from lit_dl.commands import compare
+
+
+def write_run(run_dir: Path, *, lr: float, seed: int = 42, val_losses=(0.9, 0.5, 0.6), test_acc: float | None = 0.9,
+              net: str = "lit_dl.nets.MLP", wall_time: float = 12.5) -> Path:
+    """A finished run of three epochs (or one still going, without results.json, when test_acc is None)."""
+    run_dir.mkdir(parents=True)
+    config = {
+        "seed_everything": seed,
+        "trainer": {"max_epochs": len(val_losses), "default_root_dir": str(run_dir.parent.parent)},
+        "model": {
+            "class_path": "lit_dl.tasks.Classifier",
+            "init_args": {
+                "net": {"class_path": net, "init_args": {"hidden_dims": [64, 64]}},
+                "optimizer": {"class_path": "torch.optim.AdamW", "init_args": {"lr": lr, "weight_decay": 0.01}},
+            },
+        },
+        "checkpoint": {"monitor": "val/loss", "mode": "min"},
+    }
+    (run_dir / "config.yaml").write_text(yaml.safe_dump(config))
+    with open(run_dir / "metrics.csv", "w", newline="") as file:
+        writer = csv.writer(file)
+        writer.writerow(["epoch", "step", "train/loss", "val/acc", "val/loss"])
+        for epoch, val_loss in enumerate(val_losses):
+            writer.writerow([epoch, epoch * 10 + 4, val_loss + 0.2, "", ""])
+            writer.writerow([epoch, epoch * 10 + 9, val_loss + 0.1, "", ""])
+            writer.writerow([epoch, epoch * 10 + 9, "", 1 - val_loss / 2, val_loss])
+    if test_acc is not None:
+        results = {"val": {"val/loss": val_losses[-1]}, "test": {"test/acc": test_acc, "test/loss": 1 - test_acc},
+                   "epochs": len(val_losses), "wall_time_s": wall_time, "seed": seed}
+        (run_dir / "results.json").write_text(json.dumps(results))
+    return run_dir
+
+
+@pytest.fixture
+def runs(tmp_path) -> Path:
+    root = tmp_path / "runs"
+    write_run(root / "mlp" / "version_0", lr=0.001, val_losses=(0.9, 0.7, 0.65), test_acc=0.80, wall_time=75)
+    write_run(root / "mlp" / "version_1", lr=0.01, val_losses=(0.8, 0.4, 0.45), test_acc=0.95)
+    write_run(root / "mlp" / "version_2", lr=0.1, val_losses=(1.2, 1.1), test_acc=None)  # still training
+    return root
+
+
+def table(lit_dl, *args) -> list[dict[str, str]]:
+    code, out, err = lit_dl("compare", *args, "--format", "csv")
+    assert code == 0, err
+    return list(csv.DictReader(io.StringIO(out)))
+
+
+def test_table_shows_differing_settings_best_val_test_epochs_and_time(lit_dl, runs):
+    rows = table(lit_dl, runs / "mlp")
+    assert [row["run"] for row in rows] == ["mlp/version_0", "mlp/version_1", "mlp/version_2"]
+    assert list(rows[0]) == ["run", "model.init_args.optimizer.init_args.lr", "trainer.max_epochs", "val/loss (best)",
+                             "test/acc", "test/loss", "epochs", "wall_time_s"]
+    assert [row["model.init_args.optimizer.init_args.lr"] for row in rows] == ["0.001", "0.01", "0.1"]
+    assert [float(row["val/loss (best)"]) for row in rows] == [0.65, 0.4, 1.1]
+    assert rows[1]["test/acc"] == "0.95" and rows[2]["test/acc"] == ""
+    assert [row["epochs"] for row in rows] == ["3", "3", "2"]  # the unfinished run's from metrics.csv
+    assert rows[0]["wall_time_s"] == "75"
+
+
+def test_rich_and_markdown_tables_use_short_names(lit_dl, runs):
+    code, out, _ = lit_dl("compare", runs / "mlp" / "version_0", runs / "mlp" / "version_1")
+    assert code == 0
+    assert "lr" in out and "model.init_args" not in out and "1m15s" in out
+    code, out, _ = lit_dl("compare", runs / "mlp" / "version_0", runs / "mlp" / "version_1", "--format", "markdown")
+    header, rule, *rows = out.strip().splitlines()
+    assert header == "| run | lr | val/loss (best) | test/acc | test/loss | epochs | wall time |"
+    assert rule.startswith("|---|---|---:|") and rows[0].startswith("| mlp/version_0 | 0.001 | 0.65 | 0.8 |")
+
+
+def test_sort_best_first_by_any_metric_or_setting(lit_dl, runs):
+    by = lambda *args: [row["run"][-1] for row in table(lit_dl, runs, "--sort", *args)]  # noqa: E731
+    assert by("val/loss") == ["1", "0", "2"]  # a loss: lowest first
+    assert by("test/acc") == ["1", "0", "2"]  # an accuracy: highest first; runs without it last
+    assert by("test/acc", "--reverse") == ["0", "1", "2"]
+    assert by("lr", "--reverse") == ["2", "1", "0"]
+    assert by("wall_time") == ["1", "0", "2"]
+    rows = table(lit_dl, runs, "--sort", "val/acc")  # logged but not a column: added, at its best
+    assert [row["run"][-1] for row in rows] == ["1", "0", "2"] and rows[0]["val/acc (best)"] == "0.8"
+
+
+def test_unknown_sort_key_and_missing_runs_are_user_errors(lit_dl, runs, tmp_path):
+    code, _, err = lit_dl("compare", runs, "--sort", "val/los")
+    assert code == 2 and "val/loss" in err
+    code, _, err = lit_dl("compare", tmp_path / "nowhere")
+    assert code == 2 and "no run directory" in err
+
+
+def test_globs_and_class_paths(lit_dl, runs, tmp_path):
+    write_run(runs / "cnn" / "version_0", lr=0.01, net="lit_dl.nets.SimpleCNN")
+    rows = table(lit_dl, str(runs / "*" / "version_1"), str(runs / "cnn"))
+    assert [row["run"] for row in rows] == ["cnn/version_0", "mlp/version_1"]
+    assert [row["model.init_args.net.class_path"] for row in rows] == ["SimpleCNN", "MLP"]
+    assert "model.init_args.optimizer.init_args.lr" not in rows[0]  # the same in both
+
+
+def test_plot_learning_curves_by_step_and_epoch(lit_dl, runs, tmp_path):
+    for x in ("step", "epoch"):
+        code, _, err = lit_dl("compare", runs, "--plot", tmp_path / f"curves_{x}.png", "--metric", "train/loss", "--x", x)
+        assert code == 0, err
+        assert (tmp_path / f"curves_{x}.png").stat().st_size > 1000
+    run = compare.load_run(runs / "mlp" / "version_0")
+    assert run.series("train/loss", "epoch") == ([0.0, 1.0, 2.0], [pytest.approx(1.05), pytest.approx(0.85), pytest.approx(0.8)])
+    code, _, err = lit_dl("compare", runs, "--plot", tmp_path / "x.png", "--metric", "val/f1")
+    assert code == 2 and "val/loss" in err
+
+
+def test_compare_starts_without_torch_rich_or_matplotlib():
+    probe = (
+        "import sys; from lit_dl.commands import compare; compare.build_parser();"
+        "print(sorted(m for m in ('torch', 'lightning', 'rich', 'matplotlib', 'wandb') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
