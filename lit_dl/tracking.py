@@ -174,17 +174,19 @@ def _reachable(url: str, timeout: float = 3.0) -> bool:
     """
     parsed = urlparse(url)
     address = (parsed.hostname or url, parsed.port or (80 if parsed.scheme == "http" else 443))
-    opened = threading.Event()
+    opened: list[bool] = []
 
     def connect() -> None:
         try:
             socket.create_connection(address, timeout=timeout).close()
-            opened.set()
+            opened.append(True)
         except OSError:
-            pass
+            opened.append(False)
 
-    threading.Thread(target=connect, daemon=True).start()
-    return opened.wait(timeout)
+    attempt = threading.Thread(target=connect, daemon=True)
+    attempt.start()
+    attempt.join(timeout)
+    return bool(opened and opened[0])
 
 
 def _finish_wandb_run(logger: WandbLogger, run_dir: Path) -> None:

@@ -42,7 +42,7 @@ RESUMABLE = [
 class KillAtStep(pl.Callback):
     """Send `signum` to this process once `step` optimizer steps are done (before any save)."""
 
-    def __init__(self, step: int, signum: int = signal.SIGKILL) -> None:
+    def __init__(self, step: int, signum: int = 9) -> None:
         self.step, self.signum = step, signum
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:

@@ -131,6 +131,27 @@ def test_offline_run_prints_sync_command_and_a_resume_continues_it(offline_wandb
     assert len(list(run_dir.glob(f"wandb/offline-run-*-{run_id}*"))) == 2  # one W&B run, in two pieces
 
 
+def test_wandb_logger_gets_run_dir_experiment_name_stored_id_and_flat_config(tmp_path, monkeypatch):
+    from jsonargparse import Namespace
+    from lightning.pytorch.loggers import WandbLogger
+
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    monkeypatch.delenv("WANDB_RUN_ID", raising=False)
+    run_dir = tmp_path / "exp" / "version_3"
+    run_dir.mkdir(parents=True)
+    (run_dir / tracking.WANDB_ID_FILE).write_text("abc123\n")  # a resumed run
+    parsed = Namespace(class_path="lightning.pytorch.loggers.WandbLogger",
+                       init_args=Namespace(project="p", save_dir=".", resume=None, tags=["t"], group=None))
+    (logger,) = tracking.prepare_loggers(
+        [WandbLogger(project="p")], [parsed], run_dir=run_dir, experiment="exp",
+        config=lambda: "model:\n  init_args: {lr: 0.1, compile: false}\n",
+    )
+    init = logger._wandb_init  # what wandb.init will be given
+    assert (init["name"], init["dir"], init["id"], init["resume"], init["tags"]) == ("exp", str(run_dir), "abc123", "allow", ["t"])
+    assert init["config"] == {"model.init_args.lr": 0.1, "model.init_args.compile": False}
+    assert "group" not in init  # unset stays unset: wandb then reads WANDB_RUN_GROUP
+
+
 def test_run_id_is_kept_in_the_run_directory_and_reused(tmp_path, monkeypatch):
     monkeypatch.delenv("WANDB_RUN_ID", raising=False)
     first = tracking._wandb_run_id(tmp_path)
