@@ -106,6 +106,7 @@ def _build_cli_class() -> type:
                     "checkpoint.filename": "best",
                     "checkpoint.save_last": True,
                     "checkpoint.auto_insert_metric_name": False,
+                    "checkpoint.enable_version_counter": False,  # the names best/last are fixed
                     "trainer.default_root_dir": DEFAULT_ROOT_DIR,
                 }
             )
@@ -156,7 +157,7 @@ def _build_cli_class() -> type:
             extra = [self._get(self.config_init, key) for key in self._parser(self.subcommand).callback_keys]
             reliability.pin_checkpoint_dirs([*kwargs["callbacks"], *extra], self.run_dir)
             user_errors.check_devices(trainer_config.get("accelerator"), trainer_config.get("devices"))
-            ckpt_path = self.config[self.subcommand].get("ckpt_path")
+            ckpt_path = (self.config[self.subcommand] if self.subcommand else self.config).get("ckpt_path")
             if ckpt_path:  # before anything is written into the run directory
                 reliability.check_checkpoint(ckpt_path, self.model)
             try:

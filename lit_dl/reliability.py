@@ -38,6 +38,7 @@ from lightning.fabric.utilities.cloud_io import get_filesystem
 from lightning.fabric.utilities.types import _PATH
 from lightning.pytorch.callbacks import Callback, ModelCheckpoint
 from lightning.pytorch.plugins.io import CheckpointIO, TorchCheckpointIO
+from lightning.pytorch.trainer.states import TrainerFn
 from lightning.pytorch.utilities.combined_loader import CombinedLoader
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 from lightning.pytorch.utilities.rank_zero import rank_zero_only
@@ -269,7 +270,8 @@ def _rng_states() -> dict[str, Any]:
     numpy_state = np.random.get_state()
     return {
         "torch": torch.get_rng_state(),
-        "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+        # This process's GPU only: asking every GPU would open a CUDA context on each of them.
+        "cuda": torch.cuda.get_rng_state() if torch.cuda.is_available() and torch.cuda.is_initialized() else None,
         # Tensors and tuples only, so the checkpoint also loads with `weights_only=True`.
         "numpy": (numpy_state[0], torch.from_numpy(numpy_state[1].copy()), *numpy_state[2:]),
         "python": random.getstate(),
@@ -278,8 +280,8 @@ def _rng_states() -> dict[str, Any]:
 
 def _set_rng_states(state: dict[str, Any]) -> None:
     torch.set_rng_state(state["torch"])
-    if state["cuda"] and torch.cuda.is_available() and len(state["cuda"]) == torch.cuda.device_count():
-        torch.cuda.set_rng_state_all(state["cuda"])
+    if isinstance(state.get("cuda"), Tensor) and torch.cuda.is_available():
+        torch.cuda.set_rng_state(state["cuda"])
     name, keys, *rest = state["numpy"]
     np.random.set_state((name, keys.numpy(), *rest))
     version, internal, gauss = state["python"]
@@ -338,12 +340,14 @@ class StopOnSignal(Callback):
         if not isinstance(exception, SIGTERMException):
             return
         stop_signal = self._signal or signal.SIGTERM
+        if trainer.state.fn != TrainerFn.FITTING or trainer.sanity_checking:
+            return  # e.g. testing the best weights after fit: nothing of the training to save
         path = last_checkpoint_path(trainer)
         trainer.save_checkpoint(path)
         if trainer.is_global_zero:
             name = signal.Signals(stop_signal).name
             print(
-                f"lit-dl: stopped by {name} at step {trainer.global_step} (epoch {trainer.current_epoch}); "
+                f"lit-dl: stopped by {name} at step {trainer.global_step}; "
                 f"saved {path}; resume with: {resume_command(path)}",
                 file=sys.stderr,
                 flush=True,
@@ -378,6 +382,8 @@ class StopOnNonFiniteLoss(Callback):
     logging anyway) and before every save, so a GPU step does not wait for the check.
     """
 
+    _NONE = 2**62  # "no bad step yet", so that the first bad step is a minimum over ranks
+
     def __init__(self, check_every_n_steps: int | None = None) -> None:
         self.check_every_n_steps = check_every_n_steps
         self._first_bad_step: Tensor | None = None
@@ -386,33 +392,39 @@ class StopOnNonFiniteLoss(Callback):
         loss = outputs.get("loss") if isinstance(outputs, dict) else outputs
         if not isinstance(loss, Tensor):
             return
-        step = trainer.global_step  # the optimizer step this loss led to, 1-based
+        step = trainer.global_step  # optimizer steps done, this batch's included
         if self._first_bad_step is None or self._first_bad_step.device != loss.device:
-            self._first_bad_step = torch.full((), -1, dtype=torch.long, device=loss.device)
-        bad = ~torch.isfinite(loss.detach()).all() & (self._first_bad_step < 0)
-        self._first_bad_step = torch.where(bad, step, self._first_bad_step)
+            self._first_bad_step = torch.full((), self._NONE, dtype=torch.long, device=loss.device)
+        bad = ~torch.isfinite(loss.detach()).all()
+        self._first_bad_step = torch.where(bad, torch.clamp(self._first_bad_step, max=step), self._first_bad_step)
         every = self.check_every_n_steps or trainer.log_every_n_steps or 1
         if step % every == 0 or trainer.fit_loop.epoch_loop.batch_progress.is_last_batch:
-            first_bad = int(trainer.strategy.reduce(self._first_bad_step.clone(), reduce_op="max"))
-            if first_bad >= 0:
+            # Every rank checks at the same steps, so the reduction is a collective they all join.
+            first_bad = int(trainer.strategy.reduce(self._first_bad_step.clone(), reduce_op="min"))
+            if first_bad < self._NONE:
                 raise UserError(self._message(trainer, first_bad))
 
     def on_save_checkpoint(self, trainer: pl.Trainer, pl_module: pl.LightningModule, checkpoint: dict[str, Any]) -> None:
-        weights = checkpoint.get("state_dict") or {}
-        if all(torch.isfinite(t).all() for t in weights.values() if isinstance(t, Tensor) and t.is_floating_point()):
+        if _all_finite(checkpoint.get("state_dict") or {}):
             return
         # Every rank holds the same (all-reduced) weights, so every rank stops here together.
-        first_bad = int(self._first_bad_step) if self._first_bad_step is not None else -1
-        raise UserError(self._message(trainer, first_bad if first_bad >= 0 else trainer.global_step, weights=True))
+        first_bad = int(self._first_bad_step) if self._first_bad_step is not None else self._NONE
+        raise UserError(self._message(trainer, first_bad if first_bad < self._NONE else trainer.global_step, weights=True))
 
     def _message(self, trainer: pl.Trainer, step: int, weights: bool = False) -> str:
         last_good = _last_saved_checkpoint(trainer)
         what = "the weights became" if weights else "the training loss became"
         kept = f"the last good checkpoint is kept: {last_good}" if last_good else "no checkpoint was saved before it"
         return (
-            f"{what} NaN or infinite at step {step} (epoch {trainer.current_epoch}); training stopped and {kept}; "
+            f"{what} NaN or infinite at step {step} (epoch {trainer.current_epoch + 1}); training stopped and {kept}; "
             "lower the learning rate, clip gradients (--trainer.gradient_clip_val 1.0) or check the data for NaNs"
         )
+
+
+def _all_finite(weights: dict[str, Any]) -> bool:
+    flags = [torch.isfinite(t).all() for t in weights.values() if isinstance(t, Tensor) and t.is_floating_point()]
+    # One host sync for the whole model, not one per tensor.
+    return not flags or bool(torch.stack([f.to(flags[0].device) for f in flags]).all())
 
 
 def _last_saved_checkpoint(trainer: pl.Trainer) -> str | None:

@@ -210,7 +210,7 @@ def test_signal_saves_a_checkpoint_and_says_how_to_resume(signum, uninterrupted,
     assert "Traceback" not in stopped.stderr
     line = stopped.stderr.strip().splitlines()[-1]
     run_dir = tmp_path / "quickstart" / "version_0"
-    assert line.startswith(f"lit-dl: stopped by {signal.Signals(signum).name} at step 13 ")
+    assert line.startswith(f"lit-dl: stopped by {signal.Signals(signum).name} at step 13; saved ")
     assert step_of(run_dir / "checkpoints" / "last.ckpt") == 13
     command = shlex.split(line.split("resume with: ", 1)[1])
     assert command[:2] == ["lit-dl", "fit"] and str(run_dir / "config.yaml") in command
@@ -291,7 +291,7 @@ def test_non_finite_loss_stops_with_the_step_and_keeps_the_last_good_checkpoint(
     assert "Traceback" not in err
     last = tmp_path / "quickstart" / "version_0" / "checkpoints" / "last.ckpt"
     line = err.strip().splitlines()[-1]
-    assert line.startswith("lit-dl: error: the training loss became NaN or infinite at step 8 (epoch 0)")
+    assert line.startswith("lit-dl: error: the training loss became NaN or infinite at step 8 (epoch 1)")
     assert f"the last good checkpoint is kept: {last}" in line
     checkpoint = torch.load(last, map_location="cpu", weights_only=True)
     assert checkpoint["global_step"] == CHECKPOINT_EVERY

@@ -22,7 +22,8 @@ class GradientNormMonitor(pl.Callback):
         self.per_layer = per_layer
 
     def on_before_optimizer_step(self, trainer: pl.Trainer, pl_module: pl.LightningModule, optimizer: Optimizer) -> None:
-        if trainer.global_step % trainer.log_every_n_steps != 0:
+        # Lightning writes step k's logs when (k + 1) is a multiple of log_every_n_steps.
+        if (trainer.global_step + 1) % trainer.log_every_n_steps != 0:
             return
         norms = grad_norm(pl_module, norm_type=self.norm_type)
         if not norms:
