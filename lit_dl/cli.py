@@ -32,19 +32,24 @@ DESCRIPTION = (
 
 def _build_cli_class() -> type:
     """Defined inside a function so that `import lit_dl.cli` does not import Lightning."""
+    import argparse
+
     import torch
+    from jsonargparse import DefaultHelpFormatter
+    from lightning.fabric.utilities.exceptions import MisconfigurationException
     from lightning.pytorch import Trainer
     from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint, ProgressBar
     from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
     from lightning.pytorch.utilities.model_helpers import is_overridden
 
     import lit_dl.losses  # noqa: F401  (teaches jsonargparse to read class weights from YAML lists)
-    from lightning.fabric.utilities.exceptions import MisconfigurationException
-
     from lit_dl import reliability, runs, user_errors
     from lit_dl.callbacks import GradientNormMonitor, LineProgressBar
     from lit_dl.errors import UserError
     from lit_dl.loggers import RunCSVLogger
+
+    class _KeepLineBreaks(argparse.RawDescriptionHelpFormatter, DefaultHelpFormatter):
+        """jsonargparse's help, with the description's command list kept on its lines."""
 
     class LitDLCLI(LightningCLI):
         """LightningCLI that links data shapes into the net and owns the run directory."""
@@ -58,6 +63,7 @@ def _build_cli_class() -> type:
                 parser_kwargs={
                     **no_exit,
                     "description": DESCRIPTION,
+                    "formatter_class": _KeepLineBreaks,
                     **{name: dict(no_exit) for name in self.subcommands()},
                 },
                 auto_configure_optimizers=False,
@@ -81,7 +87,18 @@ def _build_cli_class() -> type:
             try:
                 super().parse_arguments(parser, args)
             except ArgumentError as error:
+                # jsonargparse names neither the file nor the line of a YAML syntax error.
+                for path in _config_paths(args if args is not None else sys.argv[1:]):
+                    user_errors.check_yaml_file(path)
                 raise UserError(explain_parse_error(str(error), _option_names(parser, args))) from error
+
+        def _parse_ckpt_path(self) -> None:
+            # LightningCLI reads `--ckpt_path`'s hyperparameters before lit-dl sees the path.
+            try:
+                super()._parse_ckpt_path()
+            except Exception as error:
+                ckpt_path = self.config[self.config.subcommand].get("ckpt_path")
+                raise UserError(reliability.unreadable_checkpoint_message(ckpt_path, error)) from error
 
         def _prepare_subcommand_parser(self, klass: type, subcommand: str, **kwargs: Any) -> LightningArgumentParser:
             parser = super()._prepare_subcommand_parser(klass, subcommand, **kwargs)
@@ -257,6 +274,10 @@ def _build_cli_class() -> type:
             for value in node:
                 _give_every_class_init_args(value)
 
+    def _config_paths(argv: list[str]) -> list[str]:
+        paths = [value for flag, value in zip(argv, argv[1:]) if flag in ("--config", "-c")]
+        return paths + [arg.partition("=")[2] for arg in argv if arg.startswith("--config=")]
+
     def _option_names(parser: LightningArgumentParser, args: Any) -> list[str]:
         """Every dotted option of the subcommand being parsed, for did-you-mean hints."""
         subcommand = next((a for a in (args or sys.argv[1:]) if a in LitDLCLI.subcommands()), None)
@@ -311,7 +332,6 @@ def main(argv: list[str] | None = None) -> None:
     debug = os.environ.get("LIT_DL_DEBUG") == "1"
     try:
         try:
-            _check_config_files(list(sys.argv[1:] if argv is None else argv))
             run(argv)
         except BaseException:
             from lit_dl import runs
@@ -347,16 +367,6 @@ def _stop_code(stop: SystemExit) -> Any:
     return stop.code
 
 
-def _check_config_files(argv: list[str]) -> None:
-    """A YAML syntax error names the file and the line; jsonargparse reports neither."""
-    from lit_dl.user_errors import check_yaml_file
-
-    for i, arg in enumerate(argv):
-        path = argv[i + 1] if arg == "--config" and i + 1 < len(argv) else arg.partition("=")[2] if arg.startswith("--config=") else None
-        if path:
-            check_yaml_file(path)
-
-
 def _user_error_message(error: BaseException) -> str | None:
     """A one-line message for an exception caused by the user's input; None for our bugs."""
     from lit_dl.errors import UserError
@@ -367,22 +377,6 @@ def _user_error_message(error: BaseException) -> str | None:
         if isinstance(seen, UserError):
             return str(seen)
         seen = seen.__cause__ or seen.__context__
-    return _unreadable_checkpoint_message(error)
-
-
-def _unreadable_checkpoint_message(error: BaseException) -> str | None:
-    """LightningCLI reads `--ckpt_path`'s hyperparameters before lit-dl sees the path; a
-    truncated or foreign file fails inside that `torch.load`."""
-    frames, tb = [], error.__traceback__
-    while tb is not None:
-        frames.append(tb.tb_frame)
-        tb = tb.tb_next
-    for i, frame in enumerate(frames):
-        if frame.f_code.co_name == "_parse_ckpt_path" and "lightning" in frame.f_code.co_filename:
-            if any(f.f_code.co_filename.endswith("serialization.py") for f in frames[i + 1 :]):
-                from lit_dl.reliability import unreadable_checkpoint_message
-
-                return unreadable_checkpoint_message(frame.f_locals.get("ckpt_path", "?"), error)
     return None
 
 
