@@ -19,6 +19,7 @@ The training loader's position inside the epoch is the stateful `TensorBatchLoad
 from __future__ import annotations
 
 import glob
+import math
 import os
 import pickle
 import random
@@ -393,6 +394,12 @@ class StopOnNonFiniteLoss(Callback):
         if not isinstance(loss, Tensor):
             return
         step = trainer.global_step  # optimizer steps done, this batch's included
+        if loss.device.type == "cpu" and trainer.world_size == 1:
+            # Reading a host tensor waits for no device, and with one process no other rank
+            # must join the decision: check exactly, every step, for the cost of one read.
+            if not math.isfinite(loss.detach().sum().item()):
+                raise UserError(self._message(trainer, step))
+            return
         if self._first_bad_step is None or self._first_bad_step.device != loss.device:
             self._first_bad_step = torch.full((), self._NONE, dtype=torch.long, device=loss.device)
         bad = ~torch.isfinite(loss.detach()).all()

@@ -184,7 +184,8 @@ def samples_per_second(
     net = net.to(device).train()
     x = torch.randn(batch, *shape, device=device)
     if channels_last and x.dim() == 4:
-        net = net.to(memory_format=torch.channels_last)
+        if not hasattr(net, "_orig_mod"):  # a compiled net was converted before compiling
+            net = net.to(memory_format=torch.channels_last)
         x = x.contiguous(memory_format=torch.channels_last)
 
     def step() -> None:
@@ -224,21 +225,30 @@ def bench_throughput(budget_s: float, names: tuple[str, ...] | None = None) -> d
             "cpu": samples_per_second(net, shape, batch, budget_s=budget_s),
         }
         if torch.cuda.is_available():
-            gpu = {}
+            gpu: dict[str, Any] = {}
             gpu_batch = 256
-            gpu["fp32"] = samples_per_second(make(shape, outputs), shape, gpu_batch, "cuda", budget_s)
-            gpu["bf16"] = samples_per_second(make(shape, outputs), shape, gpu_batch, "cuda", budget_s, autocast=True)
-            if len(shape) == 3:
-                gpu["bf16_channels_last"] = samples_per_second(
-                    make(shape, outputs), shape, gpu_batch, "cuda", budget_s, autocast=True, channels_last=True
-                )
-            try:
-                compiled = torch.compile(make(shape, outputs).cuda())
-                gpu["bf16_channels_last_compile"] = samples_per_second(
-                    compiled, shape, gpu_batch, "cuda", budget_s, autocast=True, channels_last=len(shape) == 3
-                )
-            except Exception as error:  # noqa: BLE001  (a net that does not compile is a result too)
-                gpu["compile_error"] = f"{type(error).__name__}: {error}"[:200]
+            settings = {
+                "fp32": {},
+                "bf16": {"autocast": True},
+                "bf16_channels_last": {"autocast": True, "channels_last": True},
+                "bf16_channels_last_compile": {"autocast": True, "channels_last": True, "compile": True},
+            }
+            for setting, options in settings.items():
+                try:
+                    net = make(shape, outputs).cuda()
+                    if options.get("channels_last") and len(shape) == 3:
+                        net = net.to(memory_format=torch.channels_last)
+                    if options.get("compile"):
+                        net = torch.compile(net)
+                    gpu[setting] = samples_per_second(
+                        net, shape, gpu_batch, "cuda", budget_s, autocast=options.get("autocast", False),
+                        channels_last=options.get("channels_last", False),
+                    )
+                except Exception as error:  # noqa: BLE001  (a setting that fails is a result too)
+                    gpu[setting] = None
+                    gpu[f"{setting}_error"] = f"{type(error).__name__}: {error}"[:200]
+                finally:
+                    torch.cuda.empty_cache()
             row["gpu_batch"] = gpu_batch
             row["gpu"] = gpu
         rows[name] = row
@@ -403,13 +413,19 @@ class _TensorDatasetModule:
 
 
 # -- memory --------------------------------------------------------------------------------------
+# The peak resident set of this process image: VmHWM. (`getrusage(...).ru_maxrss` would not do:
+# Linux carries the parent's peak across fork and exec into the child's.)
 MEMORY_PROBE = """
 import json, resource, sys, time
 from lit_dl.cli import main
 start = time.perf_counter()
 main(sys.argv[2:])
 wall = time.perf_counter() - start
-peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+try:
+    status = open("/proc/self/status").read().splitlines()
+    peak_kib = next(int(line.split()[1]) for line in status if line.startswith("VmHWM:"))
+except (OSError, StopIteration):
+    peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 open(sys.argv[1], "w").write(json.dumps({"peak_rss_kib": peak_kib, "wall_s": wall}))
 """
 
@@ -696,6 +712,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--repeats", type=int, default=5, help="runs per runner and case in the overhead section")
     parser.add_argument("--startup-runs", type=int, default=5)
     parser.add_argument("--budget", type=float, default=1.5, help="seconds per throughput / data measurement")
+    parser.add_argument("--threads", type=int, default=os.cpu_count(), help="torch threads for throughput and data (overhead: 1)")
     parser.add_argument("--out", type=Path, default=REPO / "benchmarks")
     args = parser.parse_args(argv)
     sections = [s.strip() for s in args.only.split(",") if s.strip()]
@@ -703,6 +720,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     if unknown:
         parser.error(f"unknown sections {unknown}; choose from {', '.join(SECTIONS)}")
 
+    import torch
+
+    torch.set_num_threads(args.threads)
     start = time.perf_counter()
     results: dict[str, Any] = {"machine": machine(), "load_before": load_average(), "goals": GOALS}
     with tempfile.TemporaryDirectory(prefix="lit-dl-bench-") as tmp:

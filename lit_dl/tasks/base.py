@@ -5,7 +5,6 @@ A task never knows which net it holds: a batch is `(*inputs, target)` and the ne
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import inspect
 from typing import Any, Literal
@@ -13,7 +12,6 @@ from typing import Any, Literal
 import lightning.pytorch as pl
 import torch
 from lightning.pytorch.cli import LRSchedulerCallable, OptimizerCallable
-from lightning.pytorch.profilers import PassThroughProfiler
 from torch import Tensor, nn
 
 # Schedulers whose period is counted in optimizer steps, not epochs.
@@ -68,14 +66,6 @@ class Task(pl.LightningModule):
 
     def default_loss(self) -> nn.Module:
         raise NotImplementedError
-
-    def setup(self, stage: str) -> None:
-        trainer = self._trainer
-        # With no profiler asked for, Lightning still enters its do-nothing profiler's
-        # generator-based context around every hook and callback call, about a hundred times a
-        # step; the same do-nothing profiler with one shared null context costs a fifth of that.
-        if trainer is not None and type(getattr(trainer, "profiler", None)) is PassThroughProfiler:
-            trainer.profiler = NoProfiler()
 
     def forward(self, *inputs: Tensor) -> Tensor:
         return self._forward(*inputs)
@@ -218,16 +208,6 @@ def to_channels_last(x: Any) -> Any:
     if isinstance(x, Tensor) and x.dim() == 4 and x.is_floating_point():
         return x.contiguous(memory_format=torch.channels_last)
     return x
-
-
-class NoProfiler(PassThroughProfiler):
-    """Lightning's `PassThroughProfiler` (records nothing) whose `profile` context is one
-    shared `contextlib.nullcontext` instead of a new generator-based context per call."""
-
-    _nothing = contextlib.nullcontext()
-
-    def profile(self, action_name: str) -> contextlib.AbstractContextManager:
-        return self._nothing
 
 
 def _unwrap_partial(factory: Any) -> tuple[dict[str, Any], Any]:
