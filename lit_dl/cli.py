@@ -21,6 +21,8 @@ EXTRA_COMMANDS = {
 DEFAULT_ROOT_DIR = "runs"
 # Rank zero's run directory, inherited by the DDP processes Lightning starts from it.
 RUN_DIR_ENV = "LIT_DL_RUN_DIR"
+# As the user had it: `import lightning` overwrites it (see lit_dl.speed.restore_cuda_check).
+USER_NVML_CUDA_CHECK = os.environ.get("PYTORCH_NVML_BASED_CUDA_CHECK")
 DESCRIPTION = (
     "Train, evaluate and compare deep-learning experiments described in YAML.\n"
     "  lit-dl fit --config experiments/quickstart.yaml   train (then test the best checkpoint)\n"
@@ -47,7 +49,7 @@ def _build_cli_class() -> type:
     from lit_dl.callbacks import GradientNormMonitor, LineProgressBar
     from lit_dl.errors import UserError
     from lit_dl.loggers import RunCSVLogger
-    from lit_dl.profilers import NoProfiler
+    from lit_dl.speed import NoProfiler, restore_cuda_check
 
     class _KeepLineBreaks(argparse.RawDescriptionHelpFormatter, DefaultHelpFormatter):
         """jsonargparse's help, with the description's command list kept on its lines."""
@@ -184,9 +186,11 @@ def _build_cli_class() -> type:
             if ckpt_path:  # before anything is written into the run directory
                 reliability.check_checkpoint(ckpt_path, self.model)
             try:
-                return super().instantiate_trainer(**kwargs)
+                trainer = super().instantiate_trainer(**kwargs)
             except (MisconfigurationException, ValueError) as error:  # trainer flags that cannot work together
                 raise UserError(f"trainer: {str(error).strip().splitlines()[0]}") from error
+            restore_cuda_check(USER_NVML_CUDA_CHECK, uses_cuda=trainer.strategy.root_device.type == "cuda")
+            return trainer
 
         def _loggers(self, configured: Any) -> list:
             from lit_dl import tracking

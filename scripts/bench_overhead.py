@@ -37,6 +37,32 @@ if str(SCRIPTS) not in sys.path:
 
 from bench_timing import stamp  # noqa: E402
 
+# `import lightning` sets PYTORCH_NVML_BASED_CUDA_CHECK=1, which makes every AdamW step of a CPU
+# process load NVML. A hand-written loop's process never imports Lightning, so its runs get the
+# variable as the user had it, recorded here before anything imports Lightning; plain Lightning
+# runs get Lightning's value; `lit-dl fit` does what the console script does (lit_dl.cli records
+# the user's value at import, before Lightning, and restores it for runs without CUDA).
+import lit_dl.cli  # noqa: E402,F401
+
+USER_NVML_CUDA_CHECK = os.environ.get("PYTORCH_NVML_BASED_CUDA_CHECK")
+
+
+@contextlib.contextmanager
+def nvml_cuda_check(value: str | None):
+    saved = os.environ.get("PYTORCH_NVML_BASED_CUDA_CHECK")
+    _set_env("PYTORCH_NVML_BASED_CUDA_CHECK", value)
+    try:
+        yield
+    finally:
+        _set_env("PYTORCH_NVML_BASED_CUDA_CHECK", saved)
+
+
+def _set_env(name: str, value: str | None) -> None:
+    if value is None:
+        os.environ.pop(name, None)
+    else:
+        os.environ[name] = value
+
 BATCH = 64
 LR = 1e-3
 
@@ -233,13 +259,17 @@ RUNNERS = ("torch", "torch_slices", "torch_slices_fused", "lightning", "lightnin
 
 def run(name: str, case: str, train: tuple, experiment: Path, workdir: Path) -> list[float]:
     if name == "torch":
-        return run_torch(case, train)
+        with nvml_cuda_check(USER_NVML_CUDA_CHECK):
+            return run_torch(case, train)
     if name in ("torch_slices", "torch_slices_fused"):
-        return run_torch_slices(case, train, fused=name.endswith("fused"))
+        with nvml_cuda_check(USER_NVML_CUDA_CHECK):
+            return run_torch_slices(case, train, fused=name.endswith("fused"))
     if name in ("lightning", "lightning_slices", "lightning_slices_fused"):
-        return run_lightning(case, train, slices="slices" in name, workdir=workdir, fused=name.endswith("fused"))
+        with nvml_cuda_check("1"):
+            return run_lightning(case, train, slices="slices" in name, workdir=workdir, fused=name.endswith("fused"))
     if name == "lit":
-        return run_lit(experiment, workdir)
+        with nvml_cuda_check("1"):  # as after `import lightning`; the CLI restores the user's value
+            return run_lit(experiment, workdir)
     raise ValueError(f"unknown runner {name!r}; choose from {', '.join(RUNNERS)}")
 
 
