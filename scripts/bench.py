@@ -56,6 +56,7 @@ GOALS = {
     "startup_extra_s": 0.5,  # lit-dl over `import lightning`
     "quickstart_peak_rss_gib": 1.5,
     "bench_minutes": 10.0,
+    "sequence_steps_per_s": 1e6,  # synthetic sequence generation, one core
     "cifar10_fast": "94% test accuracy on one H100 in under 10 s of training",
 }
 ENV = {**os.environ, "WANDB_MODE": "offline", "WANDB_SILENT": "true", "PYTHONWARNINGS": "ignore"}
@@ -396,7 +397,32 @@ def bench_data(budget_s: float, workdir: Path, cifar_images: int = 2000) -> dict
             "model_steps_per_s": consumed[key], "headroom": batches / consumed[key],
         }
         del loader, module
-    return {"threads": torch.get_num_threads(), "rows": rows}
+    return {"threads": torch.get_num_threads(), "rows": rows, "sequence_generation": sequence_generation_rates()}
+
+
+def sequence_generation_rates(n: int = 20000, seq_len: int = 100) -> dict[str, float]:
+    """Time steps per second that `generate_sequences` produces for each problem, on one core."""
+    import torch
+
+    from lit_dl.data import generate_sequences
+    from lit_dl.data.sequences import DEFAULT_FEATURES
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        rates = {}
+        for problem in DEFAULT_FEATURES:
+            best = min(_seconds(lambda: generate_sequences(problem, n, seq_len, generator=torch.Generator().manual_seed(0))) for _ in range(3))
+            rates[problem] = n * seq_len / best
+        return rates
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _seconds(work: Callable[[], Any]) -> float:
+    start = time.perf_counter()
+    work()
+    return time.perf_counter() - start
 
 
 class _TensorDatasetModule:
@@ -560,6 +586,23 @@ def goals(results: dict[str, Any]) -> list[tuple[str, str, str, str]]:
             f"projected {cifar['projected']['steps']:,} steps ({cifar['projected']['epochs']} epochs x {cifar['projected']['steps_per_epoch']})",
             "unverified" if smoke["device"] == "cpu" else met(None),
         ))
+    data = results.get("data")
+    if data:
+        rates = data.get("sequence_generation") or {}
+        if rates:
+            slowest = min(rates, key=rates.get)
+            rows.append((
+                "Synthetic sequence generation, one core", f">= {GOALS['sequence_steps_per_s']:,.0f} time steps/s",
+                f"{rates[slowest]:,.0f} (slowest problem: {slowest})", met(rates[slowest] >= GOALS["sequence_steps_per_s"]),
+            ))
+        arrays = data["rows"].get("ArrayDataModule (.npz, 32 features)")
+        baseline = data["rows"].get("DataLoader(TensorDataset) (same arrays)")
+        if arrays and baseline:
+            speedup = arrays["batches_per_s"] / baseline["batches_per_s"]
+            rows.append((
+                "ArrayDataModule batches vs DataLoader(TensorDataset), small data", "faster",
+                f"{speedup:.1f}x ({arrays['batches_per_s']:,.0f} vs {baseline['batches_per_s']:,.0f} batches/s)", met(speedup > 1),
+            ))
     memory = results.get("memory")
     if memory:
         rows.append((
@@ -670,6 +713,16 @@ def markdown(results: dict[str, Any]) -> str:
                 f"| {name} | {row['batch_size']} | {row['batches_per_s']:,.0f} | {row['model']} | "
                 f"{row['model_steps_per_s']:,.1f} | {row['headroom']:,.1f}x |"
             )
+        rates = data.get("sequence_generation") or {}
+        if rates:
+            lines += [
+                "",
+                "`generate_sequences`, one thread, 20,000 sequences of 100 steps (best of 3):",
+                "",
+                "| problem | time steps/s |",
+                "|---|---|",
+                *(f"| {problem} | {rate:,.0f} |" for problem, rate in rates.items()),
+            ]
 
     memory = results.get("memory")
     if memory:

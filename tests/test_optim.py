@@ -63,3 +63,18 @@ def test_one_cycle_is_stepped_per_batch_over_the_whole_run(fit_quickstart):
     peak = lrs.index(max(lrs))
     assert 0 < peak < len(lrs) - 1  # warms up inside the first epoch, anneals to the end
     assert lrs[-1] < lrs[0]  # total_steps came from the trainer: the run ends annealed
+
+
+def test_resuming_a_one_cycle_run_with_more_epochs_is_a_clear_error(fit_quickstart, lit_dl, tmp_path):
+    from conftest import QUICKSTART, SMALL_QUICKSTART
+
+    run_dir = fit_quickstart("--trainer.max_epochs", "1", "--test_after_fit", "false")
+    last = run_dir / "checkpoints" / "last.ckpt"
+    before = last.read_bytes()
+    code, _, err = lit_dl(
+        "fit", "--config", QUICKSTART, "--trainer.default_root_dir", tmp_path / "runs", *SMALL_QUICKSTART,
+        "--trainer.max_epochs", "3", "--ckpt_path", "last",
+    )
+    assert code == 2
+    assert err.strip().splitlines()[-1].startswith("lit-dl: error: this run's one-cycle LR schedule was planned for 8 steps")
+    assert last.read_bytes() == before

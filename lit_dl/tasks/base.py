@@ -14,6 +14,8 @@ import torch
 from lightning.pytorch.cli import LRSchedulerCallable, OptimizerCallable
 from torch import Tensor, nn
 
+from lit_dl.errors import UserError
+
 # Schedulers whose period is counted in optimizer steps, not epochs.
 STEP_SCHEDULERS = ("OneCycleLR", "CyclicLR")
 
@@ -111,6 +113,20 @@ class Task(pl.LightningModule):
                     except (RuntimeError, ValueError, TypeError):
                         continue  # a device, dtype or option this implementation does not support
         return self.optimizer_factory(self.parameters())
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        # A restored OneCycleLR keeps the length it was planned with; resuming with more epochs
+        # would fail deep in the loop once it runs out, after the run had been extended.
+        for state in checkpoint.get("lr_schedulers") or []:
+            planned = state.get("total_steps") if isinstance(state, dict) else None
+            if planned is not None and self._trainer is not None:
+                needed = int(self.trainer.estimated_stepping_batches)
+                if needed > planned:
+                    raise UserError(
+                        f"this run's one-cycle LR schedule was planned for {planned} steps but the trainer now "
+                        f"asks for {needed}; resume with the max_epochs/max_steps the run started with, "
+                        "or start a new run"
+                    )
 
     def _scheduler_defaults(self) -> dict[str, Any]:
         """The schedule lengths a user would otherwise have to compute from the trainer."""
