@@ -106,18 +106,14 @@ def machine() -> dict[str, Any]:
     }
 
 
-def timed_runs(command: list[str], runs: int, cwd: Path = REPO) -> list[float]:
-    """Wall seconds of `runs` executions of `command` (after one untimed warm-up run)."""
-    times = []
-    for index in range(runs + 1):
-        start = time.perf_counter()
-        result = subprocess.run(command, cwd=cwd, env=ENV, capture_output=True, text=True)
-        elapsed = time.perf_counter() - start
-        if result.returncode != 0:
-            raise RuntimeError(f"{' '.join(command)} failed ({result.returncode}):\n{result.stderr[-2000:]}")
-        if index:
-            times.append(elapsed)
-    return times
+def run_once(command: list[str], cwd: Path = REPO) -> float:
+    """Wall seconds of one execution of `command`, which must succeed."""
+    start = time.perf_counter()
+    result = subprocess.run(command, cwd=cwd, env=ENV, capture_output=True, text=True)
+    elapsed = time.perf_counter() - start
+    if result.returncode != 0:
+        raise RuntimeError(f"{' '.join(command)} failed ({result.returncode}):\n{result.stderr[-2000:]}")
+    return elapsed
 
 
 def fmt(value: float | None, digits: int = 2) -> str:
@@ -280,10 +276,15 @@ def bench_startup(runs: int, workdir: Path) -> dict[str, Any]:
         "lit-dl --help": [lit_dl, "--help"],
         "lit-dl fit --print_config": [lit_dl, "fit", "--config", quickstart, "--print_config"],
     }
-    seconds = {}
-    for name, command in commands.items():
-        log(f"startup: {name}")
-        seconds[name] = statistics.median(timed_runs(command, runs))
+    # Rounds of one run of each command, so that a slow spell of the machine hits all alike.
+    log(f"startup: {', '.join(commands)}")
+    for command in commands.values():
+        run_once(command)  # warm-up: the files are in the page cache for every timed run
+    samples: dict[str, list[float]] = {name: [] for name in commands}
+    for _ in range(runs):
+        for name, command in commands.items():
+            samples[name].append(run_once(command))
+    seconds = {name: statistics.median(times) for name, times in samples.items()}
     base = seconds["import lightning"]
     imported = {}
     probes = {
