@@ -119,7 +119,8 @@ class Task(pl.LightningModule):
         # would fail deep in the loop once it runs out, after the run had been extended.
         for state in checkpoint.get("lr_schedulers") or []:
             planned = state.get("total_steps") if isinstance(state, dict) else None
-            if planned is not None and self._trainer is not None:
+            fitting = self._trainer is not None and self.trainer.state.fn == "fit"
+            if planned is not None and fitting:
                 needed = int(self.trainer.estimated_stepping_batches)
                 if needed > planned:
                     raise UserError(
