@@ -153,32 +153,14 @@ def _net(case: str, num_outputs: int):
     return getattr(importlib.import_module(module), name)(spec["shape"], num_outputs, **args)
 
 
-def run_torch(case: str, train: tuple, seed: int = 0) -> list[float]:
-    """The hand-written loop; returns the time at the end of every step."""
+def run_torch(case: str, train: tuple, seed: int = 0, slices: bool = False, fused: bool = False) -> list[float]:
+    """The hand-written loop; returns the time at the end of every step.
+
+    By default what a researcher writes: `DataLoader(TensorDataset)` and torch's default AdamW.
+    `slices` feeds it lit-dl's `TensorBatchLoader` (in-memory batch slices) and `fused` uses the
+    fused AdamW: together, the fastest loop a researcher could write by hand."""
     import torch
     from torch.utils.data import DataLoader, TensorDataset
-
-    torch.manual_seed(seed)
-    x, y = train
-    model = _net(case, int(y.max()) + 1)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=LR)
-    loss_fn = torch.nn.CrossEntropyLoss()
-    loader = DataLoader(TensorDataset(x, y), batch_size=BATCH, shuffle=True)
-    times = []
-    model.train()
-    for inputs, target in loader:
-        optimizer.zero_grad()
-        loss = loss_fn(model(inputs), target)
-        loss.backward()
-        optimizer.step()
-        times.append(stamp())
-    return times
-
-
-def run_torch_slices(case: str, train: tuple, seed: int = 0, fused: bool = False) -> list[float]:
-    """The hand-written loop fed by lit-dl's `TensorBatchLoader` (in-memory batch slices), with
-    torch's default or its fused AdamW: the fastest loop a researcher could write by hand."""
-    import torch
 
     from lit_dl.data import TensorBatchLoader
 
@@ -187,9 +169,13 @@ def run_torch_slices(case: str, train: tuple, seed: int = 0, fused: bool = False
     model = _net(case, int(y.max()) + 1)
     optimizer = torch.optim.AdamW(model.parameters(), lr=LR, **({"fused": True} if fused else {}))
     loss_fn = torch.nn.CrossEntropyLoss()
+    if slices:
+        loader = TensorBatchLoader((x, y), batch_size=BATCH, shuffle=True, seed=seed)
+    else:
+        loader = DataLoader(TensorDataset(x, y), batch_size=BATCH, shuffle=True)
     times = []
     model.train()
-    for inputs, target in TensorBatchLoader((x, y), batch_size=BATCH, shuffle=True, seed=seed):
+    for inputs, target in loader:
         optimizer.zero_grad()
         loss = loss_fn(model(inputs), target)
         loss.backward()
@@ -263,7 +249,7 @@ def run(name: str, case: str, train: tuple, experiment: Path, workdir: Path) -> 
             return run_torch(case, train)
     if name in ("torch_slices", "torch_slices_fused"):
         with nvml_cuda_check(USER_NVML_CUDA_CHECK):
-            return run_torch_slices(case, train, fused=name.endswith("fused"))
+            return run_torch(case, train, slices=True, fused=name.endswith("fused"))
     if name in ("lightning", "lightning_slices", "lightning_slices_fused"):
         with nvml_cuda_check("1"):
             return run_lightning(case, train, slices="slices" in name, workdir=workdir, fused=name.endswith("fused"))
