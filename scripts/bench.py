@@ -26,7 +26,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import datetime
-import io
 import json
 import math
 import os
@@ -344,7 +343,6 @@ def model_steps_per_second(net, batch, budget_s: float) -> float:
 def bench_data(budget_s: float, workdir: Path, cifar_images: int = 2000) -> dict[str, Any]:
     import numpy as np
     import torch
-    from torch.utils.data import DataLoader, TensorDataset
 
     from lit_dl import nets
     from lit_dl.data import ArrayDataModule, CIFAR10DataModule, SyntheticSequenceDataModule, ToyClassificationDataModule
@@ -413,16 +411,19 @@ def sequence_generation_rates(n: int = 20000, seq_len: int = 100) -> dict[str, f
     try:
         rates = {}
         for problem in DEFAULT_FEATURES:
-            best = min(_seconds(lambda: generate_sequences(problem, n, seq_len, generator=torch.Generator().manual_seed(0))) for _ in range(3))
+            best = min(
+                _seconds(generate_sequences, problem, n, seq_len, generator=torch.Generator().manual_seed(0))
+                for _ in range(3)
+            )
             rates[problem] = n * seq_len / best
         return rates
     finally:
         torch.set_num_threads(threads)
 
 
-def _seconds(work: Callable[[], Any]) -> float:
+def _seconds(work: Callable[..., Any], *args: Any, **kwargs: Any) -> float:
     start = time.perf_counter()
-    work()
+    work(*args, **kwargs)
     return time.perf_counter() - start
 
 
@@ -649,7 +650,7 @@ def markdown(results: dict[str, Any]) -> str:
             "| case | steps | " + " | ".join(RUNNER_TITLES[r] for r in OVERHEAD_RUNNERS) + " |",
             "|---|---|" + "---|" * len(OVERHEAD_RUNNERS),
         ]
-        for case, out in overhead.items():
+        for out in overhead.values():
             cells = [
                 f"{out['median_wall_s'][r] * 1e3:.3f} ms = {out['ratio'][r]:.2f}x ({out['cpu_ratio'][r]:.2f}x)"
                 for r in OVERHEAD_RUNNERS

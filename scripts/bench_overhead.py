@@ -28,7 +28,6 @@ import logging
 import os
 import statistics
 import sys
-import time
 from pathlib import Path
 
 SCRIPTS = Path(__file__).resolve().parent

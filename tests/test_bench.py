@@ -11,7 +11,6 @@ from pathlib import Path
 
 import pytest
 import torch
-from torch import nn
 
 from lit_dl.nets import MLP, SimpleCNN
 from lit_dl.tasks import Classifier
