@@ -397,7 +397,7 @@ class StopOnNonFiniteLoss(Callback):
         if loss.device.type == "cpu" and trainer.world_size == 1:
             # Reading a host tensor waits for no device, and with one process no other rank
             # must join the decision: check exactly, every step, for the cost of one read.
-            if not math.isfinite(loss.detach().sum().item()):
+            if not math.isfinite(loss.item() if loss.numel() == 1 else loss.detach().sum().item()):
                 raise UserError(self._message(trainer, step))
             return
         if self._first_bad_step is None or self._first_bad_step.device != loss.device:

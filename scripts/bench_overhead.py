@@ -34,16 +34,17 @@ SCRIPTS = Path(__file__).resolve().parent
 if str(SCRIPTS) not in sys.path:
     sys.path.insert(0, str(SCRIPTS))
 
-from bench_timing import stamp  # noqa: E402
-
 # `import lightning` sets PYTORCH_NVML_BASED_CUDA_CHECK=1, which makes every AdamW step of a CPU
 # process load NVML. A hand-written loop's process never imports Lightning, so its runs get the
 # variable as the user had it, recorded here before anything imports Lightning; plain Lightning
 # runs get Lightning's value; `lit-dl fit` does what the console script does (lit_dl.cli records
 # the user's value at import, before Lightning, and restores it for runs without CUDA).
+# Both before anything imports Lightning (bench_timing does).
 import lit_dl.cli  # noqa: E402,F401
 
 USER_NVML_CUDA_CHECK = os.environ.get("PYTORCH_NVML_BASED_CUDA_CHECK")
+
+from bench_timing import stamp  # noqa: E402
 
 
 @contextlib.contextmanager

@@ -1,8 +1,9 @@
 """Batches sliced straight out of in-memory tensors.
 
 A `DataLoader` over a `TensorDataset` indexes and collates one sample at a time; for data that
-fits in memory that per-sample Python dominates a small model's step. `TensorBatchLoader` indexes
-every tensor once per batch with a slice of a shuffled permutation instead.
+fits in memory that per-sample Python dominates a small model's step. `TensorBatchLoader` gathers
+the rows of many batches at once with a slice of a shuffled permutation (a few MiB at a time), and
+each batch is then a view of that block: one gather per block instead of one per batch and tensor.
 
 It is stateful (`state_dict` / `load_state_dict`): Lightning saves its position inside the epoch
 in every checkpoint, so a run resumed mid-epoch sees exactly the batches it would have seen.
@@ -23,6 +24,11 @@ from torch import Tensor
 
 # (batch tensors, generator for this batch's random draws) -> transformed batch tensors
 BatchTransform = Callable[[tuple[Tensor, ...], torch.Generator], tuple[Tensor, ...]]
+
+# How much one gather copies: enough batches to amortise the per-gather cost, small enough that
+# the block's copy of the data stays a small fraction of memory (and of a GPU's cache).
+BLOCK_BYTES = 8 * 2**20
+MAX_BATCHES_PER_BLOCK = 64
 
 
 class TensorBatchLoader:
@@ -90,13 +96,24 @@ class TensorBatchLoader:
             self._batches_done = 0
         self._started = True
         order = self._epoch_indices().to(self.tensors[0].device)  # one copy an epoch, not one a batch
-        for batch in range(self._batches_done, len(self)):
-            idx = order[batch * self.batch_size : (batch + 1) * self.batch_size]
-            self._batches_done = batch + 1
-            tensors = tuple(t[idx.to(t.device)] for t in self.tensors)
-            if self.transform is not None:
-                tensors = self.transform(tensors, self._batch_generator(batch))
-            yield tensors
+        per_block = self._batches_per_block()
+        batch, stop = self._batches_done, len(self)
+        while batch < stop:
+            block_stop = min(batch + per_block, stop)
+            start = batch * self.batch_size
+            idx = order[start : block_stop * self.batch_size]
+            # Every batch of the block as views, made in one call per tensor.
+            views = [t[idx.to(t.device)].split(self.batch_size) for t in self.tensors]
+            for batch, tensors in zip(range(batch, block_stop), zip(*views)):
+                self._batches_done = batch + 1
+                if self.transform is not None:
+                    tensors = self.transform(tensors, self._batch_generator(batch))
+                yield tensors
+            batch = block_stop
+
+    def _batches_per_block(self) -> int:
+        row_bytes = sum(t[:1].numel() * t.element_size() for t in self.tensors)
+        return max(1, min(MAX_BATCHES_PER_BLOCK, BLOCK_BYTES // max(1, row_bytes * self.batch_size)))
 
     def _batch_generator(self, batch: int) -> torch.Generator:
         # SeedSequence mixes the four numbers so that neighbouring batches, epochs and ranks get

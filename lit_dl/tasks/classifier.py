@@ -35,8 +35,9 @@ class Accuracy(Metric):
         self.add_state("total", torch.zeros((), dtype=torch.long), dist_reduce_fx="sum")
 
     def update(self, predicted: Tensor, target: Tensor) -> None:
-        self.correct += (predicted.reshape(-1) == target.reshape(-1)).sum()
-        self.total += target.numel()
+        # In place: `+=` would also re-register each state through nn.Module.__setattr__.
+        self.correct.add_(torch.count_nonzero(predicted.reshape(-1) == target.reshape(-1)))
+        self.total.add_(target.numel())
 
     def compute(self) -> Tensor:
         return self.correct.float() / self.total
