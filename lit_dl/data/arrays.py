@@ -75,6 +75,26 @@ def _check_arrays(arrays: dict[str, np.ndarray], path: Path) -> None:
             raise UserError(f"the {prefix[0]} arrays in {path} differ in sample shape ({described}); they must agree")
 
 
+def infer_task(y_train: np.ndarray) -> Literal["classification", "regression"]:
+    """Classification for integer labels, and for whole-number float labels that are exactly the
+    classes 0, 1, ..., K-1 (K >= 2, each present); regression for any other float targets (e.g.
+    prices or scores, even when they happen to be whole numbers)."""
+    if y_train.dtype.kind in "biu":
+        return "classification"
+    if y_train.ndim > 1 and math.prod(y_train.shape[1:]) != 1:
+        return "regression"
+    values = np.unique(y_train)
+    is_class_indices = len(values) >= 2 and np.array_equal(values, np.arange(len(values)))
+    return "classification" if is_class_indices else "regression"
+
+
+def _is_one_hot(labels: np.ndarray) -> bool:
+    """Rows of 0s with a single 1, over at least two columns."""
+    if labels.ndim != 2 or labels.shape[1] < 2:
+        return False
+    return bool(np.isin(labels, (0, 1)).all() and (labels.sum(axis=1) == 1).all())
+
+
 def _channel_axes(ndim: int) -> tuple[int, ...]:
     """Axes of a batch `(N, *input_shape)` to average over for per-channel statistics: each
     feature of `[D]`, the last (feature) axis of a sequence `[T, F]`, the first (channel) axis of
@@ -93,6 +113,7 @@ class ArrayDataModule(InMemoryDataModule):
         input_shape: list[int] | None = None,
         task: Literal["classification", "regression"] | None = None,
         standardize: bool = False,
+        standardize_targets: bool = True,
         val_fraction: float = 0.1,
         batch_size: int = 64,
         eval_batch_size: int | None = None,
@@ -103,9 +124,14 @@ class ArrayDataModule(InMemoryDataModule):
             path: the .npz file with x_train, y_train, x_test, y_test (and optionally x_val, y_val).
             input_shape: the shape of one sample, e.g. [40, 1] for a sequence of 40 steps of one
                 feature or [1, 8, 8] for a one-channel image; left out, the arrays' own shape.
-            task: classification or regression; left out, inferred from y (integers: classification).
+            task: classification or regression; left out, inferred from y_train: integer labels,
+                and whole-number floats that are exactly the classes 0..K-1, are classification;
+                other floats regression.
             standardize: scale inputs to zero mean and unit variance per feature (per channel for
                 images) with the training split's statistics.
+            standardize_targets: for regression, train on targets scaled to zero mean and unit
+                variance per output with the training split's statistics (`target_mean`,
+                `target_std`); a Regressor still logs its errors and predicts in the targets' units.
             val_fraction: the share of the training arrays held out for validation when the file
                 has no x_val / y_val.
             batch_size: samples per training batch.
@@ -127,7 +153,12 @@ class ArrayDataModule(InMemoryDataModule):
             )
 
         y_train = arrays["y_train"]
-        self.task = task or ("classification" if y_train.dtype.kind in "biu" else "regression")
+        if task != "regression" and _is_one_hot(y_train):
+            raise UserError(
+                f"y_train in {self.path} looks one-hot encoded (shape {list(y_train.shape)}, one 1 per row); "
+                "store one class index per sample instead: y.argmax(axis=1)"
+            )
+        self.task = task or infer_task(y_train)
         targets = {split: arrays[f"y_{split}"] for split in ("train", "val", "test") if f"y_{split}" in arrays}
         if self.task == "classification":
             self.num_classes = self._check_labels(targets)
@@ -154,6 +185,8 @@ class ArrayDataModule(InMemoryDataModule):
             self.input_std = torch.where(std > 0, std, torch.ones_like(std))
             x = {split: (values - self.input_mean) / self.input_std for split, values in x.items()}
         self.splits = {split: (x[split], y[split]) for split in ("train", "val", "test")}
+        if self.task == "regression" and standardize_targets:
+            self.scale_targets()
 
     def _check_labels(self, targets: dict[str, np.ndarray]) -> int:
         for split, labels in targets.items():

@@ -31,7 +31,10 @@ class InMemoryDataModule(pl.LightningDataModule):
     input_shape: tuple[int, ...]
     num_outputs: int
     num_classes: int | None = None
-    task: Literal["classification", "regression"] = "classification"
+    task: Literal["classification", "regression"] | None = None  # None: the DataModule does not say
+    # Set by `scale_targets`: the training targets' per-output mean and standard deviation.
+    target_mean: Tensor | None = None
+    target_std: Tensor | None = None
 
     def __init__(self, batch_size: int = 64, eval_batch_size: int | None = None, seed: int = 0) -> None:
         super().__init__()
@@ -39,6 +42,18 @@ class InMemoryDataModule(pl.LightningDataModule):
         self.eval_batch_size = eval_batch_size or max(batch_size, 256)
         self.seed = seed
         self.splits: dict[str, Split] = {}
+
+    def scale_targets(self) -> None:
+        """Scale every split's regression targets to zero mean and unit variance per output with the
+        training split's statistics, kept in `target_mean` and `target_std`: a Regressor reads
+        them to report its errors and predictions in the targets' own units."""
+        y_train = self.splits["train"][-1].float()
+        mean = y_train.mean(dim=0)
+        # A constant output would divide by zero; leave it centred but unscaled.
+        std = y_train.std(dim=0) if len(y_train) > 1 else torch.ones_like(mean)
+        std = torch.where(std > 0, std, torch.ones_like(std))
+        self.target_mean, self.target_std = mean, std
+        self.splits = {name: (*split[:-1], (split[-1] - mean) / std) for name, split in self.splits.items()}
 
     def _loader(self, split: str, train: bool) -> TensorBatchLoader:
         # Each DDP rank reads its own shard.

@@ -133,6 +133,7 @@ class SyntheticSequenceDataModule(InMemoryDataModule):
         n_val: int = 2000,
         n_test: int = 2000,
         num_patterns: int = 4,
+        standardize_targets: bool = True,
         batch_size: int = 64,
         eval_batch_size: int | None = None,
         seed: int = 0,
@@ -147,6 +148,9 @@ class SyntheticSequenceDataModule(InMemoryDataModule):
             n_val: validation samples.
             n_test: test samples.
             num_patterns: how many motifs (classes) the pattern problem hides.
+            standardize_targets: for regression, train on targets scaled to zero mean and unit
+                variance with the training split's statistics; a Regressor still logs its errors
+                and predicts in the targets' units.
             batch_size: samples per training batch.
             eval_batch_size: samples per validation and test batch (default max(batch_size, 256)).
             seed: generates the data and shuffles the batches.
@@ -188,3 +192,5 @@ class SyntheticSequenceDataModule(InMemoryDataModule):
         x, y = generate_sequences(problem, n, seq_len, num_features, generator, num_patterns=num_patterns)
         bounds = {"train": (0, n_train), "val": (n_train, n_train + n_val), "test": (n_train + n_val, n)}
         self.splits = {name: (x[a:b], y[a:b]) for name, (a, b) in bounds.items()}
+        if self.task == "regression" and standardize_targets:
+            self.scale_targets()

@@ -3,5 +3,6 @@
 from lit_dl.tasks.base import Task
 from lit_dl.tasks.classifier import Classifier
 from lit_dl.tasks.regressor import Regressor
+from lit_dl.tasks.supervised import Supervised
 
-__all__ = ["Task", "Classifier", "Regressor"]
+__all__ = ["Task", "Classifier", "Regressor", "Supervised"]

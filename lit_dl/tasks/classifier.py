@@ -11,6 +11,7 @@ from torchmetrics import Metric
 from lit_dl.errors import UserError
 from lit_dl.losses import loss_inputs
 from lit_dl.tasks.base import Task, to_channels_last
+from lit_dl.tasks.data_checks import TaskKind, check_classification_loss, check_task, data_task_of
 
 # By the net's output, not the data's class count: a Perceptron's one logit on 2-class data
 # needs binary cross-entropy although the data reports two classes.
@@ -52,14 +53,21 @@ class Classifier(Task):
     Args:
         tta_flip: test-time augmentation for images: in validation, test and predict the logits
             are the mean of the net's logits for the batch and for its horizontal mirror image.
+        task: the data's task, linked from the DataModule; regression (continuous targets) is
+            an error, as are a regression loss and class weights that do not number the classes.
         *args, **kwargs: those of `Task` (net, loss, optimizer, scheduler, ...).
     """
 
-    def __init__(self, *args: Any, tta_flip: bool = False, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, tta_flip: bool = False, task: TaskKind | None = None, **kwargs: Any) -> None:
+        check_task("classification", task)
         super().__init__(*args, **kwargs)
+        check_classification_loss(self.loss_fn, self.num_outputs)
         self.tta_flip = tta_flip
         # One metric object per stage: their states must not mix (val runs inside a train epoch).
         self.accuracy = nn.ModuleDict({f"{stage}_acc": Accuracy() for stage in ("train", "val", "test")})
+
+    def setup(self, stage: str) -> None:
+        check_task("classification", data_task_of(self._trainer))
 
     def default_loss(self) -> None:
         # Chosen per batch from the net's output (see `_DEFAULT_LOSSES`).

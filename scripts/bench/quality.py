@@ -1,0 +1,327 @@
+"""Quality benchmark: lit-dl's stock recipes against a plain PyTorch loop and a classical baseline
+on real datasets that ship with scikit-learn (no download).
+
+    python scripts/bench/quality.py                  # every case, 3 splits, about 5 minutes on 2 cores
+    python scripts/bench/quality.py --only digits_cnn --seeds 0
+    python scripts/bench/quality.py --dry-run --out /tmp/q   # one epoch each: checks the harness
+
+For each case and split seed (the same stratified 75/25 split for all three learners, written by
+`scripts/make_sklearn_arrays.py`):
+- lit-dl: `lit-dl fit --config experiments/<recipe>` with only `--data.init_args.path` changed
+  (and `--trainer.default_root_dir` pointing into a scratch directory); the test metric is the one
+  `fit` writes to results.json (the best checkpoint's);
+- plain loop: the 25-line PyTorch loop a researcher writes first (`plain_loop` below): inputs
+  (and regression targets) standardised with the training set's statistics, two hidden layers of
+  256 and 128 (a two-conv net for images, a GRU of 128 for rows-as-sequences), AdamW with a
+  one-cycle schedule, batch 64, `--plain-epochs` epochs on the whole training split, tested after
+  the last epoch;
+- classical: scikit-learn's logistic regression and gradient boosting for classes, ridge
+  regression and gradient boosting for regression, on standardised inputs.
+lit-dl and the plain loop each run as a fresh process (timed from start to exit, imports
+included), interleaved; the classical models in this process.
+
+Goal: on every case lit-dl is at least as accurate as the plain loop (MSE no higher) and takes at
+most 1.2x its wall time. Writes `<out>/quality.json` and `<out>/quality.md`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO / "scripts"))
+
+import make_sklearn_arrays  # noqa: E402
+
+# case: (dataset, recipe, the plain loop's net, the shape the plain net reads)
+CASES = {
+    "digits_mlp": ("digits", "arrays_mlp.yaml", "mlp", None),
+    "digits_cnn": ("digits", "arrays_cnn.yaml", "cnn", (1, 8, 8)),
+    "digits_gru": ("digits", "arrays_gru.yaml", "gru", (8, 8)),
+    "breast_cancer_mlp": ("breast_cancer", "arrays_mlp.yaml", "mlp", None),
+    "wine_mlp": ("wine", "arrays_mlp.yaml", "mlp", None),
+    "diabetes_mlp": ("diabetes", "arrays_mlp.yaml", "mlp", None),
+}
+GOAL_TIME_RATIO = 1.2
+GOAL_MINUTES = 10.0
+PLAIN_EPOCHS = 40
+# The checkout's own lit_dl, whatever is installed.
+ENV = {**os.environ, "WANDB_MODE": "disabled", "PYTHONWARNINGS": "ignore",
+       "PYTHONPATH": os.pathsep.join(filter(None, (str(REPO), os.environ.get("PYTHONPATH"))))}
+LIT_DL = [sys.executable, "-c", "from lit_dl.cli import main; main()"]  # what `lit-dl` runs
+
+
+def log(message: str) -> None:
+    print(f"[quality {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+# -- the plain loop ------------------------------------------------------------------------------
+def plain_loop(path: str, net_kind: str, shape: tuple[int, ...] | None, epochs: int, seed: int = 0) -> dict[str, float]:
+    """A researcher's own short PyTorch loop; its test metric (accuracy, or MSE in the target's units)."""
+    import numpy as np
+    import torch
+    from torch import nn
+
+    torch.manual_seed(seed)
+    data = np.load(path)
+    x_train, x_test = torch.tensor(data["x_train"]), torch.tensor(data["x_test"])
+    mean, std = x_train.mean(0), x_train.std(0).clamp_min(1e-6)
+    x_train, x_test = (x_train - mean) / std, (x_test - mean) / std
+    if shape is not None:
+        x_train, x_test = x_train.reshape(-1, *shape), x_test.reshape(-1, *shape)
+    classes = data["y_train"].dtype.kind in "iu"
+    y_train, y_test = torch.tensor(data["y_train"]), torch.tensor(data["y_test"])
+    y_mean, y_std = (0.0, 1.0) if classes else (y_train.mean(), y_train.std())
+    y_train = y_train if classes else ((y_train - y_mean) / y_std).unsqueeze(1)
+    outputs = int(y_train.max()) + 1 if classes else 1
+    net = plain_net(net_kind, x_train.shape[1:], outputs)
+    loss_fn = nn.CrossEntropyLoss() if classes else nn.MSELoss()
+    steps = (len(x_train) + 63) // 64
+    optimizer = torch.optim.AdamW(net.parameters(), lr=1e-3, weight_decay=1e-2)
+    schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=3e-3, total_steps=epochs * steps)
+    for _ in range(epochs):
+        net.train()
+        for batch in torch.randperm(len(x_train)).split(64):
+            optimizer.zero_grad()
+            loss_fn(net(x_train[batch]), y_train[batch]).backward()
+            optimizer.step()
+            schedule.step()
+    net.eval()
+    with torch.no_grad():
+        output = net(x_test)
+    if classes:
+        return {"acc": (output.argmax(1) == y_test).float().mean().item()}
+    return {"mse": ((output.squeeze(1) * y_std + y_mean - y_test) ** 2).mean().item()}
+
+
+def plain_net(kind: str, shape: tuple[int, ...], outputs: int):
+    from torch import nn
+
+    if kind == "cnn":
+        channels, height, width = shape
+        return nn.Sequential(
+            nn.Conv2d(channels, 32, 3, padding=1), nn.ReLU(), nn.Conv2d(32, 64, 3, padding=1), nn.ReLU(),
+            nn.MaxPool2d(2), nn.Flatten(), nn.Linear(64 * (height // 2) * (width // 2), 128), nn.ReLU(),
+            nn.Linear(128, outputs),
+        )
+    if kind == "gru":
+        return GRUReadout(shape[-1], 128, outputs)
+    features = 1
+    for size in shape:
+        features *= size
+    return nn.Sequential(nn.Linear(features, 256), nn.ReLU(), nn.Linear(256, 128), nn.ReLU(), nn.Linear(128, outputs))
+
+
+def GRUReadout(features: int, hidden: int, outputs: int):  # noqa: N802 (a module factory)
+    from torch import nn
+
+    class _GRU(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.gru, self.head = nn.GRU(features, hidden, batch_first=True), nn.Linear(hidden, outputs)
+
+        def forward(self, x):
+            return self.head(self.gru(x)[0][:, -1])
+
+    return _GRU()
+
+
+# -- the three learners --------------------------------------------------------------------------
+def timed_process(command: list[str]) -> tuple[float, str]:
+    start = time.perf_counter()
+    result = subprocess.run(command, cwd=REPO, env=ENV, capture_output=True, text=True)
+    elapsed = time.perf_counter() - start
+    if result.returncode != 0:
+        raise RuntimeError(f"{' '.join(command)} failed ({result.returncode}):\n{result.stderr[-3000:]}")
+    return elapsed, result.stdout
+
+
+def run_lit(case: str, path: Path, workdir: Path, extra: list[str]) -> dict[str, Any]:
+    _, recipe, _, _ = CASES[case]
+    root = workdir / "runs" / case
+    command = [
+        *LIT_DL, "fit", "--config", str(REPO / "experiments" / recipe),
+        "--data.init_args.path", str(path), "--trainer.default_root_dir", str(root), *extra,
+    ]
+    seconds, stdout = timed_process(command)
+    run_dir = Path(stdout.strip().splitlines()[-1])
+    results = json.loads((run_dir / "results.json").read_text())
+    test = results["test"]
+    metric = {"acc": test["test/acc"]} if "test/acc" in test else {"mse": test["test/mse"]}
+    return {**metric, "wall_s": seconds, "fit_s": results.get("wall_time_s"), "epochs": results.get("epochs")}
+
+
+def run_plain(case: str, path: Path, epochs: int, seed: int) -> dict[str, Any]:
+    _, _, net_kind, shape = CASES[case]
+    spec = json.dumps({"path": str(path), "net_kind": net_kind, "shape": shape, "epochs": epochs, "seed": seed})
+    seconds, stdout = timed_process([sys.executable, str(Path(__file__).resolve()), "--plain", spec])
+    return {**json.loads(stdout.strip().splitlines()[-1]), "wall_s": seconds, "epochs": epochs}
+
+
+def run_classical(path: Path) -> dict[str, dict[str, float]]:
+    import numpy as np
+    from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
+    from sklearn.linear_model import LogisticRegression, Ridge
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    data = np.load(path)
+    classes = data["y_train"].dtype.kind in "iu"
+    models = (
+        {"logistic": LogisticRegression(max_iter=2000), "gboost": HistGradientBoostingClassifier(random_state=0)}
+        if classes
+        else {"ridge": Ridge(alpha=1.0), "gboost": HistGradientBoostingRegressor(random_state=0)}
+    )
+    results = {}
+    for name, model in models.items():
+        start = time.perf_counter()
+        fitted = make_pipeline(StandardScaler(), model).fit(data["x_train"], data["y_train"])
+        predicted = fitted.predict(data["x_test"])
+        seconds = time.perf_counter() - start
+        if classes:
+            results[name] = {"acc": float((predicted == data["y_test"]).mean()), "wall_s": seconds}
+        else:
+            results[name] = {"mse": float(((predicted - data["y_test"]) ** 2).mean()), "wall_s": seconds}
+    return results
+
+
+# -- the benchmark -------------------------------------------------------------------------------
+def bench(cases: list[str], seeds: list[int], plain_epochs: int, workdir: Path, lit_extra: list[str]) -> dict[str, Any]:
+    runs: dict[str, list[dict[str, Any]]] = {case: [] for case in cases}
+    for seed in seeds:
+        paths = make_sklearn_arrays.write(workdir / f"data_seed{seed}", tuple({CASES[c][0] for c in cases}), seed=seed)
+        for index, case in enumerate(cases):
+            path = paths[CASES[case][0]]
+            log(f"{case}, split seed {seed}")
+            # Alternate which learner goes first, so that neither always meets a warmer machine.
+            order = ("lit", "plain") if (index + seed) % 2 == 0 else ("plain", "lit")
+            result: dict[str, Any] = {"seed": seed}
+            for learner in order:
+                if learner == "lit":
+                    result["lit"] = run_lit(case, path, workdir / f"seed{seed}", lit_extra)
+                else:
+                    result["plain"] = run_plain(case, path, plain_epochs, seed)
+            result["classical"] = run_classical(path)
+            runs[case].append(result)
+    return {case: summarise(results) for case, results in runs.items()} | {"_runs": runs}
+
+
+def summarise(results: list[dict[str, Any]]) -> dict[str, Any]:
+    metric = "acc" if "acc" in results[0]["plain"] else "mse"
+
+    def mean(learner: str, key: str, model: str | None = None) -> float:
+        values = [(r[learner][model] if model else r[learner])[key] for r in results]
+        return statistics.fmean(values)
+
+    summary = {
+        "metric": metric,
+        "splits": len(results),
+        "lit": {metric: mean("lit", metric), "wall_s": mean("lit", "wall_s"), "fit_s": mean("lit", "fit_s")},
+        "plain": {metric: mean("plain", metric), "wall_s": mean("plain", "wall_s")},
+        "classical": {
+            model: {metric: mean("classical", metric, model), "wall_s": mean("classical", "wall_s", model)}
+            for model in results[0]["classical"]
+        },
+    }
+    lit, plain = summary["lit"][metric], summary["plain"][metric]
+    summary["accurate"] = lit >= plain if metric == "acc" else lit <= plain
+    summary["time_ratio"] = summary["lit"]["wall_s"] / summary["plain"]["wall_s"]
+    summary["fast"] = summary["time_ratio"] <= GOAL_TIME_RATIO
+    return summary
+
+
+def markdown(results: dict[str, Any]) -> str:
+    lines = [
+        "# Quality benchmark",
+        "",
+        f"`python scripts/bench/quality.py` on {results['machine']['cores']} CPU cores, {results['date']}, "
+        f"git {results['machine']['git']}; {results['minutes']:.1f} minutes in all. Mean over "
+        f"{len(results['seeds'])} stratified 75/25 train/test splits (seeds {', '.join(map(str, results['seeds']))}). "
+        "Accuracy in %, MSE in the target's units; wall time in seconds from process start to exit "
+        "(lit-dl's fit alone in brackets: training, validation, checkpoints and the test of the best checkpoint).",
+        "",
+        f"Goal: lit-dl at least as accurate as the plain loop (MSE no higher), within {GOAL_TIME_RATIO}x its wall time.",
+        "",
+        "| case | metric | lit-dl | plain loop | logistic / ridge | gradient boosting | lit-dl s | plain s | ratio | accuracy goal | time goal |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for case, row in results["cases"].items():
+        metric = row["metric"]
+        scale, digits = (100, 1) if metric == "acc" else (1, 0)
+        linear = row["classical"].get("logistic", row["classical"].get("ridge"))
+        cells = [
+            case, metric,
+            *(f"{value * scale:.{digits}f}" for value in (row["lit"][metric], row["plain"][metric], linear[metric],
+                                                          row["classical"]["gboost"][metric])),
+            f"{row['lit']['wall_s']:.1f} ({row['lit']['fit_s']:.1f})", f"{row['plain']['wall_s']:.1f}",
+            f"{row['time_ratio']:.2f}x", "met" if row["accurate"] else "**not met**", "met" if row["fast"] else "**not met**",
+        ]
+        lines.append("| " + " | ".join(cells) + " |")
+    lines += ["", f"The plain loop: {results['plain_epochs']} epochs; the recipes' own epoch budgets are in their headers.", ""]
+    return "\n".join(lines)
+
+
+def machine() -> dict[str, Any]:
+    import torch
+
+    def git(*args: str) -> str:
+        return subprocess.run(["git", *args], cwd=REPO, capture_output=True, text=True).stdout.strip()
+
+    return {
+        "cores": os.cpu_count(), "python": platform.python_version(), "torch": torch.__version__,
+        "git": git("rev-parse", "--short", "HEAD") + ("-dirty" if git("status", "--porcelain") else ""),
+        "load_average": os.getloadavg()[0],
+    }
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--only", default=",".join(CASES), help="comma-separated cases: " + ", ".join(CASES))
+    parser.add_argument("--seeds", default="0,1,2", help="train/test split seeds")
+    parser.add_argument("--plain-epochs", type=int, default=PLAIN_EPOCHS)
+    parser.add_argument("--out", default=str(REPO / "benchmarks"), help="where quality.json and quality.md go")
+    parser.add_argument("--dry-run", action="store_true", help="one epoch each, one split: checks the harness only")
+    parser.add_argument("--plain", help=argparse.SUPPRESS)  # the plain loop's own process
+    args = parser.parse_args(argv)
+    if args.plain:
+        spec = json.loads(args.plain)
+        print(json.dumps(plain_loop(**{**spec, "shape": tuple(spec["shape"]) if spec["shape"] else None})))
+        return {}
+    cases = [case for case in args.only.split(",") if case]
+    unknown = [case for case in cases if case not in CASES]
+    if unknown:
+        parser.error(f"unknown case(s) {', '.join(unknown)}; choose from {', '.join(CASES)}")
+    seeds = [0] if args.dry_run else [int(seed) for seed in args.seeds.split(",")]
+    plain_epochs = 1 if args.dry_run else args.plain_epochs
+    lit_extra = ["--trainer.max_epochs", "1"] if args.dry_run else []
+    start = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="lit-dl-quality-") as scratch:
+        per_case = bench(cases, seeds, plain_epochs, Path(scratch), lit_extra)
+    runs = per_case.pop("_runs")
+    minutes = (time.perf_counter() - start) / 60
+    results = {
+        "date": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
+        "machine": machine(), "seeds": seeds, "plain_epochs": plain_epochs, "dry_run": args.dry_run,
+        "minutes": minutes, "goal_minutes": GOAL_MINUTES, "cases": per_case, "runs": runs,
+    }
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "quality.json").write_text(json.dumps(results, indent=2) + "\n")
+    (out / "quality.md").write_text(markdown(results))
+    print(markdown(results))
+    return results
+
+
+if __name__ == "__main__":
+    main()
