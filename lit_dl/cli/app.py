@@ -47,6 +47,8 @@ DATA_LINKS = (
     ("data.num_outputs", "model.init_args.num_outputs"),
     ("data.num_outputs", "model.init_args.net.init_args.num_outputs"),
     ("data.input_shape", "model.init_args.net.init_args.input_shape"),
+    # Supervised becomes the task the data asks for; Classifier and Regressor check that they fit it.
+    ("data.task", "model.init_args.task"),
 )
 CHECKPOINT_DEFAULTS = {
     "checkpoint.monitor": "val/loss",
