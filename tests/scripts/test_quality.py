@@ -1,0 +1,58 @@
+"""The quality benchmark's dataset writer and a one-epoch dry run of the benchmark (run as the
+scripts they are; the benchmark itself: `python scripts/bench/quality.py`)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+
+from lit_dl.data import ArrayDataModule
+from tests.helpers.paths import REPO
+
+ENV = {**os.environ, "PYTHONPATH": str(REPO), "WANDB_MODE": "disabled"}
+
+
+def run_script(*args: str) -> subprocess.CompletedProcess:
+    result = subprocess.run([sys.executable, *args], cwd=REPO, env=ENV, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return result
+
+
+def test_writer_makes_files_array_datamodule_reads(tmp_path):
+    run_script("scripts/make_sklearn_arrays.py", str(tmp_path), "--seed", "3")
+    digits = np.load(tmp_path / "digits.npz")
+    assert digits["x_train"].shape == (1347, 64) and digits["x_test"].shape == (450, 64)
+    assert digits["y_train"].dtype == np.int64 and set(np.unique(digits["y_test"])) == set(range(10))
+
+    as_images = ArrayDataModule(str(tmp_path / "digits.npz"), input_shape=[1, 8, 8])
+    assert as_images.task == "classification" and as_images.num_classes == 10
+    assert as_images.splits["test"][0].shape == (450, 1, 8, 8)
+    assert ArrayDataModule(str(tmp_path / "wine.npz")).num_classes == 3
+    assert ArrayDataModule(str(tmp_path / "breast_cancer.npz")).num_classes == 2
+    diabetes = ArrayDataModule(str(tmp_path / "diabetes.npz"))  # whole-number scores: still regression
+    assert diabetes.task == "regression" and diabetes.num_outputs == 1 and diabetes.target_mean.item() > 100
+
+    # Splits are stratified and depend on the seed only.
+    again = tmp_path / "again"
+    run_script("scripts/make_sklearn_arrays.py", str(again), "--seed", "3", "--only", "wine")
+    assert [p.name for p in again.iterdir()] == ["wine.npz"]
+    assert np.array_equal(np.load(again / "wine.npz")["y_test"], np.load(tmp_path / "wine.npz")["y_test"])
+    counts = np.bincount(np.load(tmp_path / "wine.npz")["y_test"])
+    assert counts.tolist() == [15, 18, 12]
+
+
+def test_quality_benchmark_dry_run(tmp_path):
+    out = tmp_path / "bench"
+    run_script("scripts/bench/quality.py", "--dry-run", "--only", "diabetes_mlp", "--out", str(out))
+    results = json.loads((out / "quality.json").read_text())
+    assert results["dry_run"] and results["plain_epochs"] == 1 and list(results["cases"]) == ["diabetes_mlp"]
+    row = results["cases"]["diabetes_mlp"]
+    # A regression case: lit-dl's recipe trained a regressor (an MSE in the targets' units).
+    assert row["metric"] == "mse" and row["lit"]["mse"] > 100 and {"ridge", "gboost"} <= set(row["classical"])
+    assert row["lit"]["wall_s"] > 0 and row["plain"]["wall_s"] > 0 and isinstance(row["accurate"], bool)
+    table = (out / "quality.md").read_text()
+    assert "| diabetes_mlp | mse |" in table and "Goal:" in table
