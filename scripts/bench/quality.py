@@ -257,7 +257,9 @@ def markdown(results: dict[str, Any]) -> str:
         "# Quality benchmark",
         "",
         f"`python scripts/bench/quality.py` on {results['machine']['cores']} CPU cores, {results['date']}, "
-        f"git {results['machine']['git']}; {results['minutes']:.1f} minutes in all. Mean over "
+        f"git {results['machine']['git']}; {results['minutes']:.1f} minutes in all (goal: under {GOAL_MINUTES:.0f}), "
+        f"one thread per process, at a load average of {results['load_average'][0]:.1f} at the start and "
+        f"{results['load_average'][1]:.1f} at the end (other processes shared the cores). Mean over "
         f"{len(results['seeds'])} stratified 75/25 train/test splits (seeds {', '.join(map(str, results['seeds']))}). "
         "Accuracy in %, MSE in the target's units. Time: wall seconds from process start to exit, imports "
         "included; in brackets the training alone (lit-dl: fit with its validation and checkpoints, and the test "
@@ -299,7 +301,6 @@ def machine() -> dict[str, Any]:
     return {
         "cores": os.cpu_count(), "python": platform.python_version(), "torch": torch.__version__,
         "git": git("rev-parse", "--short", "HEAD") + ("-dirty" if git("status", "--porcelain") else ""),
-        "load_average": os.getloadavg()[0],
     }
 
 
@@ -323,7 +324,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     seeds = [0] if args.dry_run else [int(seed) for seed in args.seeds.split(",")]
     plain_epochs = 1 if args.dry_run else args.plain_epochs
     lit_extra = ["--trainer.max_epochs", "1"] if args.dry_run else []
-    start = time.perf_counter()
+    start, load_at_start = time.perf_counter(), os.getloadavg()[0]
     with tempfile.TemporaryDirectory(prefix="lit-dl-quality-") as scratch:
         per_case = bench(cases, seeds, plain_epochs, Path(scratch), lit_extra)
     runs = per_case.pop("_runs")
@@ -331,7 +332,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     results = {
         "date": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
         "machine": machine(), "seeds": seeds, "plain_epochs": plain_epochs, "dry_run": args.dry_run,
-        "minutes": minutes, "goal_minutes": GOAL_MINUTES, "cases": per_case, "runs": runs,
+        "minutes": minutes, "goal_minutes": GOAL_MINUTES, "load_average": [load_at_start, os.getloadavg()[0]], "cases": per_case, "runs": runs,
     }
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
