@@ -24,6 +24,7 @@ _DEFAULT_LOSSES = {True: nn.BCEWithLogitsLoss(), False: nn.CrossEntropyLoss()}
 # Beyond this many classes the per-class values go to `test_per_class` only: logging them would
 # give metrics.csv and the trackers three columns a class.
 MAX_LOGGED_CLASSES = 100
+PER_CLASS_PREFIXES = ("test/precision/", "test/recall/", "test/f1/")
 
 
 class Accuracy(Metric):
@@ -144,13 +145,19 @@ class Classifier(Task):
             "labels": labels,
             "confusion_matrix": matrix.tolist(),
             "support": matrix.sum(dim=1).tolist(),
-            **{name: values[name].cpu().tolist() for name in ("precision", "recall", "f1")},
-            "f1_macro": float(values["f1_macro"]),
+            # Six decimals: float32 digits beyond those are noise in results.json.
+            **{name: [round(v, 6) for v in values[name].tolist()] for name in ("precision", "recall", "f1")},
+            "f1_macro": round(float(values["f1_macro"]), 6),
         }
 
     def confusion_matrix(self) -> Tensor | None:
         """The last test's confusion matrix: row i counts the samples of class i by predicted class."""
         return None if self.test_per_class is None else torch.tensor(self.test_per_class["confusion_matrix"])
+
+
+def is_per_class_metric(name: str) -> bool:
+    """Whether a logged metric is one class's value (`test/f1/cat`) rather than the whole set's."""
+    return name.startswith(PER_CLASS_PREFIXES)
 
 
 def per_class_metrics(num_classes: int) -> MetricCollection:
