@@ -42,7 +42,8 @@ def test_fit_and_test_leave_per_class_results(fit_quickstart, lit_dl, tmp_path):
     assert (run_dir / "confusion_matrix_last.png").is_file()
     assert (run_dir / "confusion_matrix.png").read_bytes() == fit_figure, "the fit's figure is never rewritten"
 
-    code, out, err = lit_dl("compare", run_dir, "--format", "csv")
+    code, out, err = lit_dl("compare", run_dir, "--metric", "test/f1_macro", "--format", "csv")
     assert code == 0, err
     header, row = list(csv.reader(out.splitlines()))[:2]
     assert float(row[header.index("test/f1_macro")]) == pytest.approx(per_class["f1_macro"], abs=1e-6)
+    assert float(row[header.index("test/f1_macro (best)")]) == pytest.approx(per_class["f1_macro"], abs=1e-6)
