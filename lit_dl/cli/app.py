@@ -12,6 +12,7 @@ Where each step happens, in LightningCLI's order:
 from __future__ import annotations
 
 import argparse
+import inspect
 import os
 import sys
 import time
@@ -109,14 +110,18 @@ class LitDLTrainer(Trainer):
         )
 
 
+# `lit-dl lr-find`'s own flags: the search's, not how a run is trained.
+LR_FIND_FLAGS = tuple(inspect.signature(LitDLTrainer.lr_find).parameters)[3:]
+
+
 class SaveConfigOnce(SaveConfigCallback):
     """config.yaml is written once, atomically, by the fit that creates the run; a resume, a
     `test` or a `predict` never rewrites it.
 
     It holds how the run was made, not how this command was called: without `fit`'s own flags
-    (`ckpt_path`, `test_after_fit`), so that `test`, `validate` and `predict` read it too."""
+    (`ckpt_path`, `test_after_fit`) or `lr-find`'s, so that every subcommand reads it."""
 
-    COMMAND_FLAGS = ("ckpt_path", "test_after_fit", "weights_only")
+    COMMAND_FLAGS = ("ckpt_path", "test_after_fit", "weights_only", *LR_FIND_FLAGS)
 
     def setup(self, trainer: Trainer, pl_module: LightningModule, stage: str) -> None:
         log_dir = trainer.log_dir  # every rank asks: it is broadcast from rank zero
