@@ -102,37 +102,33 @@ class ResNet(nn.Module):
         return self.head(self.pool(self.stages(self.stem(x))).flatten(1))
 
 
-class ResNet18(ResNet):
+class _FixedDepthResNet(ResNet):
+    """A ResNet whose blocks per stage the subclass fixes (`DEPTHS`), widths 64-512."""
+
+    DEPTHS: tuple[int, ...] = ()
+
+    def __init__(
+        self,
+        input_shape: Sequence[int],
+        num_outputs: int,
+        stem: Stem = "cifar",
+        norm: NormName = "batch",
+        norm_groups: int = 32,
+        spatial_dropout: float = 0.0,
+    ) -> None:
+        super().__init__(
+            input_shape, num_outputs, blocks=self.DEPTHS, stem=stem,
+            norm=norm, norm_groups=norm_groups, spatial_dropout=spatial_dropout,
+        )  # fmt: skip
+
+
+class ResNet18(_FixedDepthResNet):
     """ResNet-18: [2, 2, 2, 2] basic blocks, widths 64-512."""
 
-    def __init__(
-        self,
-        input_shape: Sequence[int],
-        num_outputs: int,
-        stem: Stem = "cifar",
-        norm: NormName = "batch",
-        norm_groups: int = 32,
-        spatial_dropout: float = 0.0,
-    ) -> None:
-        super().__init__(
-            input_shape, num_outputs, blocks=(2, 2, 2, 2), stem=stem,
-            norm=norm, norm_groups=norm_groups, spatial_dropout=spatial_dropout,
-        )  # fmt: skip
+    DEPTHS = (2, 2, 2, 2)
 
 
-class ResNet34(ResNet):
+class ResNet34(_FixedDepthResNet):
     """ResNet-34: [3, 4, 6, 3] basic blocks, widths 64-512."""
 
-    def __init__(
-        self,
-        input_shape: Sequence[int],
-        num_outputs: int,
-        stem: Stem = "cifar",
-        norm: NormName = "batch",
-        norm_groups: int = 32,
-        spatial_dropout: float = 0.0,
-    ) -> None:
-        super().__init__(
-            input_shape, num_outputs, blocks=(3, 4, 6, 3), stem=stem,
-            norm=norm, norm_groups=norm_groups, spatial_dropout=spatial_dropout,
-        )  # fmt: skip
+    DEPTHS = (3, 4, 6, 3)
