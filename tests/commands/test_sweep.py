@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import QUICKSTART
+from tests.helpers.paths import QUICKSTART
 
 from lit_dl.commands import sweep
 from lit_dl.errors import UserError
@@ -102,7 +102,7 @@ def test_flags_keep_values_whole():
 
 
 def test_dry_run_prints_the_trials_and_writes_only_the_wandb_file(lit_dl, tmp_path):
-    example = Path(__file__).resolve().parents[1] / "experiments" / "sweeps" / "quickstart.yaml"
+    example = Path(__file__).resolve().parents[2] / "experiments" / "sweeps" / "quickstart.yaml"
     wandb_file = tmp_path / "sweep.yaml"
     code, out, err = lit_dl("sweep", example, "--root", tmp_path / "runs", "--dry_run", "--wandb_file", wandb_file,
                             "--", "--trainer.max_epochs", "2")

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from conftest import EXPERIMENTS, QUICKSTART, SMALL_QUICKSTART
+from tests.helpers.paths import EXPERIMENTS, QUICKSTART, SMALL_QUICKSTART
 
 SMALL = [*SMALL_QUICKSTART, "--trainer.max_epochs", "1", "--test_after_fit", "false"]
 
@@ -124,7 +124,7 @@ CASES = [
     (
         "no run to continue",
         lambda tmp, root: [*quick(), "--name", "never_trained", "--ckpt_path", "last"],
-        ["no run of 'never_trained'", "has a last checkpoint"],
+        ["no run of 'never_trained'", "train one first"],
     ),
     (
         "truncated checkpoint",
@@ -197,17 +197,6 @@ def test_a_new_run_never_touches_the_runs_already_there(lit_dl, trained_root, tm
     assert code == 0, err
     assert Path(out.strip().splitlines()[-1]) == root / "quickstart" / "version_1"
     assert snapshot(root / "quickstart" / "version_0") == before
-
-
-def test_runs_started_together_get_their_own_versions(tmp_path):
-    from lit_dl import runs
-
-    experiment = tmp_path / "quickstart"
-    (experiment / "version_0").mkdir(parents=True)
-    # Both see version_1 as the next free one; the folder created first decides.
-    assert [runs.reserve_version(experiment) for _ in range(3)] == [1, 2, 3]
-    runs.release_empty_reservations()
-    assert runs.versions(experiment) == [0]
 
 
 def test_trainer_setup_files_are_valid(lit_dl):

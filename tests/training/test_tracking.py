@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from lit_dl import tracking
+from lit_dl.training import tracking
 
 # The quickstart's OneCycleLR sets the learning rate from max_lr; the optimizer's lr has no effect.
 MAX_LR = "model.init_args.scheduler.init_args.max_lr"
@@ -104,7 +104,7 @@ def test_offline_wandb_runs_then_compare_and_plot(offline_wandb, fit_quickstart,
 
 
 def test_offline_run_prints_sync_command_and_a_resume_continues_it(offline_wandb, lit_dl, tmp_path):
-    from conftest import QUICKSTART, SMALL_QUICKSTART
+    from tests.helpers.paths import QUICKSTART, SMALL_QUICKSTART
 
     def fit(*more: str) -> tuple[str, Path]:
         code, out, err = lit_dl(

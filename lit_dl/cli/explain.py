@@ -1,4 +1,6 @@
-"""Turning the exceptions a user's mistake raises deep inside the stack into one clear line."""
+"""Turning the exceptions a user's mistake raises deep inside the stack into one clear line.
+
+Imports no Lightning: `lit_dl.cli.main` uses it before Lightning is loaded."""
 
 from __future__ import annotations
 
@@ -8,6 +10,7 @@ import inspect
 import pkgutil
 import re
 from collections.abc import Iterable
+from typing import Any
 
 from lit_dl.errors import UserError
 
@@ -199,3 +202,25 @@ def _device_count(devices: object) -> int | None:
         return int(text)
     except ValueError:
         return None
+
+
+def config_paths(argv: list[str]) -> list[str]:
+    """The files given to `--config` / `-c` on the command line."""
+    paths = [value for flag, value in zip(argv, argv[1:]) if flag in ("--config", "-c")]
+    return paths + [arg.partition("=")[2] for arg in argv if arg.startswith("--config=")]
+
+
+def option_names(parser: Any, argv: list[str], subcommands: Iterable[str]) -> list[str]:
+    """Every dotted option of the subcommand being parsed, for did-you-mean hints."""
+    subcommand = next((a for a in argv if a in set(subcommands)), None)
+    # jsonargparse keeps its subcommand parsers in a private map; without it, the main parser's.
+    subparsers = getattr(parser, "_subcommands_action", None)
+    parsers = getattr(subparsers, "_name_parser_map", {})
+    target = parsers.get(subcommand, parser) if subcommand else parser
+    return [action.dest for action in getattr(target, "_actions", []) if action.dest]
+
+
+def one_line(error: BaseException) -> str:
+    """The first line of an exception's message, for a run's recorded `error`."""
+    text = str(error).strip().splitlines()
+    return text[0] if text else type(error).__name__

@@ -9,7 +9,7 @@ import lightning.pytorch as pl
 import numpy as np
 import pytest
 import torch
-from cifar_files import read_images, write_cifar10
+from tests.helpers.cifar_files import read_images, write_cifar10
 from torch.utils.data import DataLoader
 
 from lit_dl.data import CIFAR10DataModule, TensorBatchLoader

@@ -6,10 +6,11 @@ import csv
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import yaml
 
-from conftest import QUICKSTART
+from tests.helpers.paths import QUICKSTART
 
 
 def read_metrics(run_dir):
@@ -19,7 +20,7 @@ def read_metrics(run_dir):
 
 def parse(*args: str):
     """The CLI with its classes built but nothing run."""
-    from lit_dl.cli import LitDLCLI
+    from lit_dl.cli.app import LitDLCLI
 
     return LitDLCLI(args=["--config", str(QUICKSTART), *args], run=False)
 
@@ -128,7 +129,11 @@ def test_test_subcommand_evaluates_the_best_checkpoint(fit_quickstart, lit_dl, t
     )
     assert code == 0, err
     assert out.strip().splitlines()[-1] == str(run_dir)
-    assert json.loads((run_dir / "results.json").read_text())["test"]["test/acc"] > 0.4
+    record = json.loads((run_dir / "results.json").read_text())
+    assert "test" not in record or not record["test"]  # the fit's own values stay as they were
+    (evaluation,) = record["evaluations"]
+    assert evaluation["command"] == "test" and evaluation["checkpoint"].endswith("best.ckpt")
+    assert evaluation["metrics"]["test/acc"] > 0.4
 
 
 def test_unknown_key_is_one_line_with_the_closest_name(lit_dl):
@@ -173,3 +178,26 @@ def test_predict_saves_the_outputs_in_the_run_directory(fit_quickstart, lit_dl, 
     assert code == 0, err
     assert out.strip().splitlines()[-1] == str(run_dir)
     assert torch.load(run_dir / "predictions.pt").shape == (100, 3)
+
+
+def test_default_callbacks_are_config_recorded_and_switchable(fit_quickstart):
+    import yaml
+
+    run_dir = fit_quickstart("--trainer.max_epochs", "1", "--test_after_fit", "false", "--defaults.grad_norm", "false")
+    saved = yaml.safe_load((run_dir / "config.yaml").read_text())
+    assert saved["defaults"]["grad_norm"] is False and saved["defaults"]["lr_monitor"] is True
+    logged = set().union(*(row.keys() for row in read_metrics(run_dir)))
+    assert "grad_norm/total" not in logged and "lr-AdamW" in logged
+    assert json.loads((run_dir / "results.json").read_text())["status"] == "completed"
+
+
+def test_later_commands_never_rewrite_the_config(fit_quickstart, lit_dl, tmp_path):
+    run_dir = fit_quickstart("--trainer.max_epochs", "1", "--test_after_fit", "false")
+    before = (run_dir / "config.yaml").read_bytes()
+    for command in ("test", "validate"):
+        code, _, err = lit_dl(command, "--config", run_dir / "config.yaml", "--ckpt_path", "last")
+        assert code == 0, err
+    assert (run_dir / "config.yaml").read_bytes() == before
+    code, out, err = lit_dl("fit", "--config", run_dir / "config.yaml", "--trainer.max_epochs", "1", "--test_after_fit", "false")
+    assert code == 0, err
+    assert Path(out.strip().splitlines()[-1]) == run_dir.parent / "version_1"  # the same experiment, a new version

@@ -7,7 +7,7 @@ import pytest
 import torch
 from torch import nn
 
-from lit_dl.callbacks import GradientNormMonitor, LineProgressBar
+from lit_dl.training import GradientNormMonitor, LineProgressBar
 from lit_dl.data import InMemoryDataModule
 from lit_dl.errors import UserError
 from lit_dl.nets import MLP, Perceptron

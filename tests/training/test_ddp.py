@@ -8,8 +8,8 @@ import json
 import pytest
 import torch
 
-from conftest import EXPERIMENTS, QUICKSTART
-from test_resume import lit_dl_process
+from tests.helpers.paths import EXPERIMENTS, QUICKSTART
+from tests.training.test_resume import lit_dl_process
 
 PER_RANK_STEPS, EPOCHS = 4, 2
 SMALL = [

@@ -16,7 +16,7 @@ from lit_dl.nets import MLP, SimpleCNN
 from lit_dl.tasks import Classifier
 from lit_dl.tasks.classifier import Accuracy
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "scripts"))
 
 import bench  # noqa: E402

@@ -3,8 +3,8 @@
 `prepare_loggers` is called while the Trainer is built: it rebuilds each configured `WandbLogger`
 and `TensorBoardLogger` from its parsed arguments with lit-dl's settings filled in (run
 directory, experiment name, W&B run id, offline mode, the resolved config). `finish_fit` is called
-at the end of `fit`: it records the wall time, uploads the config when asked, closes the W&B run
-and prints the `wandb sync` command of an offline run.
+at the end of `fit`: it uploads the config when asked, closes the W&B run and prints the
+`wandb sync` command of an offline run.
 
 Only the fit path imports this module, so Lightning is already loaded; wandb itself is imported
 by Lightning's logger when the run starts.
@@ -12,14 +12,12 @@ by Lightning's logger when the run starts.
 
 from __future__ import annotations
 
-import json
 import netrc
 import os
 import secrets
 import socket
 import string
 import threading
-import time
 from pathlib import Path
 from typing import Any, Callable
 from urllib.parse import urlparse
@@ -27,17 +25,11 @@ from urllib.parse import urlparse
 from lightning.pytorch.loggers import Logger, TensorBoardLogger, WandbLogger
 from lightning.pytorch.utilities import rank_zero_only
 
-from lit_dl import runs
-from lit_dl.commands.compare import flatten
+from lit_dl.run.config import flatten
 
 WANDB_ID_FILE = "wandb_id.txt"
 TENSORBOARD_DIR = "tensorboard"
 DEFAULT_WANDB_HOST = "https://api.wandb.ai"
-
-# When the trainer of each run in this process was built, and the wall time the run had already
-# spent in earlier sessions (a resumed run); `finish_fit` adds them up.
-_started_at: dict[Path, tuple[float, float]] = {}
-
 
 class RunWandbLogger(WandbLogger):
     """Lightning's WandbLogger whose W&B run config is the resolved lit-dl config.
@@ -65,7 +57,6 @@ def prepare_loggers(
     `specs` are the parsed `trainer.logger` entries (class_path and init_args) the loggers were
     instantiated from, in the same order; `config()` gives the resolved config of the run as YAML.
     """
-    _started_at[Path(run_dir)] = (time.monotonic(), _recorded_wall_time(Path(run_dir)))
     prepared = []
     for logger, spec in zip(loggers, specs):
         arguments = _init_arguments(spec)
@@ -82,21 +73,10 @@ def prepare_loggers(
 
 
 def finish_fit(trainer: Any, run_dir: Path) -> None:
-    """Record wall time and epochs in results.json, then close each W&B run (rank zero only)."""
-    if Path(run_dir) in _started_at:
-        started, earlier = _started_at.pop(Path(run_dir))
-        wall_time = round(earlier + time.monotonic() - started, 3)
-        runs.write_results(Path(run_dir), {"wall_time_s": wall_time, "epochs": trainer.current_epoch})
+    """Close each W&B run of the fit (rank zero only), printing how to upload an offline one."""
     for logger in trainer.loggers:
         if isinstance(logger, WandbLogger) and logger._experiment is not None:
             _finish_wandb_run(logger, Path(run_dir))
-
-
-def _recorded_wall_time(run_dir: Path) -> float:
-    try:
-        return float(json.loads((run_dir / "results.json").read_text()).get("wall_time_s") or 0.0)
-    except (OSError, ValueError, AttributeError):
-        return 0.0
 
 
 # -- W&B ----------------------------------------------------------------------------------------

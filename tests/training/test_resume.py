@@ -21,7 +21,7 @@ import lightning.pytorch as pl
 import pytest
 import torch
 
-from conftest import QUICKSTART, REPO
+from tests.helpers.paths import QUICKSTART, REPO
 
 TESTS = Path(__file__).resolve().parent
 STEPS_PER_EPOCH, EPOCHS, CHECKPOINT_EVERY = 8, 3, 5
@@ -33,7 +33,7 @@ RESUMABLE = [
     "--model.init_args.net.init_args.dropout", "0.2",
     # Every step, so that every logged value belongs to the row of its own step.
     "--trainer.log_every_n_steps", "1",
-    "--trainer.callbacks+=lit_dl.reliability.PeriodicCheckpoint",
+    "--trainer.callbacks+=lit_dl.training.periodic.PeriodicCheckpoint",
     "--trainer.callbacks.every_n_train_steps", str(CHECKPOINT_EVERY),
 ]
 
@@ -133,7 +133,7 @@ def fit(root: Path, *extra: str) -> subprocess.CompletedProcess:
 
 
 def callback(class_name: str, **init_args: int) -> list[str]:
-    flags = [f"--trainer.callbacks+=test_resume.{class_name}"]
+    flags = [f"--trainer.callbacks+=tests.training.test_resume.{class_name}"]
     for name, value in init_args.items():
         flags += [f"--trainer.callbacks.{name}", str(value)]
     return flags
@@ -299,7 +299,7 @@ def test_non_finite_loss_stops_with_the_step_and_keeps_the_last_good_checkpoint(
 
 
 def test_atomic_save_keeps_the_old_file_when_the_write_fails(tmp_path, monkeypatch):
-    from lit_dl.reliability import AtomicCheckpointIO
+    from lit_dl.training.checkpoint_io import AtomicCheckpointIO
 
     io = AtomicCheckpointIO()
     target = tmp_path / "checkpoints" / "last.ckpt"
@@ -321,22 +321,8 @@ def test_atomic_save_keeps_the_old_file_when_the_write_fails(tmp_path, monkeypat
     assert io.load_checkpoint(target) == {"step": 3}
 
 
-def test_last_is_the_newest_of_last_and_the_requeue_checkpoint(tmp_path):
-    from lit_dl import runs
-
-    checkpoints = tmp_path / "exp" / "version_0" / "checkpoints"
-    checkpoints.mkdir(parents=True)
-    for name, mtime in (("last.ckpt", 100), ("hpc_ckpt_1.ckpt", 200), ("best.ckpt", 300)):
-        (checkpoints / name).write_bytes(b"x")
-        os.utime(checkpoints / name, (mtime, mtime))
-    assert runs.find_checkpoint(tmp_path / "exp", "last") == checkpoints / "hpc_ckpt_1.ckpt"
-    os.utime(checkpoints / "last.ckpt", (400, 400))
-    assert runs.find_checkpoint(tmp_path / "exp", "last") == checkpoints / "last.ckpt"
-    assert runs.run_dir_of_checkpoint(Path("exp/version_0/checkpoints/last.ckpt")) == Path("exp/version_0")
-
-
 def test_resumed_log_forgets_the_rows_logged_after_the_checkpoint(tmp_path):
-    from lit_dl.loggers import RunCSVLogger
+    from lit_dl.run.csv_logger import RunCSVLogger
 
     first = RunCSVLogger(save_dir=tmp_path, name="exp", version=0)
     for step in range(6):

@@ -66,7 +66,7 @@ def test_one_cycle_is_stepped_per_batch_over_the_whole_run(fit_quickstart):
 
 
 def test_resuming_a_one_cycle_run_with_more_epochs_is_a_clear_error(fit_quickstart, lit_dl, tmp_path):
-    from conftest import QUICKSTART, SMALL_QUICKSTART
+    from tests.helpers.paths import QUICKSTART, SMALL_QUICKSTART
 
     run_dir = fit_quickstart("--trainer.max_epochs", "1", "--test_after_fit", "false")
     last = run_dir / "checkpoints" / "last.ckpt"
