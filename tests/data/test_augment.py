@@ -7,7 +7,7 @@ import pytest
 import torch
 from torchvision.transforms import v2
 
-from conftest import EXPERIMENTS
+from tests.helpers.paths import EXPERIMENTS
 from lit_dl.data import CIFAR10DataModule
 from lit_dl.data.augment import ImageAugment, as_augment, cutout
 from lit_dl.errors import UserError

@@ -12,7 +12,7 @@ import lightning.pytorch as pl
 import pytest
 import torch
 
-from conftest import QUICKSTART
+from tests.helpers.paths import QUICKSTART
 from lit_dl.errors import UserError
 from lit_dl.training import EMA
 
