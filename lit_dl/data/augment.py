@@ -90,7 +90,7 @@ def auto_policy(name: AutoPolicy) -> list[Callable]:
 
 def cutout(images: Tensor, centres: Tensor, size: int) -> Tensor:
     """Zero a `size` x `size` square around each image's (row, column) centre, `(B, C, H, W)`
-    images and `(B, 2)` centres, in one masked multiply (squares may stick out of the image)."""
+    images and `(B, 2)` centres, in one masked fill (squares may stick out of the image)."""
     _, _, height, width = images.shape
     centres = centres.to(images.device)
     low = centres - size // 2  # (B, 2): top row, left column
@@ -98,8 +98,8 @@ def cutout(images: Tensor, centres: Tensor, size: int) -> Tensor:
     columns = torch.arange(width, device=images.device)
     in_rows = (rows >= low[:, :1]) & (rows < low[:, :1] + size)  # (B, H)
     in_columns = (columns >= low[:, 1:]) & (columns < low[:, 1:] + size)  # (B, W)
-    keep = ~(in_rows.unsqueeze(2) & in_columns.unsqueeze(1))  # (B, H, W)
-    return images * keep.unsqueeze(1).to(images.dtype)
+    cut = in_rows.unsqueeze(2) & in_columns.unsqueeze(1)  # (B, H, W)
+    return images.masked_fill(cut.unsqueeze(1), 0)
 
 
 def draw_cutout_centres(batch_size: int, height: int, width: int, generator: torch.Generator | None = None) -> Tensor:
