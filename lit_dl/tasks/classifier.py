@@ -21,6 +21,8 @@ from lit_dl.tasks.base import Task, to_channels_last
 # By the net's output, not the data's class count: a Perceptron's one logit on 2-class data
 # needs binary cross-entropy although the data reports two classes.
 _DEFAULT_LOSSES = {True: nn.BCEWithLogitsLoss(), False: nn.CrossEntropyLoss()}
+# The losses that take class probabilities as targets (MixUp and CutMix batches).
+_SOFT_TARGET_LOSSES = (nn.CrossEntropyLoss, nn.BCEWithLogitsLoss)
 # Beyond this many classes the per-class values go to `test_per_class` only: logging them would
 # give metrics.csv and the trackers three columns a class.
 MAX_LOGGED_CLASSES = 100
@@ -62,6 +64,9 @@ class Classifier(Task):
     `average=None`; class names from the DataModule's `class_names` when it has them, else the
     class indices). After a test epoch `test_per_class` holds those values with the confusion
     matrix; training and validation steps do none of this work.
+
+    Targets are class indices, or class probabilities `(B, C)` (as MixUp and CutMix make them):
+    cross-entropy takes those as they are, and accuracy counts the most probable class.
 
     Args:
         tta_flip: test-time augmentation for images: in validation, test and predict the logits
@@ -108,12 +113,19 @@ class Classifier(Task):
         logits = self.logits(inputs, stage)
         single_logit = logits.ndim == 1 or logits.shape[-1] == 1
         loss_fn = self.loss_fn if self.loss_fn is not None else _DEFAULT_LOSSES[single_logit]
+        soft = not single_logit and target.is_floating_point() and target.shape == logits.shape
+        if soft and not isinstance(loss_fn, _SOFT_TARGET_LOSSES):
+            raise UserError(
+                f"this data gives class probabilities as targets (MixUp/CutMix) but {type(loss_fn).__name__} takes "
+                "class indices; use torch.nn.CrossEntropyLoss, or turn off the data's mixup and cutmix"
+            )
         loss = loss_fn(*loss_inputs(loss_fn, logits, target))
         predicted = (logits.reshape(-1) > 0).long() if single_logit else logits.argmax(dim=-1)
         accuracy = self.accuracy[f"{stage}_acc"]
-        accuracy.update(predicted, target)
+        classes = target.argmax(dim=-1) if soft else target
+        accuracy.update(predicted, classes)
         if stage == "test":
-            self._update_test_metrics(predicted, target, num_classes=2 if single_logit else logits.shape[-1])
+            self._update_test_metrics(predicted, classes, num_classes=2 if single_logit else logits.shape[-1])
         self._log_loss(stage, loss, len(target))
         self._log_metric(f"{stage}/acc", accuracy, prog_bar=stage != "train")
         return loss
