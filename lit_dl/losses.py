@@ -109,7 +109,7 @@ class WeightedMSEMAELoss(nn.Module):
         return _reduce(self.mse_weight * error**2 + self.mae_weight * error.abs(), self.reduction)
 
 
-_REGRESSION_LOSSES = (nn.MSELoss, nn.L1Loss, nn.SmoothL1Loss, nn.HuberLoss, WeightedMSEMAELoss)
+REGRESSION_LOSSES = (nn.MSELoss, nn.L1Loss, nn.SmoothL1Loss, nn.HuberLoss, WeightedMSEMAELoss)
 
 
 def loss_inputs(
@@ -142,7 +142,7 @@ def loss_inputs(
             target = target.reshape(output.shape)
         return output, target.to(output.dtype)
     same_size = target.shape != output.shape and target.numel() == output.numel()
-    if isinstance(loss, _REGRESSION_LOSSES) and same_size:
+    if isinstance(loss, REGRESSION_LOSSES) and same_size:
         target = target.reshape(output.shape)
     return output, target
 

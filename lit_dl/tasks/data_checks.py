@@ -7,7 +7,9 @@ from typing import Any, Literal
 from torch import nn
 
 from lit_dl.errors import UserError
-from lit_dl.losses import _REGRESSION_LOSSES
+from lit_dl.losses import REGRESSION_LOSSES, FocalLoss
+
+CLASSIFICATION_LOSSES = (nn.CrossEntropyLoss, nn.NLLLoss, nn.BCEWithLogitsLoss, nn.BCELoss, FocalLoss)
 
 TaskKind = Literal["classification", "regression"]
 TASK_CLASSES = {"classification": "lit_dl.tasks.Classifier", "regression": "lit_dl.tasks.Regressor"}
@@ -35,7 +37,7 @@ def check_classification_loss(loss: nn.Module | None, num_classes: int) -> None:
     """A classifier's loss is a classification loss, and its class weights number the classes."""
     if loss is None:
         return
-    if isinstance(loss, _REGRESSION_LOSSES):
+    if isinstance(loss, REGRESSION_LOSSES):
         raise UserError(
             f"{type(loss).__name__} is a regression loss but the model is lit_dl.tasks.Classifier; leave loss out "
             "(cross-entropy) or use lit_dl.tasks.Regressor for continuous targets"
@@ -49,3 +51,12 @@ def check_classification_loss(loss: nn.Module | None, num_classes: int) -> None:
                 f"the loss's {name} has {weights.numel()} entries but the data has {num_classes} classes; "
                 "give one weight per class"
             )
+
+
+def check_regression_loss(loss: nn.Module) -> None:
+    """A regressor's loss is not one made for class labels."""
+    if isinstance(loss, CLASSIFICATION_LOSSES):
+        raise UserError(
+            f"{type(loss).__name__} is a classification loss but the model is lit_dl.tasks.Regressor; leave loss out "
+            "(MSE) or use lit_dl.tasks.Classifier for class labels"
+        )

@@ -11,9 +11,7 @@ from torchmetrics import MeanAbsoluteError, MeanSquaredError
 from lit_dl.errors import UserError
 from lit_dl.losses import loss_inputs
 from lit_dl.tasks.base import Task
-from lit_dl.tasks.data_checks import TaskKind, check_task, data_task_of
-
-_CLASSIFICATION_LOSSES = (nn.CrossEntropyLoss, nn.NLLLoss, nn.BCEWithLogitsLoss, nn.BCELoss)
+from lit_dl.tasks.data_checks import TaskKind, check_regression_loss, check_task, data_task_of
 
 
 class Regressor(Task):
@@ -32,11 +30,7 @@ class Regressor(Task):
     def __init__(self, *args: Any, task: TaskKind | None = None, **kwargs: Any) -> None:
         check_task("regression", task)
         super().__init__(*args, **kwargs)
-        if isinstance(self.loss_fn, _CLASSIFICATION_LOSSES):
-            raise UserError(
-                f"{type(self.loss_fn).__name__} is a classification loss but the model is lit_dl.tasks.Regressor; "
-                "leave loss out (MSE) or use lit_dl.tasks.Classifier for class labels"
-            )
+        check_regression_loss(self.loss_fn)
         self.register_buffer("target_mean", torch.zeros(self.num_outputs))
         self.register_buffer("target_std", torch.ones(self.num_outputs))
         self.errors = nn.ModuleDict(

@@ -121,14 +121,14 @@ def plain_net(kind: str, shape: tuple[int, ...], outputs: int):
             nn.Linear(128, outputs),
         )
     if kind == "gru":
-        return GRUReadout(shape[-1], 128, outputs)
+        return gru_readout(shape[-1], 128, outputs)
     features = 1
     for size in shape:
         features *= size
     return nn.Sequential(nn.Linear(features, 256), nn.ReLU(), nn.Linear(256, 128), nn.ReLU(), nn.Linear(128, outputs))
 
 
-def GRUReadout(features: int, hidden: int, outputs: int):  # noqa: N802 (a module factory)
+def gru_readout(features: int, hidden: int, outputs: int):
     from torch import nn
 
     class _GRU(nn.Module):
