@@ -23,6 +23,8 @@ What it takes to run SLURM 22.05 (Debian 12) in a container without systemd:
   root, the user the tests run as, so jobs run as that user without any user database.
 - `-D` keeps the daemons in the foreground, children of this process: their pids are known and
   they are stopped by pid. slurmd logs harmless "mpi/pmix ... can not load PMIx library" errors.
+- The scheduler passes every second (SchedulerParameters=bf_interval=1,sched_interval=1), so a
+  released job starts at once rather than at the next 30-60 s pass.
 - A requeued job (`scontrol requeue`, or a job requeuing itself) waits about two minutes
   (Reason=BeginTime) before it runs again; `release` starts it at once
   (`scontrol update JobId=... StartTime=now`).
@@ -186,6 +188,7 @@ MpiDefault=none
 SelectType=select/cons_tres
 SelectTypeParameters=CR_Core
 SchedulerType=sched/backfill
+SchedulerParameters=bf_interval=1,sched_interval=1
 ReturnToService=2
 KillWait=30
 MinJobAge=600

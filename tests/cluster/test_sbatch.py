@@ -33,7 +33,7 @@ def test_the_sbatch_template_trains_the_quickstart_with_two_ddp_ranks(slurm_clus
     assert output.strip().splitlines()[-1] == str(run_dir)
     assert "1 node(s) x 2 task(s)" in output
     results = json.loads((run_dir / "results.json").read_text())
-    assert results.get("status", "completed") == "completed"  # TODO strict once results.json has it
+    assert results["status"] == "completed"
     assert results["epochs"] == 2
     assert 0.0 <= results["test"]["test/acc"] <= 1.0
     assert {"best.ckpt", "last.ckpt"} <= {p.name for p in (run_dir / "checkpoints").iterdir()}

@@ -86,19 +86,14 @@ class KillWhileSaving(pl.Callback):
 
 
 class SlurmTimeLimit(pl.Callback):
-    """What SLURM does near a job's time limit: SIGUSR1 at `warn_step`, then (after Lightning
-    requeued the job) SIGTERM at `stop_step`. A requeued run is left alone."""
+    """What SLURM does near a job's time limit: SIGUSR1 at `warn_step`. A requeued run is left alone."""
 
-    def __init__(self, warn_step: int, stop_step: int) -> None:
-        self.warn_step, self.stop_step = warn_step, stop_step
+    def __init__(self, warn_step: int) -> None:
+        self.warn_step = warn_step
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
-        if int(os.environ.get("SLURM_RESTART_COUNT", 0)):
-            return
-        if trainer.global_step == self.warn_step:
+        if not int(os.environ.get("SLURM_RESTART_COUNT", 0)) and trainer.global_step == self.warn_step:
             os.kill(os.getpid(), signal.SIGUSR1)
-        if trainer.global_step == self.stop_step:
-            os.kill(os.getpid(), signal.SIGTERM)
 
 
 class PoisonWeights(pl.Callback):
@@ -260,16 +255,17 @@ def sbatch(root: Path, env: dict[str, str], *extra: str) -> subprocess.Completed
 def test_requeued_slurm_job_continues_from_its_checkpoint_by_itself(tmp_path):
     reference = sbatch(tmp_path / "reference", fake_slurm(tmp_path, "1000"))
     assert reference.returncode == 0, reference.stderr
-    limit = callback("SlurmTimeLimit", warn_step=11, stop_step=13)
+    limit = callback("SlurmTimeLimit", warn_step=11)
     root = tmp_path / "runs"
 
     first = sbatch(root, fake_slurm(tmp_path, "1001"), *limit)
 
-    assert first.returncode == 128 + signal.SIGTERM, first.stderr
+    # lit-dl's handler, not Lightning's: last.ckpt at the next batch boundary, then the requeue.
+    assert first.returncode == 128 + signal.SIGUSR1, first.stderr
     assert (tmp_path / "scontrol.log").read_text().split() == ["requeue", "1001"]
     run_dir = root / "quickstart" / "version_0"
-    assert step_of(run_dir / "checkpoints" / "hpc_ckpt_1.ckpt") == 11  # Lightning's, at SIGUSR1
-    assert step_of(run_dir / "checkpoints" / "last.ckpt") == 13  # lit-dl's, at SIGTERM
+    assert step_of(run_dir / "checkpoints" / "last.ckpt") == 11
+    assert not list((run_dir / "checkpoints").glob("hpc_ckpt_*"))
 
     # SLURM runs the same script again, same job id; nothing says where to continue from.
     requeued = sbatch(root, fake_slurm(tmp_path, "1001", SLURM_RESTART_COUNT="1"), *limit)
