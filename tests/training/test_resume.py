@@ -96,6 +96,28 @@ class SlurmTimeLimit(pl.Callback):
             os.kill(os.getpid(), signal.SIGUSR1)
 
 
+class SignalOneRank(pl.Callback):
+    """SIGTERM to one rank only: at the start of the first validation batch after training began
+    (`during=validation`), or while the first checkpoint is being saved (`during=save`: that rank
+    then waits in the save's barrier while rank 0 writes)."""
+
+    def __init__(self, rank: int, during: str) -> None:
+        self.rank, self.during, self.sent = rank, during, False
+
+    def on_validation_batch_start(self, trainer, pl_module, batch, batch_idx, dataloader_idx=0) -> None:
+        if self.during == "validation" and not trainer.sanity_checking:
+            self._send(trainer)
+
+    def on_save_checkpoint(self, trainer, pl_module, checkpoint) -> None:
+        if self.during == "save":
+            self._send(trainer)
+
+    def _send(self, trainer) -> None:
+        if trainer.global_rank == self.rank and not self.sent:
+            self.sent = True
+            os.kill(os.getpid(), signal.SIGTERM)
+
+
 class PoisonWeights(pl.Callback):
     """Make every weight NaN before the batch of optimizer step `step` + 1."""
 
@@ -127,7 +149,7 @@ def fit(root: Path, *extra: str) -> subprocess.CompletedProcess:
     return lit_dl_process("fit", "--config", QUICKSTART, "--trainer.default_root_dir", root, *RESUMABLE, *extra)
 
 
-def callback(class_name: str, **init_args: int) -> list[str]:
+def callback(class_name: str, **init_args: int | str) -> list[str]:
     flags = [f"--trainer.callbacks+=tests.training.test_resume.{class_name}"]
     for name, value in init_args.items():
         flags += [f"--trainer.callbacks.{name}", str(value)]
