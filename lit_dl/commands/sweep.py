@@ -16,6 +16,10 @@ Each trial runs in its own process, so a trial that fails (a bad value, a crash)
 others go on. The trials are `<root>/<name>/version_<n>`; `<root>/<name>/sweep_<k>/` keeps the
 sweep's record: trials.json, one log per trial, and wandb_sweep.yaml, the same search as a W&B sweep
 whose command runs `lit-dl fit` (`wandb sweep wandb_sweep.yaml`, then `wandb agent SWEEP_ID`).
+
+`--slurm [SBATCH FLAGS]` submits the trials as one SLURM job array instead (sweep_slurm.py);
+`--collect SWEEP_DIR` prints the table of a sweep again (or of an array that finished later);
+`--resume SWEEP_DIR` runs the trials of a sweep that did not finish, and only those.
 """
 
 from __future__ import annotations

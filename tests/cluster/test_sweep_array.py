@@ -29,7 +29,8 @@ def test_a_two_trial_sweep_runs_as_a_job_array_and_resumes_only_unfinished_trial
     grid.write_text(f"config: {REPO / 'experiments' / 'quickstart.yaml'}\nparameters:\n  {MAX_LR}: {{values: [0.01, oops]}}\n")
     root = tmp_path / "runs"
 
-    first = sweep(slurm_cluster, grid, "--root", root, "--slurm=--ntasks 1 --cpus-per-task 1", "--max_concurrent", "2", "--", *SMALL)
+    # README, "SLURM": the sweep with one CPU per trial.
+    first = sweep(slurm_cluster, grid, "--slurm=--ntasks 1 --cpus-per-task 1", "--max_concurrent", "2", "--root", root, "--", *SMALL)
 
     assert first.returncode == 1, first.stderr  # the second trial's value is a mistake
     record = root / "grid" / "sweep_0"
