@@ -15,6 +15,8 @@ from lit_dl.tasks.base import Task, to_channels_last
 # By the net's output, not the data's class count: a Perceptron's one logit on 2-class data
 # needs binary cross-entropy although the data reports two classes.
 _DEFAULT_LOSSES = {True: nn.BCEWithLogitsLoss(), False: nn.CrossEntropyLoss()}
+# The losses that take class probabilities as targets (MixUp and CutMix batches).
+_SOFT_TARGET_LOSSES = (nn.CrossEntropyLoss, nn.BCEWithLogitsLoss)
 
 
 class Accuracy(Metric):
@@ -48,6 +50,9 @@ class Classifier(Task):
     problem (then the loss is binary cross-entropy on the logit unless another is given).
 
     Logs `{train,val,test}/loss` and `{train,val,test}/acc`.
+
+    Targets are class indices, or class probabilities `(B, C)` (as MixUp and CutMix make them):
+    cross-entropy takes those as they are, and accuracy counts the most probable class.
 
     Args:
         tta_flip: test-time augmentation for images: in validation, test and predict the logits
@@ -91,10 +96,16 @@ class Classifier(Task):
         logits = self.logits(inputs, stage)
         single_logit = logits.ndim == 1 or logits.shape[-1] == 1
         loss_fn = self.loss_fn if self.loss_fn is not None else _DEFAULT_LOSSES[single_logit]
+        soft = not single_logit and target.is_floating_point() and target.shape == logits.shape
+        if soft and not isinstance(loss_fn, _SOFT_TARGET_LOSSES):
+            raise UserError(
+                f"this data gives class probabilities as targets (MixUp/CutMix) but {type(loss_fn).__name__} takes "
+                "class indices; use torch.nn.CrossEntropyLoss, or turn off the data's mixup and cutmix"
+            )
         loss = loss_fn(*loss_inputs(loss_fn, logits, target))
         predicted = (logits.reshape(-1) > 0).long() if single_logit else logits.argmax(dim=-1)
         accuracy = self.accuracy[f"{stage}_acc"]
-        accuracy.update(predicted, target)
+        accuracy.update(predicted, target.argmax(dim=-1) if soft else target)
         self._log_loss(stage, loss, len(target))
         self._log_metric(f"{stage}/acc", accuracy, prog_bar=stage != "train")
         return loss
