@@ -299,19 +299,30 @@ def main(argv: list[str]) -> None:
     if not args.collect:
         slurm = args.slurm if args.slurm is not None else meta.get("slurm")
         todo = [trial for trial in trials if trial.status != "ok"]
-        if slurm is not None:
-            meta.update(slurm=slurm, job=_submit_array(record, meta, todo, slurm, args.max_concurrent))
-            _write_record(record, meta, trials)
-            if not args.wait:
-                print(f"job array {meta['job']} keeps running; when it is done: lit-dl sweep --collect {record}", flush=True)
-                return
-            sweep_slurm.wait(meta["job"])
-        else:
+        if slurm is None:
             _run_locally(record, meta, todo, trials)
+        elif not _run_on_slurm(record, meta, trials, todo, slurm, args):
+            return
     if meta.get("slurm") is not None:
         trials = [Trial(**t) for t in sweep_slurm.collect(record, [asdict(t) for t in trials])]
         _write_record(record, meta, trials)
     _finish(meta, trials, args)
+
+
+def _run_on_slurm(record: Path, meta: dict[str, Any], trials: list[Trial], todo: list[Trial], sbatch_flags: str, args: Any) -> bool:
+    """Submit the trials in `todo` as one job array; whether it waited for the array to end."""
+    meta.update(slurm=sbatch_flags, job=_submit_array(record, meta, todo, sbatch_flags, args.max_concurrent))
+    _write_record(record, meta, trials)
+    later = f"job array {meta['job']} keeps running; when it is done: lit-dl sweep --collect {record}"
+    if not args.wait:
+        print(later, flush=True)
+        return False
+    try:
+        sweep_slurm.wait(meta["job"])
+    except KeyboardInterrupt:
+        print(f"\n{later}", flush=True)
+        raise SystemExit(130) from None
+    return True
 
 
 def _start(args: Any, fit_args: list[str]) -> tuple[Path | None, dict[str, Any], list[Trial]]:

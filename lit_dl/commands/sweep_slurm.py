@@ -66,15 +66,21 @@ def submit(record: Path, name: str, commands: dict[int, list[str]], sbatch_flags
     return done.stdout.strip().split(";")[0]
 
 
-def wait(job_id: str, poll_seconds: float = 5.0) -> None:
+def wait(job_id: str, poll_seconds: float = 5.0, patience: int = 60) -> None:
     """Until no task of the array is pending or running (a requeued task is waited for too)."""
+    failures = 0
     while True:
         listed = subprocess.run(["squeue", "-h", "-j", job_id, "-o", "%i"], capture_output=True, text=True, timeout=120)
-        if listed.returncode != 0 and "Invalid job id" not in listed.stderr:
-            time.sleep(poll_seconds)  # slurmctld busy or restarting: ask again
-            continue
-        if not listed.stdout.strip():
-            return
+        if listed.returncode == 0 or "Invalid job id" in listed.stderr:
+            if not listed.stdout.strip():
+                return
+            failures = 0
+        else:
+            failures += 1  # slurmctld busy or restarting: ask again, for a while
+            if failures >= patience:
+                reason = (listed.stderr.strip().splitlines() or [f"exit code {listed.returncode}"])[-1]
+                raise UserError(f"squeue keeps failing ({reason}); the job array {job_id} may still run: "
+                                "collect its results later with lit-dl sweep --collect SWEEP_DIR")
         time.sleep(poll_seconds)
 
 

@@ -114,6 +114,7 @@ def test_dry_run_prints_the_trials_and_writes_only_the_wandb_file(lit_dl, tmp_pa
     assert command[-5:] == ["--name", "quickstart_lr_seed", "--trainer.max_epochs", "2", "${args}"]
 
 
+@pytest.mark.slow
 def test_resume_runs_only_the_unfinished_trials_and_collect_prints_the_table_again(lit_dl, tmp_path, monkeypatch):
     monkeypatch.setenv("WANDB_MODE", "offline")
     grid = write_grid(tmp_path, f"config: QUICKSTART\nparameters:\n  {MAX_LR}: {{values: [0.01, oops]}}\n")
