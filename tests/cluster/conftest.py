@@ -226,7 +226,8 @@ def _start(cluster: SlurmCluster) -> str | None:
             return "munged did not create its socket"
     idle = lambda: cluster.command("sinfo", "-h", "-o", "%T", check=False).stdout.strip() == "idle"  # noqa: E731
     if not _wait_for(idle, 60, cluster.daemons):
-        return "the node did not become idle within 60 s"
+        dead = [d.args[0] for d in cluster.daemons if d.poll() is not None]
+        return f"{', '.join(dead)} exited at start" if dead else "the node did not become idle within 60 s"
     return None
 
 
