@@ -28,6 +28,10 @@ What it takes to run SLURM 22.05 (Debian 12) in a container without systemd:
 - A requeued job (`scontrol requeue`, or a job requeuing itself) waits about two minutes
   (Reason=BeginTime) before it runs again; `release` starts it at once
   (`scontrol update JobId=... StartTime=now`).
+- KillWait=30: a rank that does not stop by itself is SIGKILLed 30 s after SIGTERM, so a test
+  can tell a clean stop (well under a second here) from a hang.
+- SLURM 22.05's srun does not inherit --cpus-per-task from sbatch; the batch scripts export
+  SRUN_CPUS_PER_TASK.
 - `scancel --signal=USR1 JOBID` signals the job's steps (the `srun` tasks), not the batch
   shell; with `--batch` only the batch shell gets it and, not handling it, the job fails.
 """
