@@ -45,6 +45,7 @@ CIFAR10_MEAN = (0.4914, 0.4822, 0.4465)
 CIFAR10_STD = (0.2470, 0.2435, 0.2616)
 FOLDER = "cifar-10-batches-py"
 ARCHIVE = "cifar-10-python.tar.gz"
+CLASS_NAMES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
 FILES = (*(f"data_batch_{i}" for i in range(1, 6)), "test_batch", "batches.meta")
 SOURCE = "https://www.cs.toronto.edu/~kriz/cifar.html"
 
@@ -190,6 +191,7 @@ class CIFAR10DataModule(pl.LightningDataModule):
 
         self.input_shape = (3, 32, 32)
         self.num_classes = 10
+        self.class_names = CLASS_NAMES  # labels of the per-class test results
         self.num_outputs = 10
         self.task = "classification"
         # Filled by setup: torchvision datasets (standard path) or (uint8 images, labels) on the device.
