@@ -2,11 +2,14 @@
 
 `lit-dl fit ... --trainer.callbacks+=scripts.bench.step_timer.StepTimer` (run from the
 repository root) adds it to a real run; the times land in `StepTimer.runs`, one list per fit,
-for a harness running lit-dl in the same process to read.
+for a harness running lit-dl in the same process to read; a run in another process writes them
+as JSON to the file named by the environment variable `LIT_DL_BENCH_STEP_TIMES`, if set.
 """
 
 from __future__ import annotations
 
+import json
+import os
 from typing import Any, ClassVar
 
 import lightning.pytorch as pl
@@ -32,3 +35,9 @@ class StepTimer(pl.Callback):
 
             torch.cuda.synchronize()
         self.times.append(stamp())
+
+    def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        path = os.environ.get("LIT_DL_BENCH_STEP_TIMES")
+        if path and trainer.is_global_zero:
+            with open(path, "w") as file:
+                json.dump(self.times, file)
