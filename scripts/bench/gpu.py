@@ -48,9 +48,10 @@ SETTINGS = {  # recipe setting -> `lit-dl fit` arguments on top of the recipe
     "bf16-mixed, channels_last, torch.compile": ["--model.init_args.compile", "true"],
     "DDP on one GPU (own process)": ["--trainer.strategy", "ddp"],
 }
+# At least 8 steps: OneCycleLR divides by the steps of its warm-up phase (a quarter of them, less one).
 FULL = {"images_per_batch": 10000, "batch": 512, "steps": 90, "warmup": 20, "nets": ("ResNet18", "VisionTransformer"),
         "budget": 2.0, "overhead": ("mlp", "cnn"), "overhead_steps": None, "repeats": 3, "device": "cuda", "widths": None}
-TINY = {"images_per_batch": 40, "batch": 8, "steps": 4, "warmup": 1, "nets": ("SimpleCNN",),
+TINY = {"images_per_batch": 40, "batch": 8, "steps": 8, "warmup": 2, "nets": ("SimpleCNN",),
         "budget": 0.05, "overhead": ("mlp",), "overhead_steps": 12, "repeats": 1, "device": "cpu", "widths": [4, 8, 8, 8]}
 
 

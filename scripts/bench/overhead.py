@@ -37,6 +37,9 @@ from scripts.bench.common import ENV, log, median, met, python_module, stamp, ta
 # the variable as the user had it, recorded before anything here imports Lightning.
 NVML_CHECK = "PYTORCH_NVML_BASED_CUDA_CHECK"
 USER_NVML_CHECK = os.environ.get(NVML_CHECK)
+# lit-dl's entry point records the user's value at its import (it imports no Lightning): here,
+# before anything imports Lightning, as in the `lit-dl` console script.
+import lit_dl.cli  # noqa: E402,F401
 
 BATCH = 64
 LR = 1e-3
@@ -48,8 +51,11 @@ TITLES = {
     "hand_dataloader": "hand loop: DataLoader(TensorDataset), AdamW",
 }
 # Speed tricks that remain in lit_dl: name -> (what it is, the `lit-dl fit` arguments that switch
-# it off). Each gets a row: the same run without it. Empty: no trick beyond public APIs remains.
-TRICKS: dict[str, tuple[str, list[str]]] = {}
+# it off). Each gets a row: the same run without it.
+TRICKS: dict[str, tuple[str, list[str]]] = {
+    "NoProfiler": ("one shared null context per hook call instead of PassThroughProfiler's new generator context",
+                   ["--trainer.profiler", "lightning.pytorch.profilers.PassThroughProfiler"]),
+}
 GOAL_NO_SLOWER_THAN_LIGHTNING = ("mlp",)
 GOAL_HAND_RATIO = {"cnn": 1.05, "gru": 1.05}
 
