@@ -155,7 +155,7 @@ def markdown(result: dict[str, Any]) -> list[str]:
         f"size. Headroom above 1: the loader outpaces the model. CIFAR-10: a real-format copy of random images.",
         "",
         *table(["loader", "batch", "batches/s", "model", "model steps/s", "headroom"], [
-            [name, row["batch_size"], f"{row['batches_per_s']:,.0f}", row["model"], f"{row['model_steps_per_s']:,.1f}", f"{row['headroom']:,.1f}x"]
+            [name, row["batch_size"], f"{row['batches_per_s']:,.0f}", row["model"], f"{row['model_steps_per_s']:,.2f}", f"{row['headroom']:,.1f}x"]
             for name, row in result["rows"].items()
         ]),
         "",

@@ -308,28 +308,41 @@ def run(options: argparse.Namespace, workdir: Path) -> dict[str, Any]:
     return results
 
 
+# The goals are judged on the CPU time of the training thread: on a shared machine the wall time
+# mostly measures the other processes (both are in results.json and in the tables).
+MEASURE = "median_cpu_s"
+
+
+def ms(out: dict[str, Any], runner: str, measure: str = MEASURE) -> str:
+    seconds, best = out[measure][runner], out[measure]["hand_best"]
+    return f"{seconds * 1e3:.3f} ms" + ("" if runner == "hand_best" else f" ({(seconds - best) * 1e6:+,.0f} us)")
+
+
 def goals(results: dict[str, Any]) -> list[tuple[str, str, str, str]]:
     rows = []
     for case, out in results.items():
-        wall = out["median_wall_s"]
+        cpu, wall = out[MEASURE], out["median_wall_s"]
         if case in GOAL_NO_SLOWER_THAN_LIGHTNING:
-            ratio = wall["lit"] / wall["lightning"]
+            ratio = cpu["lit"] / cpu["lightning"]
             rows.append((
-                f"Overhead, {case}: `lit-dl fit` / plain Lightning, same batches and optimizer", "<= 1.00",
-                f"{ratio:.2f} ({wall['lit'] * 1e3:.3f} vs {wall['lightning'] * 1e3:.3f} ms/step)", met(ratio <= 1.0),
+                f"Overhead, {case}: `lit-dl fit` / plain Lightning, same batches and optimizer (CPU time)", "<= 1.00",
+                f"{ratio:.2f} ({cpu['lit'] * 1e3:.3f} vs {cpu['lightning'] * 1e3:.3f} ms/step; wall {wall['lit'] / wall['lightning']:.2f})",
+                met(ratio <= 1.0),
             ))
         if case in GOAL_HAND_RATIO:
-            ratio = out["ratio_to_hand_best"]["lit"]
+            ratio = cpu["lit"] / cpu["hand_best"]
             rows.append((
-                f"Overhead, {case}: `lit-dl fit` / best hand loop", f"<= {GOAL_HAND_RATIO[case]:.2f}",
-                f"{ratio:.2f} ({wall['lit'] * 1e3:.2f} vs {wall['hand_best'] * 1e3:.2f} ms/step)", met(ratio <= GOAL_HAND_RATIO[case]),
+                f"Overhead, {case}: `lit-dl fit` / best hand loop (CPU time)", f"<= {GOAL_HAND_RATIO[case]:.2f}",
+                f"{ratio:.2f} ({cpu['lit'] * 1e3:.2f} vs {cpu['hand_best'] * 1e3:.2f} ms/step; wall {wall['lit'] / wall['hand_best']:.2f})",
+                met(ratio <= GOAL_HAND_RATIO[case]),
             ))
     return rows
 
 
 def markdown(results: dict[str, Any]) -> list[str]:
     first = next(iter(results.values()))
-    runners = [r for r in first["median_wall_s"]]
+    runners = list(first[MEASURE])
+    header = ["case", "steps"] + [TITLES.get(r, f"`lit-dl fit` without {r[4:]}") for r in runners]
     lines = [
         "## Overhead",
         "",
@@ -337,30 +350,25 @@ def markdown(results: dict[str, Any]) -> list[str]:
         f"microseconds: median of {first['repeats']} rounds, runners interleaved in one process "
         f"(the order turns each round), {first['threads']} thread, {first['device'].upper()}, batch "
         f"{first['batch_size']}, AdamW lr 1e-3, the first fifth of the steps left out. Plain Lightning: a "
-        f"minimal LightningModule, `Trainer` defaults (checkpointing, progress bar), no logger. "
-        f"CPU-time ratios (training thread, which load from other processes barely moves) are in results.json.",
+        f"minimal LightningModule, `Trainer` defaults (checkpointing, progress bar), no logger. The best hand loop "
+        f"keeps torch's default memory layout; lit-dl keeps nets with convolutions channels-last.",
         "",
+        "CPU time of the training thread (what the goals are judged on: other processes on a shared machine barely move it):",
+        "",
+        *table(header, [[out["title"], out["steps"], *(ms(out, r) for r in runners)] for out in results.values()]),
+        "",
+        "Wall time, the same runs:",
+        "",
+        *table(header, [[out["title"], out["steps"], *(ms(out, r, "median_wall_s") for r in runners)] for out in results.values()]),
     ]
-    header = ["case", "steps"] + [TITLES.get(r, f"`lit-dl fit` without {r[4:]}") for r in runners]
-    rows = []
-    for out in results.values():
-        cells = [
-            f"{out['median_wall_s'][r] * 1e3:.3f} ms" + ("" if r == "hand_best" else f" ({out['overhead_us'][r]:+,.0f} us)")
-            for r in runners
-        ]
-        rows.append([out["title"], out["steps"], *cells])
-    lines += table(header, rows)
-    if TRICKS:
-        lines += ["", "Speed tricks (each row: the same `lit-dl fit` without it):", ""]
-        lines += table(["case", "trick", "with", "without", "share of the step"], [
-            [case, f"{name}: {TRICKS[name][0]}", f"{out['median_wall_s']['lit'] * 1e3:.3f} ms",
-             f"{out['median_wall_s'][f'lit:{name}'] * 1e3:.3f} ms",
-             f"{1 - out['median_wall_s']['lit'] / out['median_wall_s'][f'lit:{name}']:.1%}"]
-            for case, out in results.items() for name in TRICKS if f"lit:{name}" in out["median_wall_s"]
-        ])
-    else:
-        lines += ["", "No private-API speed trick remains in lit_dl, so there are no with/without rows."]
-    return lines
+    if not TRICKS:
+        return lines + ["", "No speed trick beyond public APIs remains in lit_dl, so there are no with/without rows."]
+    lines += ["", "Speed tricks: the same `lit-dl fit` without each (CPU time):", ""]
+    return lines + table(["case", "trick", "with", "without", "step time it saves"], [
+        [case, f"{name}: {TRICKS[name][0]}", f"{out[MEASURE]['lit'] * 1e3:.3f} ms", f"{out[MEASURE][f'lit:{name}'] * 1e3:.3f} ms",
+         f"{1 - out[MEASURE]['lit'] / out[MEASURE][f'lit:{name}']:.1%}"]
+        for case, out in results.items() for name in TRICKS if f"lit:{name}" in out[MEASURE]
+    ])
 
 
 if __name__ == "__main__":

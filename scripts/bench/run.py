@@ -43,6 +43,7 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--only", default=None, help=f"comma-separated sections of {', '.join(available_sections())}")
     parser.add_argument("--tiny", action="store_true", help="every piece on tiny sizes: a dry run, in seconds")
+    parser.add_argument("--report-only", action="store_true", help="measure nothing: rewrite README.md from results.json in --out")
     parser.add_argument("--out", type=Path, default=REPO / "benchmarks")
     parser.add_argument("--threads", type=int, default=os.cpu_count(), help="torch threads (the overhead section: 1)")
     parser.add_argument("--repeats", type=int, default=5, help="overhead: rounds per case")
@@ -70,6 +71,10 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     options = parse(argv)
+    if options.report_only:
+        results = json.loads((options.out / "results.json").read_text())
+        (options.out / "README.md").write_text(markdown(results))
+        return results
     import torch
 
     torch.set_num_threads(options.threads)

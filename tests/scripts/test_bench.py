@@ -42,7 +42,7 @@ def test_tiny_overhead_has_the_like_for_like_rows_and_goals(tmp_path):
     assert set(overhead["median_wall_s"]) >= {"hand_best", "lightning", "lit", "hand_dataloader"}
     assert overhead["overhead_us"]["hand_best"] == 0 and overhead["steps"] == 12
     readme = (tmp_path / "README.md").read_text()
-    assert "| Overhead, mlp: `lit-dl fit` / plain Lightning, same batches and optimizer | <= 1.00 |" in readme
+    assert "| Overhead, mlp: `lit-dl fit` / plain Lightning, same batches and optimizer (CPU time) | <= 1.00 |" in readme
     for title in ("hand loop: in-memory slices, fused AdamW", "plain Lightning, same batches and optimizer", "DataLoader(TensorDataset)"):
         assert title in readme
     assert " us) |" in readme
