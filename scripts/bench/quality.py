@@ -4,6 +4,7 @@ on real datasets that ship with scikit-learn (no download).
     python scripts/bench/quality.py                  # every case, 3 splits, about 5 minutes on 2 cores
     python scripts/bench/quality.py --only digits_cnn --seeds 0
     python scripts/bench/quality.py --dry-run --out /tmp/q   # one epoch each: checks the harness
+    python -m scripts.bench --only quality                   # as a section of the whole benchmark
 
 For each case and split seed (the same stratified 75/25 split for all three learners, written by
 `scripts/make_sklearn_arrays.py`):
@@ -252,7 +253,7 @@ def summarise(results: list[dict[str, Any]]) -> dict[str, Any]:
     return summary
 
 
-def markdown(results: dict[str, Any]) -> str:
+def report(results: dict[str, Any]) -> str:
     lines = [
         "# Quality benchmark",
         "",
@@ -304,6 +305,45 @@ def machine() -> dict[str, Any]:
     }
 
 
+def measure(cases: list[str], seeds: list[int], plain_epochs: int, dry_run: bool = False) -> dict[str, Any]:
+    """Every learner on every case and split; the summary per case, each run, and the machine."""
+    lit_extra = ["--trainer.max_epochs", "1"] if dry_run else []
+    start, load_at_start = time.perf_counter(), os.getloadavg()[0]
+    with tempfile.TemporaryDirectory(prefix="lit-dl-quality-") as scratch:
+        per_case = bench(cases, seeds, plain_epochs, Path(scratch), lit_extra)
+    runs = per_case.pop("_runs")
+    return {
+        "date": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
+        "machine": machine(), "seeds": seeds, "plain_epochs": plain_epochs, "dry_run": dry_run,
+        "minutes": (time.perf_counter() - start) / 60, "goal_minutes": GOAL_MINUTES,
+        "load_average": [load_at_start, os.getloadavg()[0]], "cases": per_case, "runs": runs,
+    }
+
+
+# -- the section of `python -m scripts.bench` ----------------------------------------------------
+def run(options: argparse.Namespace, workdir: Path) -> dict[str, Any]:
+    """Every case on 3 splits (`--tiny`: one epoch of one class and one regression case on one split)."""
+    if getattr(options, "tiny", False):
+        return measure(["wine_mlp", "diabetes_mlp"], [0], 1, dry_run=True)
+    return measure(list(CASES), [0, 1, 2], PLAIN_EPOCHS)
+
+
+def goals(result: dict[str, Any]) -> list[tuple[str, str, str, str]]:
+    rows = []
+    for case, row in result["cases"].items():
+        metric, scale = row["metric"], (100 if row["metric"] == "acc" else 1)
+        measured = (f"{row['lit'][metric] * scale:.1f} vs {row['plain'][metric] * scale:.1f} {metric}, "
+                    f"{row['time_ratio']:.2f}x wall")
+        verdict = "**met**" if row["accurate"] and row["fast"] else "**not met**"
+        rows.append((f"Quality, {case}: lit-dl recipe vs plain PyTorch loop", f"{metric} no worse, <= {GOAL_TIME_RATIO}x wall",
+                     measured, verdict))
+    return rows
+
+
+def markdown(result: dict[str, Any]) -> list[str]:
+    return report(result).replace("# Quality benchmark", "## Quality", 1).splitlines()
+
+
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--only", default=",".join(CASES), help="comma-separated cases: " + ", ".join(CASES))
@@ -322,23 +362,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     if unknown:
         parser.error(f"unknown case(s) {', '.join(unknown)}; choose from {', '.join(CASES)}")
     seeds = [0] if args.dry_run else [int(seed) for seed in args.seeds.split(",")]
-    plain_epochs = 1 if args.dry_run else args.plain_epochs
-    lit_extra = ["--trainer.max_epochs", "1"] if args.dry_run else []
-    start, load_at_start = time.perf_counter(), os.getloadavg()[0]
-    with tempfile.TemporaryDirectory(prefix="lit-dl-quality-") as scratch:
-        per_case = bench(cases, seeds, plain_epochs, Path(scratch), lit_extra)
-    runs = per_case.pop("_runs")
-    minutes = (time.perf_counter() - start) / 60
-    results = {
-        "date": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
-        "machine": machine(), "seeds": seeds, "plain_epochs": plain_epochs, "dry_run": args.dry_run,
-        "minutes": minutes, "goal_minutes": GOAL_MINUTES, "load_average": [load_at_start, os.getloadavg()[0]], "cases": per_case, "runs": runs,
-    }
+    results = measure(cases, seeds, 1 if args.dry_run else args.plain_epochs, dry_run=args.dry_run)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     (out / "quality.json").write_text(json.dumps(results, indent=2) + "\n")
-    (out / "quality.md").write_text(markdown(results))
-    print(markdown(results))
+    (out / "quality.md").write_text(report(results))
+    print(report(results))
     return results
 
 
