@@ -1,0 +1,51 @@
+"""Every experiment with every trainer preset of experiments/trainer/ runs one step on the CPU.
+
+The preset's precision is kept (a CPU runs bf16-mixed; Lightning turns the GPU preset's 16-mixed
+into bf16-mixed there) and only the accelerator and the device count are switched to one CPU
+process, so that what a GPU user combines first (a recipe with `gradient_clip_val` and
+`gpu_bf16.yaml`) is exercised here. DDP runs as a one-process group.
+"""
+
+from __future__ import annotations
+
+import pytest
+import yaml
+
+from helpers.recipes import RECIPES, TRAINER_PRESETS, tiny_data
+
+ON_ONE_CPU = ["--trainer.accelerator", "cpu", "--trainer.devices", "1"]
+# One recipe per kind of data and net keeps the default suite short; the whole matrix is slow.
+QUICK = {"quickstart", "cnn_cifar10", "lstm_sequences", "arrays_gru"}
+
+
+# Until issue 14's fixes: nets with batch norm under the DDP preset on a CPU (SyncBatchNorm).
+WITH_BATCH_NORM = {"arrays_cnn", "cifar10_fast", "inception_cifar10", "mlp", "mobilenet_cifar10", "resnet18_cifar10"}
+
+
+def known_broken(experiment, preset) -> str | None:
+    clips = (yaml.safe_load(experiment.read_text()).get("trainer") or {}).get("gradient_clip_val")
+    if clips and "mixed" in yaml.safe_load(preset.read_text())["trainer"]["precision"]:
+        return "clipping a fused optimizer under mixed precision"
+    if preset.stem == "ddp" and experiment.stem in WITH_BATCH_NORM:
+        return "SyncBatchNorm on a CPU"
+    return None
+
+
+def matrix():
+    for experiment in RECIPES:
+        for preset in TRAINER_PRESETS:
+            marks = [] if experiment.stem in QUICK else [pytest.mark.slow]
+            if reason := known_broken(experiment, preset):
+                marks.append(pytest.mark.xfail(reason=reason, strict=True))
+            yield pytest.param(experiment, preset, id=f"{experiment.stem}-{preset.stem}", marks=marks)
+
+
+@pytest.mark.parametrize(("experiment", "preset"), matrix())
+def test_recipe_with_trainer_preset_runs_one_step(experiment, preset, lit_dl, tmp_path, tiny_cifar10, example_npz):
+    code, out, err = lit_dl(
+        "fit", "--config", experiment, "--config", preset, *ON_ONE_CPU,
+        "--trainer.fast_dev_run", "true", "--trainer.default_root_dir", tmp_path,
+        *tiny_data(experiment, tiny_cifar10, example_npz),
+    )
+    assert code == 0, err
+    assert "test/" in out
