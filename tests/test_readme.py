@@ -6,7 +6,7 @@ already holds one quickstart run. YAML blocks run as an experiment file, or adde
 quickstart when they are a fragment. A block the README marks `<!-- not-run: REASON -->` (a GPU,
 sbatch, docker, this very suite) is checked as far as this machine allows: its config parses
 (`--print_config`), its script and Dockerfile exist. Placeholders (`my_data.npz`, `DIR`,
-`experiments/my_experiment.yaml`) stand for real files here.
+`experiments/my_experiment.yaml`, `X`) stand for real files here.
 """
 
 from __future__ import annotations
@@ -21,9 +21,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import REPO
-from helpers.documented import QUICKSTART, Snippet, header_commands, readme_snippets
-from helpers.recipes import tiny_data_flags, write_example_npz
+from tests.helpers.paths import REPO
+from tests.helpers.documented import QUICKSTART, Snippet, header_commands, readme_snippets
+from tests.helpers.recipes import tiny_data_flags, write_example_npz
 
 README = REPO / "README.md"
 SNIPPETS = readme_snippets(README) + header_commands(sorted((REPO / "experiments").rglob("*.yaml")), REPO)
@@ -64,6 +64,7 @@ def workspace(tmp_path_factory, tiny_cifar10) -> Path:
         "my_data.npz": write_example_npz(root / "my_data.npz"),
         "DIR": str(tiny_cifar10),
         "experiments/my_experiment.yaml": QUICKSTART,
+        "X": QUICKSTART,
     }
     (root / "placeholders.yaml").write_text(yaml.safe_dump(placeholders))
     code = _in_process(root, ["fit", "--config", QUICKSTART, *SHORT, *_tiny(root, "ToyClassificationDataModule")])[0]

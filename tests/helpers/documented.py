@@ -18,7 +18,7 @@ FENCE = re.compile(r"^```(\w*)\s*$")
 # Inline code a reader would copy into a shell or a config file.
 # Flags (`--trainer...`, `--config ...`) are added to the quickstart's fit; `lit-dl fit` alone names the command.
 INLINE = re.compile(
-    r"(?:<!--\s*not-run:\s*(.*?)\s*-->\s*)?`((?:lit-dl|python scripts/)[^`]+|--(?:trainer\.|config )[^`]+|trainer: \{[^`]+)`"
+    r"(?:<!--\s*not-run:\s*(.*?)\s*-->\s*)?`((?:lit-dl|python scripts/)[^`]+|--(?:trainer\.|defaults\.|config )[^`]+|trainer: \{[^`]+)`"
 )
 
 

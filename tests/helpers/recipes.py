@@ -10,8 +10,8 @@ from pathlib import Path
 
 import yaml
 
-REPO = Path(__file__).resolve().parents[2]
-EXPERIMENTS = REPO / "experiments"
+from tests.helpers.paths import EXPERIMENTS, REPO
+
 RECIPES = sorted(EXPERIMENTS.glob("*.yaml"))
 TRAINER_PRESETS = sorted((EXPERIMENTS / "trainer").glob("*.yaml"))
 
