@@ -51,25 +51,10 @@ def test_experiment_runs_one_batch(experiment, lit_dl, tmp_path, tiny_cifar10, e
     assert "test/" in out  # tested after fit
 
 
-# Until issue 14's fixes: nets with batch norm under the DDP preset on a CPU (SyncBatchNorm).
-WITH_BATCH_NORM = {"arrays_cnn", "cifar10_fast", "inception_cifar10", "mlp", "mobilenet_cifar10", "resnet18_cifar10"}
-
-
-def known_broken(experiment, preset) -> str | None:
-    clips = (yaml.safe_load(experiment.read_text()).get("trainer") or {}).get("gradient_clip_val")
-    if clips and "mixed" in yaml.safe_load(preset.read_text())["trainer"]["precision"]:
-        return "clipping a fused optimizer under mixed precision"
-    if preset.stem == "ddp" and experiment.stem in WITH_BATCH_NORM:
-        return "SyncBatchNorm on a CPU"
-    return None
-
-
 def matrix():
     for experiment in RECIPES:
         for preset in TRAINER_PRESETS:
             marks = [] if experiment.stem in QUICK else [pytest.mark.slow]
-            if reason := known_broken(experiment, preset):
-                marks.append(pytest.mark.xfail(reason=reason, strict=True))
             yield pytest.param(experiment, preset, id=f"{experiment.stem}-{preset.stem}", marks=marks)
 
 

@@ -40,17 +40,10 @@ def _is_slow(snippet: Snippet) -> bool:
     return several or not snippet.where.startswith(README.name)
 
 
-# Until issue 14's fix: clipping under mixed precision fails with the default (fused) AdamW.
-KNOWN_BROKEN = {"README.md:99": "gradient clipping of a fused optimizer under bf16-mixed"}
-
-
 def _params(kind: str):
     for snippet in SNIPPETS:
         if snippet.kind == kind:
-            marks = [pytest.mark.slow] if _is_slow(snippet) else []
-            if snippet.where in KNOWN_BROKEN:
-                marks.append(pytest.mark.xfail(reason=KNOWN_BROKEN[snippet.where], strict=True))
-            yield pytest.param(snippet, id=str(snippet), marks=marks)
+            yield pytest.param(snippet, id=str(snippet), marks=[pytest.mark.slow] if _is_slow(snippet) else [])
 
 
 @pytest.fixture(scope="module")

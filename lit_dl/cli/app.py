@@ -203,6 +203,10 @@ class LitDLCLI(LightningCLI):
         kwargs["default_root_dir"] = str(self.run_dir / CHECKPOINTS)
         if trainer_config.get("profiler") is None:
             kwargs["profiler"] = NoProfiler()
+        if trainer_config.get("sync_batchnorm") and not _on_cuda(trainer_config.get("accelerator")):
+            # torch's SyncBatchNorm runs on GPUs only; on CPUs (ddp.yaml tried out there) each
+            # process keeps its own batch statistics instead of failing.
+            kwargs["sync_batchnorm"] = False
         _pin_checkpoint_dirs([*kwargs["callbacks"], config.get("checkpoint")], self.run_dir)
         explain.check_devices(trainer_config.get("accelerator"), trainer_config.get("devices"))
         if self.plan.checkpoint:  # before anything is written into the run directory
@@ -344,6 +348,12 @@ def _give_every_class_init_args(node: Any) -> None:
     elif isinstance(node, list):
         for value in node:
             _give_every_class_init_args(value)
+
+
+def _on_cuda(accelerator: Any) -> bool:
+    """Whether the trainer will run on CUDA GPUs ("auto" picks them when there are any)."""
+    name = str(accelerator or "auto")
+    return name in ("gpu", "cuda") or (name == "auto" and torch.cuda.is_available())
 
 
 def _as_list(value: Any) -> list[Any]:

@@ -101,18 +101,35 @@ class Task(pl.LightningModule):
         (`foreach`) one: the same algorithm and hyperparameters, with the per-parameter Python
         loop of torch's CPU default replaced by one kernel (AdamW on a small MLP: 45 us a step
         instead of 250). Set either flag in the config to choose yourself.
+
+        Under mixed precision with gradient clipping it asks for `foreach` only: Lightning unscales
+        the gradients before clipping them and refuses an optimizer that unscales inside its own
+        step, which the fused ones do.
         """
         given, optimizer_class = _unwrap_partial(self.optimizer_factory)
+        clipped = self._clips_under_mixed_precision()
+        if clipped and given.get("fused"):
+            raise UserError(
+                f"{optimizer_class.__name__}(fused=True) cannot be clipped under mixed precision; "
+                "remove `fused: true` from the optimizer, or gradient_clip_val from the trainer"
+            )
         unset = given.get("fused") is None and given.get("foreach") is None and not given.get("differentiable")
         if unset and inspect.isclass(optimizer_class):
             accepted = inspect.signature(optimizer_class).parameters
-            for flag in ("fused", "foreach"):
+            for flag in ("foreach",) if clipped else ("fused", "foreach"):
                 if flag in accepted:
                     try:
                         return self.optimizer_factory(self.parameters(), **{flag: True})
                     except (RuntimeError, ValueError, TypeError):
                         continue  # a device, dtype or option this implementation does not support
         return self.optimizer_factory(self.parameters())
+
+    def _clips_under_mixed_precision(self) -> bool:
+        from lightning.pytorch.plugins.precision import MixedPrecision
+
+        if self._trainer is None:
+            return False
+        return bool(self.trainer.gradient_clip_val) and isinstance(self.trainer.precision_plugin, MixedPrecision)
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         # A restored OneCycleLR keeps the length it was planned with; resuming with more epochs
