@@ -35,6 +35,9 @@ def run(argv: list[str] | None = None) -> None:
     if argv and argv[0] in EXTRA_COMMANDS:
         importlib.import_module(EXTRA_COMMANDS[argv[0]]).main(argv[1:])
         return
+    from lit_dl.cli.console import quiet_dependencies
+
+    quiet_dependencies()
     from lit_dl.cli.app import LitDLCLI
 
     # LightningCLI reads sys.argv itself; handing it a copy too only earns a warning.

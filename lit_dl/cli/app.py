@@ -203,6 +203,8 @@ class LitDLCLI(LightningCLI):
         kwargs["default_root_dir"] = str(self.run_dir / CHECKPOINTS)
         if trainer_config.get("profiler") is None:
             kwargs["profiler"] = NoProfiler()
+        if trainer_config.get("enable_model_summary") is None:
+            kwargs["enable_model_summary"] = False  # the run summary's parameter count says it (no FLOPs: 0)
         if trainer_config.get("sync_batchnorm") and not _on_cuda(trainer_config.get("accelerator")):
             # torch's SyncBatchNorm runs on GPUs only; on CPUs (ddp.yaml tried out there) each
             # process keeps its own batch statistics instead of failing.
