@@ -18,14 +18,23 @@ EXTRA_COMMANDS = {
     "sweep": "lit_dl.commands.sweep",
     "plot": "lit_dl.commands.plot",
 }
+# Every command, one line each, for `lit-dl --help` (fit..predict also head their own --help).
+COMMANDS = {
+    "fit": "Train an experiment, then test its best checkpoint.",
+    "validate": "Evaluate a checkpoint on the validation set, recorded in its run.",
+    "test": "Evaluate a checkpoint on the test set, recorded in its run.",
+    "predict": "Predict with a checkpoint; writes predictions.pt into its run.",
+    "compare": "Table and learning curves of runs: settings that differ, metrics.",
+    "sweep": "Grid or random search: one run per trial, then a compare table.",
+    "plot": "Figures for the docs: activation functions and their derivatives.",
+}
 # As the user had it: `import lightning` overwrites it (see lit_dl.training.speed.restore_cuda_check).
 USER_NVML_CUDA_CHECK = os.environ.get("PYTORCH_NVML_BASED_CUDA_CHECK")
 DESCRIPTION = (
-    "Train, evaluate and compare deep-learning experiments described in YAML.\n"
-    "  lit-dl fit --config experiments/quickstart.yaml   train (then test the best checkpoint)\n"
-    "  lit-dl compare RUN_DIR_OR_GLOB...                 table of runs and their differences\n"
-    "  lit-dl sweep GRID.yaml                            grid or random search of runs\n"
-    "  lit-dl plot activations -o act.png                figures for the docs"
+    "Train, evaluate and compare deep-learning experiments described in YAML.\n\ncommands:\n"
+    + "".join(f"  {name:<9} {line}\n" for name, line in COMMANDS.items())
+    + "\n`lit-dl COMMAND --help` for a command's flags; start with\n"
+    "  lit-dl fit --config experiments/quickstart.yaml"
 )
 
 

@@ -71,8 +71,31 @@ class LitDLTrainer(Trainer):
         ckpt_path: str | None = None,
         test_after_fit: bool = True,
     ) -> None:
-        """Train, then test the best checkpoint (--test_after_fit false to skip the test)."""
+        """Train an experiment, then test its best checkpoint (--test_after_fit false: no test)."""
         super().fit(model, train_dataloaders, val_dataloaders, datamodule, ckpt_path)
+
+    # Overridden for their one-line descriptions in `lit-dl --help` (LightningCLI reads the
+    # docstring's first line); each calls Lightning's own.
+    def validate(
+        self, model: Any = None, dataloaders: Any = None, ckpt_path: str | Path | None = None, verbose: bool = True,
+        datamodule: Any = None, weights_only: bool | None = None,
+    ) -> Any:
+        """Evaluate a checkpoint on the validation set, recorded in its run."""
+        return super().validate(model, dataloaders, ckpt_path, verbose, datamodule, weights_only)
+
+    def test(
+        self, model: Any = None, dataloaders: Any = None, ckpt_path: str | Path | None = None, verbose: bool = True,
+        datamodule: Any = None, weights_only: bool | None = None,
+    ) -> Any:
+        """Evaluate a checkpoint on the test set, recorded in its run."""
+        return super().test(model, dataloaders, ckpt_path, verbose, datamodule, weights_only)
+
+    def predict(
+        self, model: Any = None, dataloaders: Any = None, datamodule: Any = None, return_predictions: bool | None = None,
+        ckpt_path: str | Path | None = None, weights_only: bool | None = None,
+    ) -> Any:
+        """Predict with a checkpoint; writes predictions.pt into its run."""
+        return super().predict(model, dataloaders, datamodule, return_predictions, ckpt_path, weights_only)
 
 
 class SaveConfigOnce(SaveConfigCallback):

@@ -42,3 +42,18 @@ def test_a_fit_says_what_trains_and_where_in_four_lines_then_epochs(tmp_path):
     first_epoch = next(i for i, line in enumerate(resumed) if line.startswith("epoch 3/3 ("))
     assert first_epoch == 5, resumed  # "Checkpoint directory ... exists and is not empty" is not among them
     assert resumed[3] == f"resumed: {run_dir / 'checkpoints' / 'last.ckpt'} at epoch 3, step 16"
+
+
+def test_help_lists_every_command_with_one_line_each(lit_dl):
+    from lit_dl.cli import COMMANDS, EXTRA_COMMANDS
+
+    code, out, _ = lit_dl("--help")
+    assert code == 0
+    assert set(EXTRA_COMMANDS) | {"fit", "validate", "test", "predict"} <= set(COMMANDS)
+    ours = [line for line in out.splitlines() if line.startswith("  ") and not line.startswith("   ")]
+    listed = {line.split()[0]: line for line in ours if line.split()[0] in COMMANDS}
+    assert list(listed) == list(COMMANDS)
+    for name, line in listed.items():
+        assert line.rstrip().endswith(".") and len(line) <= 80, line  # a whole sentence on an 80-column line
+    for name in ("fit", "validate", "test", "predict"):  # LightningCLI's own list says the same
+        assert COMMANDS[name].split(",")[0].split(";")[0].split(" (")[0] in " ".join(out.split())
