@@ -75,16 +75,17 @@ class LitDLTrainer(Trainer):
         super().fit(model, train_dataloaders, val_dataloaders, datamodule, ckpt_path)
 
     # Overridden for their one-line descriptions in `lit-dl --help` (LightningCLI reads the
-    # docstring's first line); each calls Lightning's own.
+    # docstring's first line), and so that evaluations print lit-dl's one `test:`/`val:` line
+    # instead of Lightning's table (verbose false); each calls Lightning's own.
     def validate(
-        self, model: Any = None, dataloaders: Any = None, ckpt_path: str | Path | None = None, verbose: bool = True,
+        self, model: Any = None, dataloaders: Any = None, ckpt_path: str | Path | None = None, verbose: bool = False,
         datamodule: Any = None, weights_only: bool | None = None,
     ) -> Any:
         """Evaluate a checkpoint on the validation set, recorded in its run."""
         return super().validate(model, dataloaders, ckpt_path, verbose, datamodule, weights_only)
 
     def test(
-        self, model: Any = None, dataloaders: Any = None, ckpt_path: str | Path | None = None, verbose: bool = True,
+        self, model: Any = None, dataloaders: Any = None, ckpt_path: str | Path | None = None, verbose: bool = False,
         datamodule: Any = None, weights_only: bool | None = None,
     ) -> Any:
         """Evaluate a checkpoint on the test set, recorded in its run."""
@@ -298,7 +299,7 @@ class LitDLCLI(LightningCLI):
             wall_time_s=round(self.earlier_wall_time + time.monotonic() - self.started, 3), epochs=trainer.current_epoch,
         )
         if test:
-            print("test: " + "  ".join(f"{k} {v:.4f}" for k, v in sorted(test.items())))
+            print(_metrics_line("test", test))
         tracking.finish_fit(trainer, self.run_dir)
         print(self.run_dir, flush=True)
 
@@ -322,6 +323,8 @@ class LitDLCLI(LightningCLI):
         if self.trainer.is_global_zero and self.run_dir.is_dir():
             metrics = _scalars(self.trainer.callback_metrics, prefix)
             record.add_evaluation(self.run_dir, command, str(self.plan.checkpoint), metrics)
+            if metrics:
+                print(_metrics_line(prefix.rstrip("/"), metrics))
             print(self.run_dir, flush=True)
 
     def _has_test_data(self) -> bool:
@@ -373,6 +376,11 @@ def _give_every_class_init_args(node: Any) -> None:
     elif isinstance(node, list):
         for value in node:
             _give_every_class_init_args(value)
+
+
+def _metrics_line(stage: str, metrics: dict[str, float]) -> str:
+    """`test: test/acc 0.9780  test/loss 0.1108`, the same after fit and after `lit-dl test`."""
+    return f"{stage}: " + "  ".join(f"{k} {v:.4f}" for k, v in sorted(metrics.items()))
 
 
 def _on_cuda(accelerator: Any) -> bool:

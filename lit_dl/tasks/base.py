@@ -132,6 +132,8 @@ class Task(pl.LightningModule):
         return bool(self.trainer.gradient_clip_val) and isinstance(self.trainer.precision_plugin, MixedPrecision)
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        # `lit-dl test`/`validate` record their metrics at the checkpoint's epoch and step.
+        self._checkpoint_position = (checkpoint.get("epoch"), checkpoint.get("global_step"))
         # A restored OneCycleLR keeps the length it was planned with; resuming with more epochs
         # would fail deep in the loop once it runs out, after the run had been extended.
         for state in checkpoint.get("lr_schedulers") or []:
@@ -239,6 +241,21 @@ class Task(pl.LightningModule):
 
     def on_test_epoch_start(self) -> None:
         self._forget_logged("test")
+
+    def on_test_epoch_end(self) -> None:
+        self._log_checkpoint_position()
+
+    def on_validation_epoch_end(self) -> None:
+        if self.trainer.state.fn == "validate":
+            self._log_checkpoint_position()
+
+    def _log_checkpoint_position(self) -> None:
+        """An evaluation of a checkpoint is logged at its epoch and step (Lightning's loggers take a
+        logged `step` as the step), not at the 0 of a trainer that did not train."""
+        epoch, step = getattr(self, "_checkpoint_position", (None, None))
+        if epoch is not None and step is not None:
+            self.log("epoch", float(epoch), on_step=False, on_epoch=True)
+            self.log("step", float(step), on_step=False, on_epoch=True)
 
 
 def to_channels_last(x: Any) -> Any:

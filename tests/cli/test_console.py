@@ -57,3 +57,22 @@ def test_help_lists_every_command_with_one_line_each(lit_dl):
         assert line.rstrip().endswith(".") and len(line) <= 80, line  # a whole sentence on an 80-column line
     for name in ("fit", "validate", "test", "predict"):  # LightningCLI's own list says the same
         assert COMMANDS[name].split(",")[0].split(";")[0].split(" (")[0] in " ".join(out.split())
+
+
+def test_lit_dl_test_prints_the_test_line_of_fit_and_logs_at_the_checkpoint_step(lit_dl, tmp_path):
+    import csv
+
+    import torch
+
+    base = ["--config", QUICKSTART, "--trainer.default_root_dir", tmp_path, *SMALL_QUICKSTART]
+    code, fit_out, err = lit_dl("fit", *base)
+    assert code == 0, err
+    fit_line = next(line for line in fit_out.splitlines() if line.startswith("test: "))
+    code, out, err = lit_dl("test", *base, "--ckpt_path", "best")
+    assert code == 0, err
+    run_dir = tmp_path / "quickstart" / "version_0"
+    assert out.splitlines() == [fit_line, str(run_dir)]  # the best checkpoint, tested again: the same line
+    best = torch.load(run_dir / "checkpoints" / "best.ckpt", weights_only=False, map_location="cpu")
+    with open(run_dir / "metrics.csv", newline="") as file:
+        last = list(csv.DictReader(file))[-1]
+    assert last["test/acc"] and float(last["epoch"]) == best["epoch"] and int(last["step"]) == best["global_step"] > 0
