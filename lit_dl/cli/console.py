@@ -33,6 +33,8 @@ QUIET_LOGGERS = (
     "lightning.fabric.utilities.rank_zero",
     "lightning.fabric.utilities.seed",
     "lightning.pytorch.trainer.connectors.signal_connector",
+    # "`weights_only` was not set, defaulting to `False`." on every checkpoint lit-dl loads
+    "lightning.pytorch.trainer.connectors.checkpoint_connector",
 )
 
 
