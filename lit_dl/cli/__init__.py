@@ -24,6 +24,7 @@ COMMANDS = {
     "validate": "Evaluate a checkpoint on the validation set, recorded in its run.",
     "test": "Evaluate a checkpoint on the test set, recorded in its run.",
     "predict": "Predict with a checkpoint; writes predictions.pt into its run.",
+    "lr-find": "Suggest a learning rate for an experiment, and the flag that sets it.",
     "compare": "Table and learning curves of runs: settings that differ, metrics.",
     "sweep": "Grid or random search: one run per trial, then a compare table.",
     "plot": "Figures for the docs: activation functions and their derivatives.",
@@ -41,6 +42,8 @@ DESCRIPTION = (
 def run(argv: list[str] | None = None) -> None:
     """Run lit-dl on `argv` (the process's arguments by default); errors propagate."""
     argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] == "lr-find":  # LightningCLI names a subcommand after its Trainer method
+        argv[0] = "lr_find"
     if argv and argv[0] in EXTRA_COMMANDS:
         importlib.import_module(EXTRA_COMMANDS[argv[0]]).main(argv[1:])
         return
