@@ -24,7 +24,7 @@ COMMANDS = {
     "validate": "Evaluate a checkpoint on the validation set, recorded in its run.",
     "test": "Evaluate a checkpoint on the test set, recorded in its run.",
     "predict": "Predict with a checkpoint; writes predictions.pt into its run.",
-    "lr-find": "Suggest a learning rate for an experiment, and the flag that sets it.",
+    "lr-find": "Suggest a learning rate for an experiment and the flag to set it.",
     "compare": "Table and learning curves of runs: settings that differ, metrics.",
     "sweep": "Grid or random search: one run per trial, then a compare table.",
     "plot": "Figures for the docs: activation functions and their derivatives.",

@@ -141,6 +141,7 @@ class Classifier(Task):
         self.test_metrics, self.test_per_class = None, None
 
     def on_test_epoch_end(self) -> None:
+        super().on_test_epoch_end()
         if self.test_metrics is None:  # no test batch
             return
         values = self.test_metrics.compute()  # summed over DDP ranks: every rank holds the same values
