@@ -6,7 +6,7 @@ already holds one quickstart run. YAML blocks run as an experiment file, or adde
 quickstart when they are a fragment. A block the README marks `<!-- not-run: REASON -->` (a GPU,
 sbatch, docker, this very suite) is checked as far as this machine allows: its config parses
 (`--print_config`), its script and Dockerfile exist. Placeholders (`my_data.npz`, `DIR`,
-`experiments/my_experiment.yaml`, `X`) stand for real files here.
+`experiments/my_experiment.yaml`, `X`, `RUNS`) stand for real files here.
 """
 
 from __future__ import annotations
@@ -58,6 +58,7 @@ def workspace(tmp_path_factory, tiny_cifar10) -> Path:
         "DIR": str(tiny_cifar10),
         "experiments/my_experiment.yaml": QUICKSTART,
         "X": QUICKSTART,
+        "RUNS": "runs/quickstart",
     }
     (root / "placeholders.yaml").write_text(yaml.safe_dump(placeholders))
     code = _in_process(root, ["fit", "--config", QUICKSTART, *SHORT, *_tiny(root, "ToyClassificationDataModule")])[0]

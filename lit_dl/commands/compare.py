@@ -68,7 +68,7 @@ def short_names(keys: list[str], all_keys: list[str]) -> dict[str, str]:
             tail = own[-size:]
             if sum(other[-size:] == tail for other in every) <= 1:
                 break
-        names[key] = ALIASES.get(".".join(tail), ".".join(tail))
+        names[key] = ".".join(tail)
     return names
 
 
@@ -79,7 +79,7 @@ def build_columns(runs: list[Run], metric: str | None = None, sort: str | None =
         monitor, higher = metric, higher if metric == monitor else _higher_is_better(metric)
     settings = differing_settings(runs)
     all_keys = [key for run in runs for key in run.config]
-    names = short_names(settings, all_keys)
+    names = {key: ALIASES.get(name, name) for key, name in short_names(settings, all_keys).items()}
     columns = [Column("run", "run", run_names(runs)), Column("status", "status", [run_status(run) for run in runs])]
     columns += [Column(key, names[key], [_setting(run.config.get(key)) for run in runs]) for key in settings]
     first_metric = len(columns)

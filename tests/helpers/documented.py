@@ -76,6 +76,10 @@ def readme_snippets(readme: Path) -> list[Snippet]:
         kind = "yaml" if code.startswith("trainer:") else "command"
         if code.startswith("--"):
             code = f"lit-dl fit --config {QUICKSTART} {code}"
+        elif re.match(r"lit-dl (fit|validate|test|predict|lr-find) ", code) and "--config" not in code:
+            # prose naming a command by its flags: of the quickstart, the README's running example
+            command, rest = code.split(" ", 2)[1:]
+            code = f"lit-dl {command} --config {QUICKSTART} {rest}"
         where = f"{readme.name}:{text.count(chr(10), 0, match.start()) + 1}"
         snippets.append(Snippet(where, kind, code, match.group(1)))
     return sorted(snippets, key=lambda snippet: int(snippet.where.rsplit(":", 1)[1]))
