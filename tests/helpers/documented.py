@@ -71,8 +71,8 @@ def readme_snippets(readme: Path) -> list[Snippet]:
     text = "\n".join(prose)
     for match in INLINE.finditer(text):
         code = " ".join(match.group(2).split())
-        if re.fullmatch(r"lit-dl \w+", code):
-            continue  # the name of a command, not a command to run
+        if re.fullmatch(r"lit-dl \w+", code) or re.fullmatch(r"--[\w.]+", code):
+            continue  # the name of a command or of a flag, not something to run
         kind = "yaml" if code.startswith("trainer:") else "command"
         if code.startswith("--"):
             code = f"lit-dl fit --config {QUICKSTART} {code}"
