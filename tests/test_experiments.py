@@ -1,6 +1,7 @@
 """Every experiment file runs end to end (`--trainer.fast_dev_run true`) on tiny data:
 CIFAR-10 recipes on a tiny archive in the real on-disk format, the user's-arrays recipes on a
-tiny .npz, the rest on shrunken in-memory data.
+tiny .npz, the rest on shrunken in-memory data. Also: the quickstart logs its loss every n steps,
+and the fast CIFAR-10 recipe runs a whole (tiny) epoch with its options on the CPU.
 
 And every experiment with every trainer preset of experiments/trainer/ runs one step on the CPU.
 The preset's precision is kept (a CPU runs bf16-mixed; Lightning turns the GPU preset's 16-mixed
@@ -11,9 +12,14 @@ process, so that what a GPU user combines first (a recipe with `gradient_clip_va
 
 from __future__ import annotations
 
+import csv
+import json
+from pathlib import Path
+
 import pytest
 import yaml
 
+from tests.helpers.paths import REPO
 from tests.helpers.recipes import RECIPES, TRAINER_PRESETS, tiny_data, write_example_npz
 
 RUNNABLE = RECIPES
@@ -67,3 +73,31 @@ def test_recipe_with_trainer_preset_runs_one_step(experiment, preset, lit_dl, tm
     )
     assert code == 0, err
     assert "test/" in out
+
+
+def test_training_loss_is_still_logged_every_n_steps(fit_quickstart):
+    # 512 samples / 64 = 8 steps an epoch, 2 epochs, log_every_n_steps 4: steps 3, 7, 11, 15.
+    run_dir = fit_quickstart()
+    with open(run_dir / "metrics.csv", newline="") as file:
+        rows = list(csv.DictReader(file))
+    logged_steps = [int(row["step"]) for row in rows if row.get("train/loss")]
+    assert logged_steps == [3, 7, 11, 15]
+    assert [row["train/acc"] for row in rows if row.get("train/acc")] and len([r for r in rows if r.get("val/acc")]) == 2
+
+
+def test_cifar10_fast_recipe_end_to_end_on_cpu(lit_dl, tiny_cifar10, tmp_path):
+    code, out, err = lit_dl(
+        "fit", "--config", REPO / "experiments" / "cifar10_fast.yaml",
+        "--trainer.accelerator", "cpu", "--trainer.precision", "32", "--trainer.max_epochs", "1",
+        "--trainer.check_val_every_n_epoch", "1", "--trainer.default_root_dir", tmp_path / "runs",
+        "--data.init_args.data_dir", tiny_cifar10, "--data.init_args.download", "false",
+        "--data.init_args.verify_md5", "false", "--data.init_args.val_size", "20",
+        "--data.init_args.batch_size", "8", "--data.init_args.eval_batch_size", "16",
+    )
+    assert code == 0, err
+    run_dir = Path(out.strip().splitlines()[-1])
+    results = json.loads((run_dir / "results.json").read_text())
+    assert 0.0 <= results["test"]["test/acc"] <= 1.0
+    config = (run_dir / "config.yaml").read_text()
+    for setting in ("channels_last: true", "tta_flip: true", "device_resident: true", "label_smoothing: 0.2"):
+        assert setting in config

@@ -1,0 +1,375 @@
+"""Overhead: what a training step costs beyond the net's own work, like for like.
+
+Every case (a net, its data, batch 64, AdamW lr 1e-3, one epoch of `steps` batches, one thread)
+is trained by four runners, interleaved in one worker process, several rounds, median:
+
+- `hand_best`: the fastest loop a researcher can write by hand: batches sliced from in-memory
+  tensors (lit_dl's `TensorBatchLoader`), torch's fused AdamW;
+- `lightning`: plain Lightning fed the same batches with the same fused optimizer: a minimal
+  LightningModule, `Trainer` with its default callbacks (checkpointing, progress bar), no
+  logger, no model summary;
+- `lit`: `lit-dl fit` through its CLI entry point, with everything a run gets by default;
+- `hand_dataloader`: the loop most people write: `DataLoader(TensorDataset)`, default AdamW;
+
+plus one `lit:<trick>` runner per speed trick in `TRICKS`: the same `lit-dl fit` with that trick
+switched off. The time of a step is the gap between the ends of two consecutive optimizer steps;
+the first fifth of the steps is left out. Overhead: microseconds per step over `hand_best`.
+
+    python -m scripts.bench.overhead --case mlp --repeats 5 --workdir /tmp/x   # one case, JSON
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import io
+import json
+import logging
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from scripts.bench.common import ENV, log, median, met, python_module, stamp, table
+
+# `import lightning` sets PYTORCH_NVML_BASED_CUDA_CHECK=1 (then every CPU AdamW step asks NVML
+# whether CUDA is there). A hand-written loop's process never imports Lightning, so its runs get
+# the variable as the user had it, recorded before anything here imports Lightning.
+NVML_CHECK = "PYTORCH_NVML_BASED_CUDA_CHECK"
+USER_NVML_CHECK = os.environ.get(NVML_CHECK)
+# lit-dl's entry point records the user's value at its import (it imports no Lightning): here,
+# before anything imports Lightning, as in the `lit-dl` console script.
+import lit_dl.cli  # noqa: E402,F401
+
+BATCH = 64
+LR = 1e-3
+RUNNERS = ("hand_best", "lightning", "lit", "hand_dataloader")
+TITLES = {
+    "hand_best": "hand loop: in-memory slices, fused AdamW",
+    "lightning": "plain Lightning, same batches and optimizer",
+    "lit": "`lit-dl fit`",
+    "hand_dataloader": "hand loop: DataLoader(TensorDataset), AdamW",
+}
+# Speed tricks that remain in lit_dl: name -> (what it is, the `lit-dl fit` arguments that switch
+# it off). Each gets a row: the same run without it.
+TRICKS: dict[str, tuple[str, list[str]]] = {
+    "NoProfiler": ("one shared null context per hook call instead of PassThroughProfiler's new generator context",
+                   ["--trainer.profiler", "lightning.pytorch.profilers.PassThroughProfiler"]),
+}
+GOAL_NO_SLOWER_THAN_LIGHTNING = ("mlp",)
+GOAL_HAND_RATIO = {"cnn": 1.05, "gru": 1.05}
+
+# name -> title, net class path and its init args, data kind, input shape, default steps
+CASES: dict[str, dict[str, Any]] = {
+    "mlp": {
+        "title": "MLP [64, 32] on 32-feature arrays, 10 classes",
+        "net": ("lit_dl.nets.MLP", {"hidden_dims": [64, 32]}), "data": "arrays", "shape": (32,), "steps": 420,
+    },
+    "cnn": {
+        "title": "SimpleCNN [16, 32, 64] on 3x32x32 images, 10 classes",
+        "net": ("lit_dl.nets.SimpleCNN", {"channels": [16, 32, 64], "hidden_dim": 128}),
+        "data": "arrays", "shape": (3, 32, 32), "steps": 120,
+    },
+    "gru": {
+        "title": "GRU (hidden 64, 2 layers) on synthetic parity sequences (T=32)",
+        "net": ("lit_dl.nets.GRU", {"hidden_size": 64, "num_layers": 2}), "data": "sequences", "shape": (32, 1), "steps": 120,
+    },
+}
+
+
+@contextlib.contextmanager
+def environment_variable(name: str, value: str | None):
+    saved = os.environ.get(name)
+    _set(name, value)
+    try:
+        yield
+    finally:
+        _set(name, saved)
+
+
+def _set(name: str, value: str | None) -> None:
+    if value is None:
+        os.environ.pop(name, None)
+    else:
+        os.environ[name] = value
+
+
+# -- the case's data, config and net ---------------------------------------------------------------
+def _arrays(shape: tuple[int, ...], n_train: int, seed: int = 0):
+    import torch
+
+    generator = torch.Generator().manual_seed(seed)
+    n = n_train + 2 * 512
+    y = torch.randint(0, 10, (n,), generator=generator)
+    x = torch.randn(n, *shape, generator=generator) + 0.5 * y.view(-1, *([1] * len(shape))).float()
+    return x, y
+
+
+def prepare(case: str, steps: int, workdir: Path, accelerator: str) -> tuple[Path, tuple]:
+    """Writes the case's experiment file (and data); returns it and the training tensors."""
+    import numpy as np
+    import yaml
+
+    spec, n_train = CASES[case], steps * BATCH
+    if spec["data"] == "arrays":
+        x, y = _arrays(spec["shape"], n_train)
+        path, a, b = workdir / f"{case}.npz", n_train, n_train + 512
+        np.savez(path, x_train=x[:a].numpy(), y_train=y[:a].numpy(), x_val=x[a:b].numpy(), y_val=y[a:b].numpy(),
+                 x_test=x[b:].numpy(), y_test=y[b:].numpy())
+        data = {"class_path": "lit_dl.data.ArrayDataModule", "init_args": {"path": str(path), "batch_size": BATCH}}
+        train = (x[:a], y[:a])
+    else:
+        from lit_dl.data import SyntheticSequenceDataModule
+
+        init = {"problem": "parity", "seq_len": spec["shape"][0], "n_train": n_train, "n_val": 512, "n_test": 512, "batch_size": BATCH}
+        data = {"class_path": "lit_dl.data.SyntheticSequenceDataModule", "init_args": init}
+        train = SyntheticSequenceDataModule(**init).splits["train"]
+    net_class, net_args = spec["net"]
+    config = {
+        "seed_everything": 0,
+        "trainer": {"max_epochs": 1, "accelerator": accelerator, "devices": 1, "enable_model_summary": False},
+        "model": {"class_path": "lit_dl.tasks.Classifier", "init_args": {
+            "net": {"class_path": net_class, "init_args": net_args},
+            "optimizer": {"class_path": "torch.optim.AdamW", "init_args": {"lr": LR}},
+        }},
+        "data": data,
+    }
+    experiment = workdir / f"{case}.yaml"
+    experiment.write_text(yaml.safe_dump(config, sort_keys=False))
+    return experiment, tuple(train)
+
+
+def make_net(case: str, num_outputs: int):
+    import importlib
+
+    class_path, args = CASES[case]["net"]
+    module, name = class_path.rsplit(".", 1)
+    return getattr(importlib.import_module(module), name)(CASES[case]["shape"], num_outputs, **args)
+
+
+# -- the runners: each returns the stamps at the end of every step ------------------------------------
+def run_hand(case: str, train: tuple, device: str, best: bool, seed: int = 0) -> list[tuple[float, float]]:
+    import torch
+    from torch.utils.data import DataLoader, TensorDataset
+
+    from lit_dl.data import TensorBatchLoader
+
+    torch.manual_seed(seed)
+    x, y = train
+    model = make_net(case, int(y.max()) + 1).to(device)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=LR, **({"fused": True} if best else {}))
+    loss_fn = torch.nn.CrossEntropyLoss()
+    if best:  # the data lives where the model does: no copy per batch
+        loader = TensorBatchLoader((x.to(device), y.to(device)), batch_size=BATCH, shuffle=True, seed=seed)
+    else:
+        loader = DataLoader(TensorDataset(x, y), batch_size=BATCH, shuffle=True)
+    sync = torch.cuda.synchronize if device == "cuda" else (lambda: None)
+    times = []
+    model.train()
+    for inputs, target in loader:
+        inputs, target = inputs.to(device, non_blocking=True), target.to(device, non_blocking=True)
+        optimizer.zero_grad()
+        loss_fn(model(inputs), target).backward()
+        optimizer.step()
+        sync()
+        times.append(stamp())
+    return times
+
+
+def run_lightning(case: str, train: tuple, device: str, workdir: Path, seed: int = 0) -> list[tuple[float, float]]:
+    import lightning.pytorch as pl
+    import torch
+
+    from lit_dl.data import TensorBatchLoader
+    from scripts.bench.step_timer import StepTimer
+
+    class Module(pl.LightningModule):
+        def __init__(self) -> None:
+            super().__init__()
+            self.net = make_net(case, int(train[1].max()) + 1)
+            self.loss_fn = torch.nn.CrossEntropyLoss()
+
+        def training_step(self, batch, batch_idx):
+            inputs, target = batch
+            return self.loss_fn(self.net(inputs), target)
+
+        def configure_optimizers(self):
+            return torch.optim.AdamW(self.parameters(), lr=LR, fused=True)
+
+    pl.seed_everything(seed, verbose=False)
+    loader = TensorBatchLoader(train, batch_size=BATCH, shuffle=True, seed=seed)
+    timer = StepTimer()
+    trainer = pl.Trainer(
+        max_epochs=1, accelerator="gpu" if device == "cuda" else "cpu", devices=1, logger=False,
+        enable_model_summary=False, callbacks=[timer], default_root_dir=str(workdir / "lightning"),
+    )
+    trainer.fit(Module(), loader)
+    return timer.times
+
+
+def run_lit(experiment: Path, workdir: Path, extra: list[str]) -> list[tuple[float, float]]:
+    from lit_dl.cli import main
+    from scripts.bench.step_timer import StepTimer
+
+    before = len(StepTimer.runs)
+    main([
+        "fit", "--config", str(experiment), "--trainer.default_root_dir", str(workdir / "runs"),
+        "--trainer.callbacks+=scripts.bench.step_timer.StepTimer", "--test_after_fit", "false", *extra,
+    ])
+    if len(StepTimer.runs) != before + 1:
+        raise RuntimeError("the StepTimer callback did not run")
+    return StepTimer.runs[-1]
+
+
+def run_runner(name: str, case: str, train: tuple, experiment: Path, workdir: Path, device: str) -> list[tuple[float, float]]:
+    if name in ("hand_best", "hand_dataloader"):
+        with environment_variable(NVML_CHECK, USER_NVML_CHECK):
+            return run_hand(case, train, device, best=name == "hand_best")
+    # Lightning's and lit-dl's processes have imported Lightning, which sets the variable.
+    with environment_variable(NVML_CHECK, "1"), contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+        if name == "lightning":
+            return run_lightning(case, train, device, workdir)
+        if name == "lit":
+            return run_lit(experiment, workdir, [])
+        if name.startswith("lit:") and name[4:] in TRICKS:
+            return run_lit(experiment, workdir, TRICKS[name[4:]][1])
+    raise ValueError(f"unknown runner {name!r}; choose from {', '.join(RUNNERS)} or lit:<trick> of {', '.join(TRICKS) or 'none'}")
+
+
+def step_time(times: list[tuple[float, float]], warmup: int) -> tuple[float, float]:
+    """Mean wall and CPU seconds per step after the warm-up: the span of the steady steps over their count."""
+    (wall0, cpu0), (wall1, cpu1) = times[warmup], times[-1]
+    steps = len(times) - 1 - warmup
+    return (wall1 - wall0) / steps, (cpu1 - cpu0) / steps
+
+
+def worker(argv: list[str] | None = None) -> dict[str, Any]:
+    """One case, every runner, interleaved rounds (the order turns each round); prints JSON."""
+    parser = argparse.ArgumentParser(description="overhead worker: one case")
+    parser.add_argument("--case", choices=sorted(CASES), required=True)
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--steps", type=int, default=None)
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
+    parser.add_argument("--workdir", type=Path, required=True)
+    parser.add_argument("--runners", default=",".join(RUNNERS + tuple(f"lit:{t}" for t in TRICKS)))
+    args = parser.parse_args(argv)
+
+    import torch
+    import warnings
+
+    torch.set_num_threads(args.threads)
+    warnings.filterwarnings("ignore")
+    for name in ("lightning", "lightning.pytorch", "lightning.fabric", "lightning_utilities"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+    args.workdir.mkdir(parents=True, exist_ok=True)
+    steps = args.steps or CASES[args.case]["steps"]
+    warmup = max(steps // 5, 2)
+    experiment, train = prepare(args.case, steps, args.workdir, "gpu" if args.device == "cuda" else "cpu")
+    runners = args.runners.split(",")
+    wall: dict[str, list[float]] = {name: [] for name in runners}
+    cpu: dict[str, list[float]] = {name: [] for name in runners}
+    for round_ in range(args.repeats):
+        for name in runners[round_ % len(runners):] + runners[: round_ % len(runners)]:
+            times = run_runner(name, args.case, train, experiment, args.workdir, args.device)
+            if len(times) != steps:
+                raise RuntimeError(f"{name} ran {len(times)} steps, expected {steps}")
+            wall_s, cpu_s = step_time(times, warmup)
+            wall[name].append(wall_s)
+            cpu[name].append(cpu_s)
+    out = {
+        "case": args.case, "title": CASES[args.case]["title"], "steps": steps, "warmup": warmup, "batch_size": BATCH,
+        "threads": torch.get_num_threads(), "device": args.device, "repeats": args.repeats, "wall_s": wall, "cpu_s": cpu,
+        "median_wall_s": {k: median(v) for k, v in wall.items()}, "median_cpu_s": {k: median(v) for k, v in cpu.items()},
+    }
+    print(json.dumps(out))
+    return out
+
+
+# -- the section -------------------------------------------------------------------------------------
+def measure(case: str, repeats: int, workdir: Path, steps: int | None = None, device: str = "cpu",
+            runners: tuple[str, ...] | None = None) -> dict[str, Any]:
+    """Runs the worker for one case in a fresh process; adds the overheads over `hand_best`."""
+    args = ["--case", case, "--repeats", str(repeats), "--threads", "1", "--workdir", str(workdir / case), "--device", device]
+    args += ["--steps", str(steps)] if steps else []
+    args += ["--runners", ",".join(runners)] if runners else []
+    out = json.loads(python_module("scripts.bench.overhead", *args, env={**ENV, "OMP_NUM_THREADS": "1"}).strip().splitlines()[-1])
+    best = out["median_wall_s"]["hand_best"]
+    out["overhead_us"] = {name: (wall - best) * 1e6 for name, wall in out["median_wall_s"].items()}
+    out["ratio_to_hand_best"] = {name: wall / best for name, wall in out["median_wall_s"].items()}
+    return out
+
+
+def run(options: argparse.Namespace, workdir: Path) -> dict[str, Any]:
+    results = {}
+    for case in options.overhead_cases.split(","):
+        log(f"overhead: {case}")
+        results[case] = measure(case, options.repeats, workdir, steps=options.overhead_steps)
+    return results
+
+
+# The goals are judged on the CPU time of the training thread: on a shared machine the wall time
+# mostly measures the other processes (both are in results.json and in the tables).
+MEASURE = "median_cpu_s"
+
+
+def ms(out: dict[str, Any], runner: str, measure: str = MEASURE) -> str:
+    seconds, best = out[measure][runner], out[measure]["hand_best"]
+    return f"{seconds * 1e3:.3f} ms" + ("" if runner == "hand_best" else f" ({(seconds - best) * 1e6:+,.0f} us)")
+
+
+def goals(results: dict[str, Any]) -> list[tuple[str, str, str, str]]:
+    rows = []
+    for case, out in results.items():
+        cpu, wall = out[MEASURE], out["median_wall_s"]
+        if case in GOAL_NO_SLOWER_THAN_LIGHTNING:
+            ratio = cpu["lit"] / cpu["lightning"]
+            rows.append((
+                f"Overhead, {case}: `lit-dl fit` / plain Lightning, same batches and optimizer (CPU time)", "<= 1.00",
+                f"{ratio:.2f} ({cpu['lit'] * 1e3:.3f} vs {cpu['lightning'] * 1e3:.3f} ms/step; wall {wall['lit'] / wall['lightning']:.2f})",
+                met(ratio <= 1.0),
+            ))
+        if case in GOAL_HAND_RATIO:
+            ratio = cpu["lit"] / cpu["hand_best"]
+            rows.append((
+                f"Overhead, {case}: `lit-dl fit` / best hand loop (CPU time)", f"<= {GOAL_HAND_RATIO[case]:.2f}",
+                f"{ratio:.2f} ({cpu['lit'] * 1e3:.2f} vs {cpu['hand_best'] * 1e3:.2f} ms/step; wall {wall['lit'] / wall['hand_best']:.2f})",
+                met(ratio <= GOAL_HAND_RATIO[case]),
+            ))
+    return rows
+
+
+def markdown(results: dict[str, Any]) -> list[str]:
+    first = next(iter(results.values()))
+    runners = list(first[MEASURE])
+    header = ["case", "steps"] + [TITLES.get(r, f"`lit-dl fit` without {r[4:]}") for r in runners]
+    lines = [
+        "## Overhead",
+        "",
+        f"Time per training step and, in brackets, the overhead per step over the best hand loop in "
+        f"microseconds: median of {first['repeats']} rounds, runners interleaved in one process "
+        f"(the order turns each round), {first['threads']} thread, {first['device'].upper()}, batch "
+        f"{first['batch_size']}, AdamW lr 1e-3, the first fifth of the steps left out. Plain Lightning: a "
+        f"minimal LightningModule, `Trainer` defaults (checkpointing, progress bar), no logger. The best hand loop "
+        f"keeps torch's default memory layout; lit-dl keeps nets with convolutions channels-last.",
+        "",
+        "CPU time of the training thread (what the goals are judged on: other processes on a shared machine barely move it):",
+        "",
+        *table(header, [[out["title"], out["steps"], *(ms(out, r) for r in runners)] for out in results.values()]),
+        "",
+        "Wall time, the same runs:",
+        "",
+        *table(header, [[out["title"], out["steps"], *(ms(out, r, "median_wall_s") for r in runners)] for out in results.values()]),
+    ]
+    if not TRICKS:
+        return lines + ["", "No speed trick beyond public APIs remains in lit_dl, so there are no with/without rows."]
+    lines += ["", "Speed tricks: the same `lit-dl fit` without each (CPU time):", ""]
+    return lines + table(["case", "trick", "with", "without", "step time it saves"], [
+        [case, f"{name}: {TRICKS[name][0]}", f"{out[MEASURE]['lit'] * 1e3:.3f} ms", f"{out[MEASURE][f'lit:{name}'] * 1e3:.3f} ms",
+         f"{1 - out[MEASURE]['lit'] / out[MEASURE][f'lit:{name}']:.1%}"]
+        for case, out in results.items() for name in TRICKS if f"lit:{name}" in out[MEASURE]
+    ])
+
+
+if __name__ == "__main__":
+    worker()
