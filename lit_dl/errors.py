@@ -3,3 +3,16 @@
 
 class UserError(Exception):
     """A mistake in the user's config, files or flags. The message names the problem and the fix."""
+
+
+class TrainingDiverged(UserError):
+    """The loss or the weights became NaN or infinite; the run's status becomes `diverged`."""
+
+
+class CommandLineError(UserError):
+    """A command's arguments did not parse. `lit-dl` explains the parser's message in one line,
+    with a did-you-mean among `options`."""
+
+    def __init__(self, message: str, options: list[str] | tuple[str, ...] = ()) -> None:
+        super().__init__(message)
+        self.options = list(options)

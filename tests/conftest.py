@@ -12,17 +12,7 @@ os.environ.setdefault("WANDB_MODE", "offline")
 os.environ.setdefault("WANDB_SILENT", "true")
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
-REPO = Path(__file__).resolve().parents[1]
-EXPERIMENTS = REPO / "experiments"
-QUICKSTART = EXPERIMENTS / "quickstart.yaml"
-# A quickstart small enough for a unit test: a few hundred samples, two epochs.
-SMALL_QUICKSTART = [
-    "--trainer.max_epochs", "2",
-    "--data.init_args.n_train", "512",
-    "--data.init_args.n_val", "256",
-    "--data.init_args.n_test", "256",
-    "--trainer.log_every_n_steps", "4",
-]
+from tests.helpers.paths import QUICKSTART, SMALL_QUICKSTART
 
 
 @pytest.fixture
@@ -61,7 +51,7 @@ def fit_quickstart(lit_dl, tmp_path):
 def tiny_cifar10(tmp_path_factory) -> Path:
     """A data_dir holding a real-format cifar-10-batches-py/ of 5 x 20 training and 20 test images
     (wrong md5s: load it with verify_md5=False). Shared by the session: treat it as read-only."""
-    from cifar_files import write_cifar10
+    from tests.helpers.cifar_files import write_cifar10
 
     return write_cifar10(tmp_path_factory.mktemp("cifar10"), images_per_batch=20, test_images=20)
 

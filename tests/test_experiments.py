@@ -9,7 +9,7 @@ import sys
 import pytest
 import yaml
 
-from conftest import EXPERIMENTS, REPO
+from tests.helpers.paths import EXPERIMENTS, REPO
 
 RUNNABLE = sorted(p for p in EXPERIMENTS.glob("*.yaml"))
 

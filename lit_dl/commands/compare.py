@@ -18,56 +18,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from lit_dl.errors import UserError
+from lit_dl.errors import CommandLineError, UserError
+from lit_dl.run.reader import Run, find_runs, load_run
 
-RUN_FILES = ("metrics.csv", "results.json")
 # Config keys that say where or under which name a run was written, not how it was trained.
 NOT_SETTINGS = {"trainer.default_root_dir", "name"}
 # A metric whose name holds one of these is better when higher; any other (loss, mse, ...) when lower.
 HIGHER_IS_BETTER = re.compile(r"acc|f1|auroc|auc|precision|recall|r2|iou|dice|map|score")
 CLASS_PATH = re.compile(r"(?:[a-z_]\w*\.)+[A-Z]\w*")
-
-
-@dataclass
-class Run:
-    """One run directory, read."""
-
-    path: Path
-    config: dict[str, Any]  # flattened: "model.init_args.optimizer.init_args.lr" -> 0.003
-    results: dict[str, Any]
-    metrics: list[dict[str, float]] = field(default_factory=list)  # the rows of metrics.csv
-
-    def series(self, metric: str, x: str = "step") -> tuple[list[float], list[float]]:
-        """The logged values of `metric` against `x`; per-epoch means when `x` is "epoch"."""
-        points = [(row[x], row[metric]) for row in self.metrics if metric in row and x in row]
-        if x == "epoch":
-            by_epoch: dict[float, list[float]] = {}
-            for epoch, value in points:
-                by_epoch.setdefault(epoch, []).append(value)
-            points = [(epoch, sum(values) / len(values)) for epoch, values in sorted(by_epoch.items())]
-        return [p[0] for p in points], [p[1] for p in points]
-
-    def best(self, metric: str, higher_is_better: bool) -> float | None:
-        """The best value `metric` reached; what results.json recorded when metrics.csv lacks it."""
-        values = [row[metric] for row in self.metrics if metric in row and not math.isnan(row[metric])]
-        if values:
-            return max(values) if higher_is_better else min(values)
-        for section in ("val", "test"):
-            if metric in (self.results.get(section) or {}):
-                return float(self.results[section][metric])
-        return None
-
-    @property
-    def epochs(self) -> int | None:
-        if isinstance(self.results.get("epochs"), int):
-            return self.results["epochs"]
-        logged = [row["epoch"] for row in self.metrics if "epoch" in row]
-        return int(max(logged)) + 1 if logged else None
-
-    @property
-    def monitor(self) -> tuple[str, bool]:
-        """The metric the run's checkpointing watched, and whether higher is better for it."""
-        return self.config.get("checkpoint.monitor") or "val/loss", self.config.get("checkpoint.mode") == "max"
 
 
 @dataclass
@@ -79,70 +37,6 @@ class Column:
     is_metric: bool = False
 
 
-# -- reading runs -------------------------------------------------------------------------------
-def find_runs(patterns: list[str]) -> list[Path]:
-    """Run directories named by `patterns`: run directories, directories holding runs, or globs."""
-    found: dict[Path, None] = {}
-    for pattern in patterns:
-        matches = sorted(glob.glob(pattern, recursive=True)) if glob.has_magic(pattern) else [pattern]
-        for match in map(Path, matches):
-            if _is_run_dir(match):
-                found[match] = None
-            elif match.is_dir():
-                for marker in sorted(path for name in RUN_FILES for path in match.rglob(name)):
-                    found[marker.parent] = None
-            elif match.name in RUN_FILES:
-                found[match.parent] = None
-    if not found:
-        raise UserError(
-            f"no run directory found in {' '.join(patterns)}; pass run directories "
-            "(holding metrics.csv or results.json), their parent, or a glob such as 'runs/quickstart/version_*'"
-        )
-    return sorted(found, key=_natural_key)
-
-
-def load_run(path: Path) -> Run:
-    import json
-
-    import yaml
-
-    config_file, results_file = path / "config.yaml", path / "results.json"
-    try:
-        config = yaml.safe_load(config_file.read_text()) if config_file.is_file() else {}
-        results = json.loads(results_file.read_text()) if results_file.is_file() else {}
-    except (yaml.YAMLError, json.JSONDecodeError) as error:
-        raise UserError(f"cannot read {path}: {error}; fix or remove the broken file") from error
-    return Run(path=path, config=flatten(config or {}), results=results, metrics=_read_metrics(path / "metrics.csv"))
-
-
-def _read_metrics(path: Path) -> list[dict[str, float]]:
-    if not path.is_file():
-        return []
-    with open(path, newline="") as file:
-        return [{k: float(v) for k, v in row.items() if k and v not in (None, "")} for row in csv.DictReader(file)]
-
-
-def flatten(config: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    """`{"a": {"b": 1}}` -> `{"a.b": 1}`: the same dotted keys as the command-line flags."""
-    flat: dict[str, Any] = {}
-    for key, value in config.items():
-        if isinstance(value, dict) and value:
-            flat.update(flatten(value, f"{prefix}{key}."))
-        else:
-            flat[f"{prefix}{key}"] = value
-    return flat
-
-
-def _is_run_dir(path: Path) -> bool:
-    return path.is_dir() and any((path / name).is_file() for name in RUN_FILES)
-
-
-def _natural_key(path: Path) -> list[Any]:
-    """So that version_10 comes after version_9."""
-    return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", str(path))]
-
-
-# -- the table ----------------------------------------------------------------------------------
 def run_names(runs: list[Run]) -> list[str]:
     """Each run's path below the directory all of them share, keeping `experiment/version_n`."""
     parents = [run.path.resolve().parent.parent for run in runs]
@@ -344,12 +238,10 @@ def parse(parser: Any, argv: list[str]) -> Any:
     """`parser.parse_args(argv)`, a mistake ending as one line (a UserError) like `lit-dl fit`'s."""
     from argparse import ArgumentError
 
-    from lit_dl.user_errors import explain_parse_error
-
     try:
         return parser.parse_args(argv)
     except ArgumentError as error:
-        raise UserError(explain_parse_error(str(error), [a.dest for a in parser._actions])) from error
+        raise CommandLineError(str(error), [a.dest for a in parser._actions]) from error
 
 
 def build_parser():

@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from lit_dl.errors import UserError
+from lit_dl.run.layout import DEFAULT_ROOT_DIR
 
 METHODS = ("grid", "random")
 DISTRIBUTIONS = ("uniform", "log_uniform_values", "int_uniform")
@@ -212,8 +213,6 @@ def _shown_path(path: Path) -> str:
 def default_root(configs: list[Path]) -> str:
     """The run root the trials would pick: the last experiment file's trainer.default_root_dir."""
     import yaml
-
-    from lit_dl.cli import DEFAULT_ROOT_DIR
 
     root = DEFAULT_ROOT_DIR
     for config in configs:

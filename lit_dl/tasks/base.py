@@ -15,7 +15,6 @@ from lightning.pytorch.cli import LRSchedulerCallable, OptimizerCallable
 from torch import Tensor, nn
 
 from lit_dl.errors import UserError
-from lit_dl.speed import NoProfiler
 
 # Schedulers whose period is counted in optimizer steps, not epochs.
 STEP_SCHEDULERS = ("OneCycleLR", "CyclicLR")
@@ -69,22 +68,17 @@ class Task(pl.LightningModule):
         self.channels_last = channels_last
         if channels_last:
             net.to(memory_format=torch.channels_last)  # in place; moving to a device keeps the layout
-        self._forward = torch.compile(net) if compile else net
+        if compile:
+            # Compiles the net's forward in place: the state_dict keeps the plain `net.*` keys,
+            # so a compiled run's checkpoint loads into an uncompiled model and back.
+            net.compile()
         self._metrics_logged: set[str] = set()  # metric objects handed to `self.log` this epoch
 
     def default_loss(self) -> nn.Module:
         raise NotImplementedError
 
     def forward(self, *inputs: Tensor) -> Tensor:
-        return self._forward(*inputs)
-
-    def __setattr__(self, name: str, value: Any) -> None:
-        # Lightning sets `_current_fx_name` around every hook it calls, dozens of times a step;
-        # a string needs none of nn.Module's bookkeeping for parameters, buffers and submodules.
-        if name == "_current_fx_name":
-            object.__setattr__(self, name, value)
-        else:
-            super().__setattr__(name, value)
+        return self.net(*inputs)
 
     # -- optimisation -----------------------------------------------------------------------
     def configure_optimizers(self) -> Any:
@@ -119,19 +113,6 @@ class Task(pl.LightningModule):
                     except (RuntimeError, ValueError, TypeError):
                         continue  # a device, dtype or option this implementation does not support
         return self.optimizer_factory(self.parameters())
-
-    def optimizer_zero_grad(self, epoch: int, batch_idx: int, optimizer: torch.optim.Optimizer) -> None:
-        # What torch's own `zero_grad()` does for a plain optimizer (set every gradient to None),
-        # without its profiler label and TorchDynamo guard, which cost a small net's step 3%.
-        # A profiled run, or an optimizer with its own zero_grad, gets the real call.
-        plain = type(optimizer).zero_grad is torch.optim.Optimizer.zero_grad
-        profiled = self._trainer is not None and not isinstance(self.trainer.profiler, NoProfiler)
-        if not plain or profiled or torch.autograd.profiler._is_profiler_enabled:
-            optimizer.zero_grad()
-            return
-        for group in optimizer.param_groups:
-            for parameter in group["params"]:
-                parameter.grad = None
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         # A restored OneCycleLR keeps the length it was planned with; resuming with more epochs
@@ -212,19 +193,16 @@ class Task(pl.LightningModule):
         )
 
     def _step_is_logged(self) -> bool:
-        """Whether Lightning writes the logs after this training step."""
+        """Whether Lightning writes the logs after this training step (every
+        `log_every_n_steps` optimizer steps, at an epoch's last batch, in a fast_dev_run)."""
         trainer = self._trainer
-        connector = getattr(trainer, "_logger_connector", None)
-        if connector is None:  # no trainer (plain use) or another Lightning: always log
+        if trainer is None:  # plain use, outside a Trainer
             return True
-        try:
-            return bool(
-                connector.should_update_logs
-                or trainer.fast_dev_run
-                or trainer.fit_loop.epoch_loop.batch_progress.is_last_batch
-            )
-        except (AttributeError, NotImplementedError):
-            return True
+        return bool(
+            (trainer.global_step + 1) % trainer.log_every_n_steps == 0
+            or trainer.fast_dev_run
+            or trainer.fit_loop.epoch_loop.batch_progress.is_last_batch
+        )
 
     def _log_metric(self, name: str, metric: Any, **kwargs: Any) -> None:
         """`self.log(name, metric, on_step=False, on_epoch=True)` once per epoch of its stage."""
@@ -244,11 +222,6 @@ class Task(pl.LightningModule):
 
     def on_test_epoch_start(self) -> None:
         self._forget_logged("test")
-
-
-# Lightning asks on every training step whether `training_step` takes `batch_idx`, through
-# `inspect.getfullargspec`; a stored signature spares rebuilding it from the code object.
-Task.training_step.__signature__ = inspect.signature(Task.training_step)
 
 
 def to_channels_last(x: Any) -> Any:

@@ -1,0 +1,90 @@
+"""The `lit-dl` entry point. Imports no Lightning: `compare`, `sweep` and `plot` need none and
+start fast; `fit`, `validate`, `test` and `predict` load `lit_dl.cli.app` (LitDLCLI).
+
+A user's mistake ends in one line and exit code 2; a bug of ours shows its traceback;
+`LIT_DL_DEBUG=1` always does.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import sys
+from typing import Any
+
+# Commands that need no Trainer: module path of a `main(argv)` each.
+EXTRA_COMMANDS = {
+    "compare": "lit_dl.commands.compare",
+    "sweep": "lit_dl.commands.sweep",
+    "plot": "lit_dl.commands.plot",
+}
+# As the user had it: `import lightning` overwrites it (see lit_dl.training.speed.restore_cuda_check).
+USER_NVML_CUDA_CHECK = os.environ.get("PYTORCH_NVML_BASED_CUDA_CHECK")
+DESCRIPTION = (
+    "Train, evaluate and compare deep-learning experiments described in YAML.\n"
+    "  lit-dl fit --config experiments/quickstart.yaml   train (then test the best checkpoint)\n"
+    "  lit-dl compare RUN_DIR_OR_GLOB...                 table of runs and their differences\n"
+    "  lit-dl sweep GRID.yaml                            grid or random search of runs\n"
+    "  lit-dl plot activations -o act.png                figures for the docs"
+)
+
+
+def run(argv: list[str] | None = None) -> None:
+    """Run lit-dl on `argv` (the process's arguments by default); errors propagate."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] in EXTRA_COMMANDS:
+        importlib.import_module(EXTRA_COMMANDS[argv[0]]).main(argv[1:])
+        return
+    from lit_dl.cli.app import LitDLCLI
+
+    # LightningCLI reads sys.argv itself; handing it a copy too only earns a warning.
+    LitDLCLI(args=None if argv == sys.argv[1:] else argv)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """The `lit-dl` console script."""
+    from lit_dl.errors import CommandLineError, UserError
+
+    debug = os.environ.get("LIT_DL_DEBUG") == "1"
+    try:
+        run(argv)
+    except CommandLineError as error:
+        if debug:
+            raise
+        from lit_dl.cli.explain import explain_parse_error
+
+        _fail(explain_parse_error(str(error), error.options))
+    except UserError as error:
+        if debug:
+            raise
+        _fail(str(error))
+    except Exception as error:
+        message = _user_error_message(error)
+        if message is None or debug:
+            raise
+        _fail(message)
+
+
+def _fail(message: str) -> None:
+    from lit_dl.run.environment import process_rank
+
+    if process_rank() == 0:  # every DDP process fails alike; one line is enough
+        print(f"lit-dl: error: {message}", file=sys.stderr)
+    raise SystemExit(2)
+
+
+def _user_error_message(error: BaseException) -> str | None:
+    """A one-line message for an exception caused by the user's input; None for our bugs."""
+    from lit_dl.errors import UserError
+
+    # jsonargparse and Lightning wrap the user's mistake; the root cause says what it was.
+    seen: Any = error
+    while seen is not None:
+        if isinstance(seen, UserError):
+            return str(seen)
+        seen = seen.__cause__ or seen.__context__
+    return None
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,147 @@
+"""Which run directory a command works in: `resolve_run(request, environment) -> RunPlan`.
+
+Pure: it reads the runs on disk and the environment it is given, and writes nothing; the CLI
+creates the directory the plan names. The rules (DESIGN.md, "The run directory"):
+- the experiment name is `--name`, else the first config file's stem, else "default"; a run's
+  own saved config.yaml reruns under that run's experiment name;
+- `fit` without a checkpoint starts a new version; `--ckpt_path last|best` means the newest
+  run of the experiment, and it is an error if that run has no such checkpoint (never a
+  fallback to an older run);
+- a checkpoint inside a run directory is continued or evaluated in that run's directory;
+- a requeued SLURM job continues the run it started; a DDP process started by rank zero
+  shares rank zero's run.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from lit_dl.errors import UserError
+from lit_dl.run import layout, slurm
+from lit_dl.run.environment import process_rank
+from lit_dl.run.results import read_results
+
+# Rank zero's run directory, inherited by the DDP processes Lightning starts from it.
+RUN_DIR_ENV = "LIT_DL_RUN_DIR"
+EVALUATING = ("validate", "test", "predict")
+
+
+@dataclass(frozen=True)
+class RunRequest:
+    command: str  # fit | validate | test | predict
+    root_dir: Path
+    name: str | None = None  # --name
+    config_files: Sequence[str] = ()
+    ckpt_path: str | None = None  # as given: PATH, "last", "best" or None
+    config_text: str = ""  # the resolved config, to recognise a requeued SLURM job's run
+
+
+@dataclass(frozen=True)
+class Environment:
+    rank: int = 0
+    inherited_run_dir: Path | None = None
+    slurm_job: str | None = None  # `<job id>:<config hash>` inside a SLURM job
+    slurm_restarted: bool = False
+
+    @classmethod
+    def read(cls, request: RunRequest, env: Mapping[str, str] = os.environ) -> Environment:
+        rank = process_rank(env)
+        inherited = env.get(RUN_DIR_ENV) if rank != 0 else None
+        return cls(
+            rank=rank,
+            inherited_run_dir=Path(inherited) if inherited else None,
+            slurm_job=slurm.job_key(env, request.config_text) if request.command == "fit" else None,
+            slurm_restarted=slurm.restarted(env),
+        )
+
+
+@dataclass(frozen=True)
+class RunPlan:
+    experiment: str
+    experiment_dir: Path
+    run_dir: Path | None  # None: a new run whose version rank zero reserves
+    checkpoint: Path | None = None  # resumed or evaluated
+    new_run: bool = False  # this fit creates the run (and writes its config.yaml)
+
+
+def resolve_run(request: RunRequest, environment: Environment) -> RunPlan:
+    experiment = experiment_name(request.name, request.config_files)
+    experiment_dir = Path(request.root_dir) / experiment
+    checkpoint = _checkpoint(request, environment, experiment_dir)
+    owner = layout.run_dir_of_checkpoint(checkpoint) if checkpoint else None
+    if owner is not None:  # a run's checkpoint is continued or evaluated in that run
+        return RunPlan(owner.parent.name, owner.parent, owner, checkpoint)
+    if environment.rank != 0:
+        return RunPlan(experiment, experiment_dir, _shared_run(environment, experiment_dir), checkpoint)
+    if request.command == "fit":
+        return RunPlan(experiment, experiment_dir, None, checkpoint, new_run=True)
+    # A checkpoint from outside any run is evaluated in a run of its own, made only if written to.
+    return RunPlan(experiment, experiment_dir, experiment_dir / f"version_{layout.next_version(experiment_dir)}", checkpoint)
+
+
+def experiment_name(name: str | None, config_files: Sequence[str]) -> str:
+    if name is not None:
+        return check_name(name)
+    if not config_files:
+        return "default"
+    first = Path(str(config_files[0]))
+    saved_run = layout.run_dir_of_config(first)
+    return saved_run.parent.name if saved_run is not None else first.stem
+
+
+def check_name(name: str) -> str:
+    """`--name` is one path component: the run must stay inside `default_root_dir`."""
+    if not name or name in (".", "..") or "/" in name or "\\" in name or "\0" in name:
+        raise UserError(f"--name {name!r} is not a valid experiment name; use one folder name without '/', e.g. --name my_experiment")
+    if len(name.encode()) > 200:
+        raise UserError(f"--name is {len(name.encode())} bytes long; use a name of at most 200 bytes")
+    return name
+
+
+def _checkpoint(request: RunRequest, environment: Environment, experiment_dir: Path) -> Path | None:
+    given = request.ckpt_path
+    if given is None and request.command in EVALUATING:
+        raise UserError(f"lit-dl {request.command} needs weights to evaluate; pass --ckpt_path best, last or PATH")
+    if given is None and environment.slurm_job and environment.slurm_restarted:
+        requeued = slurm.find_job_run(experiment_dir, environment.slurm_job)
+        return layout.latest_checkpoint(requeued) if requeued else None
+    if given in ("last", "best"):
+        return _newest_runs_checkpoint(experiment_dir, given)
+    if given is not None and not Path(given).is_file():
+        raise UserError(f"checkpoint not found: {given}; pass an existing file, or 'last' or 'best'")
+    return Path(given) if given is not None else None
+
+
+def _newest_runs_checkpoint(experiment_dir: Path, which: str) -> Path:
+    run_dir = layout.newest_run(experiment_dir)
+    if run_dir is None:
+        raise UserError(
+            f"no run of '{experiment_dir.name}' under {experiment_dir.parent} to take the {which} checkpoint from; "
+            "train one first, or pass --ckpt_path PATH"
+        )
+    if which == "last":
+        found = layout.latest_checkpoint(run_dir)
+    else:
+        found = layout.best_checkpoint(run_dir, read_results(run_dir).get("best_checkpoint"))
+    if found is None:
+        raise UserError(
+            f"the newest run of '{experiment_dir.name}', {run_dir}, has no {which} checkpoint (it stopped before its "
+            "first save); pass --ckpt_path PATH to use an earlier run's checkpoint"
+        )
+    return found
+
+
+def _shared_run(environment: Environment, experiment_dir: Path) -> Path | None:
+    """The run a DDP process joins: rank zero's, passed down, or the one its SLURM job made."""
+    if environment.inherited_run_dir is not None:
+        return environment.inherited_run_dir
+    if environment.slurm_job:
+        for version in reversed(layout.versions(experiment_dir)):
+            run_dir = experiment_dir / f"version_{version}"
+            marker = run_dir / slurm.SLURM_JOB_FILE
+            if marker.is_file() and marker.read_text().strip() == environment.slurm_job:
+                return run_dir
+    return layout.newest_run(experiment_dir)

@@ -1,0 +1,48 @@
+"""Mid-epoch saves of `last.ckpt`, so a long epoch is not lost to a kill."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import lightning.pytorch as pl
+from lightning.pytorch.callbacks import Callback, ModelCheckpoint
+
+from lit_dl.errors import UserError
+from lit_dl.training.signals import last_checkpoint_path
+
+
+class PeriodicCheckpoint(Callback):
+    """Overwrites the run's `last.ckpt` every `every_n_train_steps` optimizer steps.
+
+    ModelCheckpoint judges the best checkpoint after each validation and writes `last.ckpt`
+    then; asking it to save every N steps as well is not allowed (the two triggers exclude each
+    other), so mid-epoch saves come from here, into the same file. Resuming one continues
+    mid-epoch exactly: the loader's position and the RNG states are in it.
+    """
+
+    def __init__(self, every_n_train_steps: int = 1000) -> None:
+        if every_n_train_steps < 1:
+            raise UserError(f"every_n_train_steps must be at least 1, got {every_n_train_steps}")
+        self.every_n_train_steps = every_n_train_steps
+
+    def on_train_batch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule, outputs: Any, batch: Any, batch_idx: int) -> None:
+        if trainer.global_step % self.every_n_train_steps or trainer.sanity_checking or trainer.fast_dev_run:
+            return
+        if _validation_follows(trainer, batch_idx):
+            return  # ModelCheckpoint saves after it; Lightning resumes a save made before it as if validated
+        path = last_checkpoint_path(trainer)
+        trainer.save_checkpoint(path)
+        for callback in trainer.checkpoint_callbacks:
+            if isinstance(callback, ModelCheckpoint) and callback.save_last:
+                # Its next `last.ckpt` then overwrites ours instead of becoming `last-v1.ckpt`.
+                callback.last_model_path = path
+
+
+def _validation_follows(trainer: pl.Trainer, batch_idx: int) -> bool:
+    if trainer.fit_loop.epoch_loop.batch_progress.is_last_batch:
+        return True
+    every = trainer.val_check_batch
+    if not isinstance(every, int) or not trainer.enable_validation:
+        return False
+    count = batch_idx if trainer.check_val_every_n_epoch is not None else trainer.fit_loop.epoch_loop.total_batch_idx
+    return (count + 1) % every == 0

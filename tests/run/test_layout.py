@@ -1,0 +1,42 @@
+"""Versions, reservations and finding a run's checkpoints."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from lit_dl.run import layout
+
+
+def test_runs_started_together_get_their_own_versions(tmp_path):
+    experiment = tmp_path / "quickstart"
+    (experiment / "version_0").mkdir(parents=True)
+    reservations = [layout.reserve_version(experiment) for _ in range(3)]
+    assert [r.run_dir.name for r in reservations] == ["version_1", "version_2", "version_3"]
+    for reservation in reservations:
+        reservation.release()
+    assert layout.versions(experiment) == [0]
+
+
+def test_release_removes_only_what_it_created_and_only_if_empty(tmp_path):
+    reservation = layout.reserve_version(tmp_path / "new" / "exp")
+    (reservation.run_dir / "config.yaml").write_text("x")
+    reservation.release()
+    assert (reservation.run_dir / "config.yaml").is_file()
+    empty = layout.reserve_version(tmp_path / "other" / "exp")
+    empty.release()
+    assert not (tmp_path / "other").exists() and tmp_path.is_dir()
+
+
+def test_last_is_the_newest_of_last_and_the_requeue_checkpoint(tmp_path):
+    checkpoints = tmp_path / "exp" / "version_0" / "checkpoints"
+    checkpoints.mkdir(parents=True)
+    for name, mtime in (("last.ckpt", 100), ("hpc_ckpt_1.ckpt", 200), ("best.ckpt", 300)):
+        (checkpoints / name).write_bytes(b"x")
+        os.utime(checkpoints / name, (mtime, mtime))
+    assert layout.latest_checkpoint(checkpoints.parent) == checkpoints / "hpc_ckpt_1.ckpt"
+    os.utime(checkpoints / "last.ckpt", (400, 400))
+    assert layout.latest_checkpoint(checkpoints.parent) == checkpoints / "last.ckpt"
+    assert layout.run_dir_of_checkpoint(Path("exp/version_0/checkpoints/last.ckpt")) == Path("exp/version_0")
+    assert layout.run_dir_of_config(Path("runs/exp/version_2/config.yaml")) == Path("runs/exp/version_2")
+    assert layout.run_dir_of_config(Path("experiments/quickstart.yaml")) is None

@@ -1,0 +1,61 @@
+"""DDP from the CLI, tested on the CPU: two processes (gloo) train the small quickstart."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import pytest
+import torch
+
+from tests.helpers.paths import EXPERIMENTS, QUICKSTART
+from tests.training.test_resume import lit_dl_process
+
+PER_RANK_STEPS, EPOCHS = 4, 2
+SMALL = [
+    "--trainer.max_epochs", str(EPOCHS),
+    "--data.init_args.n_train", str(2 * 64 * PER_RANK_STEPS),
+    "--data.init_args.n_val", "256",
+    "--data.init_args.n_test", "256",
+    "--trainer.log_every_n_steps", "1",
+]
+CPU_DDP = [
+    "--config", str(EXPERIMENTS / "trainer" / "ddp.yaml"),
+    "--trainer.accelerator", "cpu", "--trainer.devices", "2", "--trainer.precision", "32-true",
+]
+
+
+@pytest.mark.slow
+def test_two_processes_train_one_run_written_once_by_rank_zero(tmp_path):
+    run_dir = tmp_path / "quickstart" / "version_0"
+
+    ddp = lit_dl_process("fit", "--config", QUICKSTART, *CPU_DDP, "--trainer.default_root_dir", tmp_path, *SMALL)
+
+    assert ddp.returncode == 0, ddp.stderr
+    assert "Starting with 2 processes" in ddp.stderr + ddp.stdout
+    lines = ddp.stdout.strip().splitlines()
+    assert lines[-1] == str(run_dir)
+    # One run directory, one results.json, one set of checkpoints: rank 1 wrote nothing.
+    assert lines.count(str(run_dir)) == 1 and sum(line.startswith("test:") for line in lines) == 1
+    assert sorted(p.name for p in (tmp_path / "quickstart").iterdir()) == ["version_0"]
+    assert sorted(p.name for p in (run_dir / "checkpoints").iterdir()) == ["best.ckpt", "last.ckpt"]
+    # Each rank trained on its half of the data: half the optimizer steps of one process.
+    last = torch.load(run_dir / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)
+    assert last["global_step"] == EPOCHS * PER_RANK_STEPS
+    with open(run_dir / "metrics.csv", newline="") as file:
+        rows = list(csv.DictReader(file))
+    assert sum(1 for r in rows if r.get("val/loss")) == EPOCHS
+    ddp_val = json.loads((run_dir / "results.json").read_text())["val"]
+
+    # The logged validation metrics are reduced over both ranks' halves of the validation set:
+    # one process validating the same weights on the whole set finds the same values.
+    single = lit_dl_process(
+        "validate", "--config", QUICKSTART, "--trainer.accelerator", "cpu", "--trainer.devices", "1",
+        "--trainer.default_root_dir", tmp_path, *SMALL, "--ckpt_path", run_dir / "checkpoints" / "last.ckpt",
+    )
+
+    assert single.returncode == 0, single.stderr
+    single_val = json.loads((run_dir / "results.json").read_text())["val"]
+    assert single_val.keys() == ddp_val.keys() == {"val/loss", "val/acc"}
+    for name in ddp_val:
+        assert ddp_val[name] == pytest.approx(single_val[name], abs=1e-6), name

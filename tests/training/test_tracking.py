@@ -1,0 +1,202 @@
+"""W&B (offline, no account) and TensorBoard in the run directory, then compare and plot the runs."""
+
+from __future__ import annotations
+
+import json
+import struct
+from pathlib import Path
+
+import pytest
+
+from lit_dl.training import tracking
+
+# The quickstart's OneCycleLR sets the learning rate from max_lr; the optimizer's lr has no effect.
+MAX_LR = "model.init_args.scheduler.init_args.max_lr"
+LOGGERS_YAML = """\
+trainer:
+  logger:
+    - class_path: lightning.pytorch.loggers.WandbLogger
+      init_args: {project: lit-dl-tests, group: learning-rates, tags: [quickstart, test]}
+    - class_path: lightning.pytorch.loggers.TensorBoardLogger
+      init_args: {save_dir: ignored}
+"""
+
+
+@pytest.fixture
+def offline_wandb(monkeypatch, tmp_path):
+    """W&B offline and silent, its settings and caches under tmp_path: nothing reaches the network."""
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    monkeypatch.setenv("WANDB_SILENT", "true")
+    monkeypatch.delenv("WANDB_API_KEY", raising=False)
+    monkeypatch.delenv("WANDB_RUN_ID", raising=False)
+    for name in ("WANDB_CONFIG_DIR", "WANDB_CACHE_DIR", "WANDB_DATA_DIR"):
+        monkeypatch.setenv(name, str(tmp_path / "wandb-home"))
+
+
+def wandb_records(path: Path):
+    """The protobuf records of a `.wandb` file: W&B's header, then the leveldb log format."""
+    from wandb.proto import wandb_internal_pb2
+
+    data, block, pending, position = path.read_bytes(), 32 * 1024, b"", 7
+    assert data[:4] == b":W&B"
+    while position + 7 <= len(data):
+        if block - position % block < 7:  # a block's tail too short for a header is padding
+            position += block - position % block
+            continue
+        _checksum, length, kind = struct.unpack("<IHB", data[position : position + 7])
+        pending += data[position + 7 : position + 7 + length]
+        position += 7 + length
+        if kind in (1, 4):  # FULL, or LAST of a record split across blocks
+            record = wandb_internal_pb2.Record()
+            record.ParseFromString(pending)
+            pending = b""
+            yield record
+
+
+def offline_run_file(run_dir: Path) -> Path:
+    """The `.wandb` file of a run directory's one offline W&B run, complete."""
+    import wandb
+
+    # `run.finish()` returns before wandb's service has closed the file; the end of the
+    # `lit-dl` process (here, teardown) waits for it.
+    wandb.teardown()
+    (wandb_file,) = run_dir.glob("wandb/offline-run-*/run-*.wandb")
+    return wandb_file
+
+
+def wandb_run_config(run_dir: Path) -> dict:
+    """The W&B run config an offline run holds, as `wandb sync` would upload it."""
+    wandb_file = offline_run_file(run_dir)
+    config = {}
+    for record in wandb_records(wandb_file):
+        kind = record.WhichOneof("record_type")
+        items = record.run.config.update if kind == "run" else record.config.update if kind == "config" else []
+        config.update({item.key: json.loads(item.value_json) for item in items})
+    return config
+
+
+def test_offline_wandb_runs_then_compare_and_plot(offline_wandb, fit_quickstart, lit_dl, tmp_path):
+    loggers = tmp_path / "loggers.yaml"
+    loggers.write_text(LOGGERS_YAML)
+    run_dirs = [
+        fit_quickstart("--config", loggers, "--trainer.max_epochs", "1", f"--{MAX_LR}={max_lr}")
+        for max_lr in (0.003, 0.03)
+    ]
+
+    for run_dir, max_lr in zip(run_dirs, (0.003, 0.03)):
+        run_id = (run_dir / "wandb_id.txt").read_text().strip()
+        assert list(run_dir.glob(f"wandb/offline-run-*-{run_id}*"))
+        config = wandb_run_config(run_dir)
+        assert config[MAX_LR] == max_lr
+        assert config["data.init_args.n_train"] == 512 and config["trainer.max_epochs"] == 1
+        # The resolved config once, under its own keys: Lightning's hparams add no copy of them.
+        assert "monitor" not in config and "compile" not in config and "_instantiator" not in config
+        assert list((run_dir / "tensorboard").glob("events.out.tfevents.*"))
+        results = json.loads((run_dir / "results.json").read_text())
+        assert results["epochs"] == 1 and results["wall_time_s"] > 0
+
+    code, out, err = lit_dl("compare", *run_dirs, "--format", "markdown", "--plot", tmp_path / "curves.png")
+    assert code == 0, err
+    header, _, *rows = out.strip().splitlines()
+    assert "max_lr" in header and "val/loss (best)" in header and "test/acc" in header
+    assert "0.003" in rows[0] and "0.03" in rows[1]
+    assert (tmp_path / "curves.png").stat().st_size > 1000
+
+
+def test_offline_run_prints_sync_command_and_a_resume_continues_it(offline_wandb, lit_dl, tmp_path):
+    from tests.helpers.paths import QUICKSTART, SMALL_QUICKSTART
+
+    def fit(*more: str) -> tuple[str, Path]:
+        code, out, err = lit_dl(
+            "fit", "--config", QUICKSTART, *SMALL_QUICKSTART, "--trainer.max_epochs", "1",
+            "--trainer.default_root_dir", tmp_path / "runs", "--test_after_fit", "false",
+            "--trainer.logger+=WandbLogger", "--trainer.logger.log_model", "true", *more,
+        )
+        assert code == 0, err
+        *_, sync_line, run_dir_line = out.strip().splitlines()
+        return sync_line, Path(run_dir_line)
+
+    sync_line, run_dir = fit()
+    assert sync_line.endswith(f"wandb sync {run_dir / 'wandb'}")
+    run_id = (run_dir / "wandb_id.txt").read_text().strip()
+    # Asked for (log_model), the offline run keeps the checkpoints and the config as artifacts.
+    wandb_file = offline_run_file(run_dir)
+    artifacts = {(r.artifact.type, r.artifact.name) for r in wandb_records(wandb_file) if r.WhichOneof("record_type") == "artifact"}
+    assert ("config", f"config-{run_id}") in artifacts and ("model", f"model-{run_id}") in artifacts
+
+    first_wall_time = json.loads((run_dir / "results.json").read_text())["wall_time_s"]
+    _, resumed_dir = fit("--ckpt_path", "last")
+    assert resumed_dir == run_dir
+    assert json.loads((run_dir / "results.json").read_text())["wall_time_s"] > first_wall_time  # adds up
+    assert len(list(run_dir.glob(f"wandb/offline-run-*-{run_id}*"))) == 2  # one W&B run, in two pieces
+
+
+def test_wandb_logger_gets_run_dir_experiment_name_stored_id_and_flat_config(tmp_path, monkeypatch):
+    from jsonargparse import Namespace
+    from lightning.pytorch.loggers import WandbLogger
+
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    monkeypatch.delenv("WANDB_RUN_ID", raising=False)
+    run_dir = tmp_path / "exp" / "version_3"
+    run_dir.mkdir(parents=True)
+    (run_dir / tracking.WANDB_ID_FILE).write_text("abc123\n")  # a resumed run
+    parsed = Namespace(class_path="lightning.pytorch.loggers.WandbLogger",
+                       init_args=Namespace(project="p", save_dir=".", resume=None, tags=["t"], group=None))
+    (logger,) = tracking.prepare_loggers(
+        [WandbLogger(project="p")], [parsed], run_dir=run_dir, experiment="exp",
+        config=lambda: "model:\n  init_args: {lr: 0.1, compile: false}\n",
+    )
+    init = logger._wandb_init  # what wandb.init will be given
+    assert (init["name"], init["dir"], init["id"], init["resume"], init["tags"]) == ("exp", str(run_dir), "abc123", "allow", ["t"])
+    assert init["config"] == {"model.init_args.lr": 0.1, "model.init_args.compile": False}
+    assert "group" not in init  # unset stays unset: wandb then reads WANDB_RUN_GROUP
+
+
+def test_run_id_is_kept_in_the_run_directory_and_reused(tmp_path, monkeypatch):
+    monkeypatch.delenv("WANDB_RUN_ID", raising=False)
+    first = tracking._wandb_run_id(tmp_path)
+    (tmp_path / tracking.WANDB_ID_FILE).write_text(first + "\n")
+    assert tracking._wandb_run_id(tmp_path) == first
+    monkeypatch.setenv("WANDB_RUN_ID", "agentrun")  # a W&B sweep agent chooses the id
+    assert tracking._wandb_run_id(tmp_path) == "agentrun"
+
+
+def test_offline_unless_a_key_and_the_server_are_there(tmp_path, monkeypatch):
+    monkeypatch.setenv("NETRC", str(tmp_path / "netrc"))
+    monkeypatch.delenv("WANDB_API_KEY", raising=False)
+    for name in ("WANDB_BASE_URL", "HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setattr(tracking, "_reachable", lambda url: True)
+
+    monkeypatch.setenv("WANDB_MODE", "disabled")
+    assert tracking._default_wandb_mode() is None  # WANDB_MODE is wandb's to honour
+    monkeypatch.delenv("WANDB_MODE")
+    assert tracking._default_wandb_mode() == "offline"  # no key
+
+    (tmp_path / "netrc").write_text("machine api.wandb.ai\n  login user\n  password secret\n")
+    (tmp_path / "netrc").chmod(0o600)
+    assert tracking._default_wandb_mode() is None  # `wandb login` left a key: online
+    monkeypatch.setattr(tracking, "_reachable", lambda url: False)
+    assert tracking._default_wandb_mode() == "offline"  # a key but no network
+
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy:3128")
+    assert tracking._default_wandb_mode() is None  # the route is the proxy's: wandb tries it
+
+    (tmp_path / "netrc").unlink()
+    monkeypatch.delenv("HTTPS_PROXY")
+    monkeypatch.setenv("WANDB_API_KEY", "x" * 40)
+    monkeypatch.setattr(tracking, "_reachable", lambda url: True)
+    assert tracking._default_wandb_mode() is None
+
+
+def test_reachable_is_a_quick_tcp_connect():
+    import socket
+
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen()
+        assert tracking._reachable(f"http://127.0.0.1:{server.getsockname()[1]}", timeout=2)
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+    assert not tracking._reachable(f"http://127.0.0.1:{port}", timeout=1)
