@@ -183,6 +183,8 @@ def check_devices(accelerator: object, devices: object) -> None:
     wanted = _device_count(devices)
     if wanted is None:
         return
+    if wanted < 1:
+        raise UserError(f"--trainer.devices {devices} is not valid; use a count of at least 1, -1 or 'auto' for all of them, or a list of indices")
     indices = devices if isinstance(devices, (list, tuple)) else []
     if wanted > available or any(int(i) >= available for i in indices):
         asked = f"devices {list(indices)}" if indices else f"{wanted} devices"

@@ -61,6 +61,9 @@ class Classifier(Task):
         # One metric object per stage: their states must not mix (val runs inside a train epoch).
         self.accuracy = nn.ModuleDict({f"{stage}_acc": Accuracy() for stage in ("train", "val", "test")})
 
+    def metric_names(self) -> list[str]:
+        return [*super().metric_names(), *(f"{stage}/acc" for stage in ("train", "val", "test"))]
+
     def default_loss(self) -> None:
         # Chosen per batch from the net's output (see `_DEFAULT_LOSSES`).
         return None

@@ -247,7 +247,7 @@ CASES = [
     Case("negative layer width", lambda c: fit("--model.init_args.net.init_args.hidden_dims", "[-4]"), ["hidden_dims", "-4"]),
     Case("negative lr", lambda c: fit("--model.init_args.optimizer.init_args.lr", "-0.1"), ["lr", "-0.1"], xfail=TODAY),
     Case("negative weight_decay", lambda c: fit("--model.init_args.optimizer.init_args.weight_decay", "-1"), ["weight_decay", "-1"], xfail=TODAY),
-    Case("beta above 1", lambda c: fit("--model.init_args.optimizer.init_args.betas", "[1.5, 0.9]"), ["betas"], xfail=TODAY),
+    Case("beta above 1", lambda c: fit("--model.init_args.optimizer.init_args.betas", "[1.5, 0.9]"), ["beta", "1.5"], xfail=TODAY),
     Case("negative max_lr", lambda c: fit("--model.init_args.scheduler.init_args.max_lr", "-1"), ["max_lr", "-1"], xfail=TODAY),
     Case("checkpoint.mode not min/max", lambda c: fit("--checkpoint.mode", "maximum"), ["checkpoint.mode", "maximum", "min", "max"], xfail=TODAY),
     Case("checkpoint.save_top_k below -1", lambda c: fit("--checkpoint.save_top_k", "-2"), ["save_top_k", "-2"], xfail=TODAY),
