@@ -60,6 +60,9 @@ def check_config_file(path: str) -> None:
 
 def check_options(command: str, config: Any) -> None:
     """Options out of range, before anything is built: one line naming the option and its range."""
+    for section, example in (("model", "lit_dl.tasks.Classifier"), ("data", "lit_dl.data.ArrayDataModule")):
+        if config.get(section) is None:
+            raise UserError(f"no {section} given: add a '{section}:' section to the config (class_path: {example}, ...) or pass --{section}")
     _check_seed(config.get("seed_everything"))
     trainer = config.get("trainer") or {}
     _check_trainer(command, trainer)
@@ -216,7 +219,7 @@ def check_resume_trains(checkpoint: Path, trainer: Mapping[str, Any]) -> None:
 
     try:
         saved = torch.load(checkpoint, map_location="cpu", mmap=True, weights_only=False)
-        progress = saved["loops"]["fit_loop"]["epoch_progress"]["current"]["completed"]
+        progress = saved["loops"]["fit_loop"]["epoch_progress"]["current"]["processed"]
         steps = int(saved.get("global_step", 0))
     except Exception:  # noqa: BLE001  an unusual checkpoint: Lightning decides
         return

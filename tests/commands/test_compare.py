@@ -64,8 +64,10 @@ def table(lit_dl, *args) -> list[dict[str, str]]:
 def test_table_shows_differing_settings_best_val_test_epochs_and_time(lit_dl, runs):
     rows = table(lit_dl, runs / "mlp")
     assert [row["run"] for row in rows] == ["mlp/version_0", "mlp/version_1", "mlp/version_2"]
-    assert list(rows[0]) == ["run", "model.init_args.optimizer.init_args.lr", "trainer.max_epochs", "val/loss (best)",
+    assert list(rows[0]) == ["run", "status", "model.init_args.optimizer.init_args.lr", "trainer.max_epochs", "val/loss (best)",
                              "test/acc", "test/loss", "epochs", "wall_time_s"]
+    # Written by hand without a status: finished with results, unknown without (lit-dl writes one).
+    assert [row["status"] for row in rows] == ["completed", "completed", "unknown"]
     assert [row["model.init_args.optimizer.init_args.lr"] for row in rows] == ["0.001", "0.01", "0.1"]
     assert [float(row["val/loss (best)"]) for row in rows] == [0.65, 0.4, 1.1]
     assert rows[1]["test/acc"] == "0.95" and rows[2]["test/acc"] == ""
@@ -79,8 +81,8 @@ def test_rich_and_markdown_tables_use_short_names(lit_dl, runs):
     assert "lr" in out and "model.init_args" not in out and "1m15s" in out
     code, out, _ = lit_dl("compare", runs / "mlp" / "version_0", runs / "mlp" / "version_1", "--format", "markdown")
     header, rule, *rows = out.strip().splitlines()
-    assert header == "| run | lr | val/loss (best) | test/acc | test/loss | epochs | wall time |"
-    assert rule.startswith("|---|---|---:|") and rows[0].startswith("| mlp/version_0 | 0.001 | 0.65 | 0.8 |")
+    assert header == "| run | status | lr | val/loss (best) | test/acc | test/loss | epochs | wall time |"
+    assert rule.startswith("|---|---|---|---:|") and rows[0].startswith("| mlp/version_0 | completed | 0.001 | 0.65 | 0.8 |")
 
 
 def test_sort_best_first_by_any_metric_or_setting(lit_dl, runs):
