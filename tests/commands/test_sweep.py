@@ -33,7 +33,7 @@ def test_grid_runs_every_trial_records_the_failed_one_and_ends_with_the_table(li
     assert code == 1, err  # a trial failed; the others ran
     assert out.count("  ok in ") == 3 and "FAILED (exit 2)" in out and "max_lr=oops" in err
     table = out[out.index("┏") :]
-    values = [line.split("│")[2].strip() for line in table.splitlines() if "grid/version_" in line]
+    values = [line.split("│")[3].strip() for line in table.splitlines() if "grid/version_" in line]  # run, status, max_lr
     assert sorted(values, key=float) == ["0.003", "0.01", "0.03"]  # one row each, best val/loss first
     assert "max_lr" in table and "val/loss (best)" in table
     trials = json.loads((root / "grid" / "sweep_0" / "trials.json").read_text())
