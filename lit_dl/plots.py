@@ -3,7 +3,9 @@ this module stays cheap and never needs a display."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 
 def plot_activations(path: str | Path) -> Path:
@@ -37,8 +39,50 @@ def plot_activations(path: str | Path) -> Path:
     figure.suptitle("Activations and their derivatives")
     figure.tight_layout()
 
+    return save_figure(figure, path)
+
+
+# Beyond this many classes the counts no longer fit in their cells; the colours still tell.
+MAX_ANNOTATED_CLASSES = 30
+
+
+def plot_confusion_matrix(matrix: Sequence[Sequence[int]], labels: Sequence[str], path: str | Path, title: str = "Test confusion matrix") -> Path:
+    """The confusion matrix (rows: true class, columns: predicted class) as a heat map with the
+    class labels on both axes and each cell's count written in it, saved to `path`."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    counts = np.asarray(matrix, dtype=np.int64)
+    size = min(max(4.0, 0.5 * len(labels) + 2), 20)
+    figure, ax = plt.subplots(figsize=(size + 1, size))
+    image = ax.imshow(counts, cmap="Blues", interpolation="nearest")
+    figure.colorbar(image, ax=ax, fraction=0.046, pad=0.04)
+    ticks = range(len(labels))
+    ax.set_xticks(ticks, labels, rotation=45 if max(map(len, labels), default=0) > 3 else 0, ha="right")
+    ax.set_yticks(ticks, labels)
+    ax.set_xlabel("predicted class")
+    ax.set_ylabel("true class")
+    ax.set_title(f"{title} ({counts.sum()} samples)")
+    if len(labels) <= MAX_ANNOTATED_CLASSES:
+        threshold = counts.max() / 2 if counts.size else 0
+        for (row, column), count in np.ndenumerate(counts):
+            color = "white" if count > threshold else "black"
+            ax.text(column, row, str(count), ha="center", va="center", color=color, fontsize="small")
+    figure.tight_layout()
+    return save_figure(figure, path)
+
+
+def save_figure(figure: Any, path: str | Path) -> Path:
+    """Write a matplotlib figure to `path` (its folders created) and close it."""
+    import matplotlib.pyplot as plt
+
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path, dpi=120)
-    plt.close(figure)
+    try:
+        figure.savefig(path, dpi=120)
+    finally:
+        plt.close(figure)
     return path

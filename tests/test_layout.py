@@ -20,7 +20,7 @@ ALLOWED = {
     "run": {"run"},
     "training": {"training", "run", "data", "tasks", "nets", "losses"},
     "commands": {"commands", "run", "plots"},
-    "cli": {"cli", "training", "run", "tasks", "data", "nets", "losses", "commands"},
+    "cli": {"cli", "training", "run", "tasks", "data", "nets", "losses", "commands", "plots"},
 }
 
 

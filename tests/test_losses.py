@@ -66,15 +66,6 @@ def test_weighted_mse_mae_by_hand():
         WeightedMSEMAELoss(mse_weight=-1.0)
 
 
-def test_torch_regression_losses_by_hand():
-    prediction = torch.tensor([0.0, 0.0])
-    target = torch.tensor([0.5, 3.0])
-    assert nn.MSELoss()(prediction, target).item() == pytest.approx((0.25 + 9) / 2)
-    assert nn.L1Loss()(prediction, target).item() == pytest.approx(3.5 / 2)
-    # SmoothL1 (beta 1): 0.5 * e^2 below 1, |e| - 0.5 above
-    assert nn.SmoothL1Loss()(prediction, target).item() == pytest.approx((0.125 + 2.5) / 2)
-
-
 def parse_loss(config: dict) -> nn.Module:
     jsonargparse = pytest.importorskip("jsonargparse")
     import lit_dl.losses  # noqa: F401  (teaches jsonargparse to read tensors)

@@ -23,6 +23,7 @@ USER_NVML_CUDA_CHECK = os.environ.get("PYTORCH_NVML_BASED_CUDA_CHECK")
 DESCRIPTION = (
     "Train, evaluate and compare deep-learning experiments described in YAML.\n"
     "  lit-dl fit --config experiments/quickstart.yaml   train (then test the best checkpoint)\n"
+    "  lit-dl lr-find --config EXPERIMENT.yaml           suggest a learning rate and its flag\n"
     "  lit-dl compare RUN_DIR_OR_GLOB...                 table of runs and their differences\n"
     "  lit-dl sweep GRID.yaml                            grid or random search of runs\n"
     "  lit-dl plot activations -o act.png                figures for the docs"
@@ -32,6 +33,8 @@ DESCRIPTION = (
 def run(argv: list[str] | None = None) -> None:
     """Run lit-dl on `argv` (the process's arguments by default); errors propagate."""
     argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] == "lr-find":  # LightningCLI names a subcommand after its Trainer method
+        argv[0] = "lr_find"
     if argv and argv[0] in EXTRA_COMMANDS:
         importlib.import_module(EXTRA_COMMANDS[argv[0]]).main(argv[1:])
         return

@@ -12,13 +12,14 @@ Where each step happens, in LightningCLI's order:
 from __future__ import annotations
 
 import argparse
+import inspect
 import logging
 import os
 import sys
 import time
 import warnings
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import torch
 from jsonargparse import ArgumentError, DefaultHelpFormatter
@@ -26,12 +27,15 @@ from lightning.fabric.utilities.exceptions import MisconfigurationException
 from lightning.pytorch import LightningModule, Trainer
 from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI, SaveConfigCallback
+from lightning.pytorch.tuner import Tuner
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 from lightning.pytorch.utilities.model_helpers import is_overridden
 
 import lit_dl.losses  # noqa: F401  (teaches jsonargparse to read class weights from YAML lists)
 from lit_dl.cli import DESCRIPTION, USER_NVML_CUDA_CHECK, checks, explain
+from lit_dl.cli.lr_find import FIGURE_FILE, LR_FIND, write_lr_find
 from lit_dl.errors import TrainingDiverged, UserError
+from lit_dl.plots import plot_confusion_matrix
 from lit_dl.run import results as record
 from lit_dl.run import slurm
 from lit_dl.run.config import save_config
@@ -39,6 +43,7 @@ from lit_dl.run.csv_logger import RunCSVLogger
 from lit_dl.run.environment import git_commit, package_versions
 from lit_dl.run.layout import CHECKPOINTS, DEFAULT_ROOT_DIR, Reservation, next_version, reserve_version
 from lit_dl.run.plan import RUN_DIR_ENV, Environment, RunPlan, RunRequest, resolve_run
+from lit_dl.tasks.classifier import is_per_class_metric
 from lit_dl.training import tracking
 from lit_dl.training.checkpoint_io import check_checkpoint, check_readable
 from lit_dl.training.defaults import RunDefaults
@@ -50,6 +55,7 @@ DATA_LINKS = (
     ("data.num_outputs", "model.init_args.net.init_args.num_outputs"),
     ("data.input_shape", "model.init_args.net.init_args.input_shape"),
 )
+CONFUSION_MATRIX_FIGURE = "confusion_matrix.png"  # of the fit's test
 CHECKPOINT_DEFAULTS = {
     "checkpoint.monitor": "val/loss",
     "checkpoint.mode": "min",
@@ -61,8 +67,9 @@ CHECKPOINT_DEFAULTS = {
 
 
 class LitDLTrainer(Trainer):
-    """Lightning's Trainer. Its `fit` declares `test_after_fit` so that LightningCLI, which builds
-    each subcommand's flags from the trainer's method, gives `fit` (and only `fit`) that flag."""
+    """Lightning's Trainer. LightningCLI builds each subcommand's flags from the trainer's method
+    of that name: `fit` declares `test_after_fit` so that `fit` (and only `fit`) has that flag,
+    and `lr_find` is the method behind `lit-dl lr-find`."""
 
     def fit(
         self,
@@ -76,15 +83,47 @@ class LitDLTrainer(Trainer):
         """Train, then test the best checkpoint (--test_after_fit false to skip the test)."""
         super().fit(model, train_dataloaders, val_dataloaders, datamodule, ckpt_path)
 
+    def lr_find(
+        self,
+        model: LightningModule,
+        datamodule: Any = None,
+        min_lr: float = 1e-8,
+        max_lr: float = 1.0,
+        num_training: int = 100,
+        mode: Literal["exponential", "linear"] = "exponential",
+        early_stop_threshold: float | None = 4.0,
+    ) -> Any:
+        """Suggest a learning rate: train briefly while raising it, and find where the loss falls fastest.
+
+        Args:
+            model: the task, as `fit` builds it.
+            datamodule: the data, as `fit` builds it.
+            min_lr: the first learning rate tried.
+            max_lr: the last learning rate tried.
+            num_training: how many rates (one training step each) to try; the search also
+                ends with the trainer's max_epochs.
+            mode: how the rate grows from step to step.
+            early_stop_threshold: stop once the loss exceeds this many times its best value;
+                null tries every rate.
+        """
+        return Tuner(self).lr_find(
+            model, datamodule=datamodule, min_lr=min_lr, max_lr=max_lr, num_training=num_training,
+            mode=mode, early_stop_threshold=early_stop_threshold, update_attr=False,
+        )
+
+
+# `lit-dl lr-find`'s own flags: the search's, not how a run is trained.
+LR_FIND_FLAGS = tuple(inspect.signature(LitDLTrainer.lr_find).parameters)[3:]
+
 
 class SaveConfigOnce(SaveConfigCallback):
     """config.yaml is written once, atomically, by the fit that creates the run; a resume, a
     `test` or a `predict` never rewrites it.
 
     It holds how the run was made, not how this command was called: without `fit`'s own flags
-    (`ckpt_path`, `test_after_fit`), so that `test`, `validate` and `predict` read it too."""
+    (`ckpt_path`, `test_after_fit`) or `lr-find`'s, so that every subcommand reads it."""
 
-    COMMAND_FLAGS = ("ckpt_path", "test_after_fit", "weights_only")
+    COMMAND_FLAGS = ("ckpt_path", "test_after_fit", "weights_only", *LR_FIND_FLAGS)
 
     def setup(self, trainer: Trainer, pl_module: LightningModule, stage: str) -> None:
         log_dir = trainer.log_dir  # every rank asks: it is broadcast from rank zero
@@ -141,6 +180,12 @@ class LitDLCLI(LightningCLI):
             raise
         finally:
             self.held_logs.drop()
+
+    @staticmethod
+    def subcommands() -> dict[str, set[str]]:
+        """LightningCLI's subcommands and `lr_find` (typed `lit-dl lr-find`), with the method
+        arguments the CLI fills itself."""
+        return {**LightningCLI.subcommands(), LR_FIND: {"model", "datamodule"}}
 
     # -- parser ------------------------------------------------------------------------------
     def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
@@ -263,6 +308,17 @@ class LitDLCLI(LightningCLI):
     def test(self, **kwargs: Any) -> None:
         self.trainer.test(**{**kwargs, "ckpt_path": str(self.plan.checkpoint)})
 
+    def lr_find(self, **kwargs: Any) -> None:
+        finder = self.trainer.lr_find(**kwargs)
+        _remove_if_empty(self.run_dir / CHECKPOINTS)  # Lightning's temporary checkpoint has gone
+        if not self.trainer.is_global_zero:
+            return
+        scheduler = self.config[LR_FIND].model.init_args.get("scheduler")
+        found = write_lr_find(finder, self.run_dir, scheduler.class_path if scheduler else None)
+        print(f"suggested learning rate: {found['suggestion']:.3g}  (loss curve: {self.run_dir / FIGURE_FILE})")
+        print(f"train with it: {found['flag']}")
+        print(self.run_dir, flush=True)
+
     def before_fit(self) -> None:
         checks.check_monitors(self.model, _monitors(self.trainer, self.model))
         needed = 3 * sum(p.numel() * p.element_size() for p in self.model.parameters()) + (1 << 16)
@@ -285,16 +341,19 @@ class LitDLCLI(LightningCLI):
         val = _scalars(trainer.callback_metrics, "val/")
         checkpoint = trainer.checkpoint_callback
         best = checkpoint.best_model_path if checkpoint is not None else ""
-        test = {}
+        test, per_class = {}, {}
         if getattr(self, "test_after_fit", True) and self._has_test_data():
             outputs = trainer.test(self.model, datamodule=self.datamodule, ckpt_path=best or None, verbose=False)
             test = _scalars(outputs[0] if outputs else {}, "test/")
         if not trainer.is_global_zero:
             return
         self.run_dir.mkdir(parents=True, exist_ok=True)
+        if test:
+            per_class = self._per_class_results(CONFUSION_MATRIX_FIGURE)
         record.update_results(
             self.run_dir, status="completed", val=val, test=test, best_checkpoint=best or None,
             wall_time_s=round(self.earlier_wall_time + time.monotonic() - self.started, 3), epochs=trainer.current_epoch,
+            **per_class,
         )
         if test:
             print("test: " + "  ".join(f"{k} {v:.4f}" for k, v in sorted(test.items())))
@@ -302,6 +361,9 @@ class LitDLCLI(LightningCLI):
         print(self.run_dir, flush=True)
 
     def before_validate(self) -> None:
+        self.held_logs.release()
+
+    def before_lr_find(self) -> None:
         self.held_logs.release()
 
     def before_test(self) -> None:
@@ -329,8 +391,20 @@ class LitDLCLI(LightningCLI):
     def _after_evaluation(self, command: str, prefix: str) -> None:
         if self.trainer.is_global_zero and self.run_dir.is_dir():
             metrics = _scalars(self.trainer.callback_metrics, prefix)
-            record.add_evaluation(self.run_dir, command, str(self.plan.checkpoint), metrics)
+            # Each checkpoint's test has its own figure: the fit's confusion_matrix.png stays as it was.
+            figure = f"confusion_matrix_{Path(str(self.plan.checkpoint)).stem}.png"
+            per_class = self._per_class_results(figure) if command == "test" else {}
+            record.add_evaluation(self.run_dir, command, str(self.plan.checkpoint), metrics, **per_class)
             print(self.run_dir, flush=True)
+
+    def _per_class_results(self, figure: str) -> dict[str, Any]:
+        """A classifier's last test per class (see `Classifier.test_per_class`), with its confusion
+        matrix drawn into the run directory as `figure`; {} for other tasks."""
+        per_class = getattr(self.model, "test_per_class", None)
+        if not per_class:
+            return {}
+        plot_confusion_matrix(per_class["confusion_matrix"], per_class["labels"], self.run_dir / figure)
+        return {"per_class": {**per_class, "figure": figure}}
 
     def _has_test_data(self) -> bool:
         return self.datamodule is not None and is_overridden("test_dataloader", self.datamodule)
@@ -390,7 +464,18 @@ def _as_list(value: Any) -> list[Any]:
 
 
 def _scalars(metrics: dict[str, Any], prefix: str) -> dict[str, float]:
-    return {k: float(v) for k, v in metrics.items() if k.startswith(prefix) and getattr(v, "numel", lambda: 1)() == 1}
+    """The whole-set metrics of a stage; one class's values are in the run's `per_class` record."""
+    return {
+        k: float(v) for k, v in metrics.items()
+        if k.startswith(prefix) and not is_per_class_metric(k) and getattr(v, "numel", lambda: 1)() == 1
+    }
+
+
+def _remove_if_empty(folder: Path) -> None:
+    try:
+        folder.rmdir()
+    except OSError:
+        pass  # holds files, or was never made
 
 
 # Lightning's chatter while a command is set up (`Seed set to N`, `GPU available: ...`).

@@ -1,6 +1,7 @@
 """LightningDataModules. Each exposes `input_shape`, `num_outputs`, `num_classes` and `task`."""
 
 from lit_dl.data.arrays import ArrayDataModule
+from lit_dl.data.augment import ImageAugment
 from lit_dl.data.base import InMemoryDataModule
 from lit_dl.data.cifar10 import CIFAR10DataModule
 from lit_dl.data.loader import TensorBatchLoader
@@ -10,6 +11,7 @@ from lit_dl.data.toy import ToyClassificationDataModule
 __all__ = [
     "ArrayDataModule",
     "CIFAR10DataModule",
+    "ImageAugment",
     "InMemoryDataModule",
     "SyntheticSequenceDataModule",
     "TensorBatchLoader",

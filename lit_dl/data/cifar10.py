@@ -3,9 +3,11 @@
 The standard path is torchvision's: PIL images, per-sample transforms in worker processes.
 
 With `device_resident: true` each split lives on the training device as one uint8 tensor
-(50,000 images are 150 MB); every batch is cropped, flipped and normalised there with a few
-whole-batch tensor ops. For small nets this removes the input pipeline from the step time. The
-random crop offsets and flips are drawn on the CPU, so a seed gives the same batches on any device.
+(50,000 images are 150 MB); every batch is cropped, flipped, normalised, cut out and mixed there
+with a few whole-batch tensor ops. For small nets this removes the input pipeline from the step
+time. The random draws are made on the CPU, so a seed gives the same batches on any device.
+
+`augment` takes `true`, `false` or the options of `lit_dl.data.augment.ImageAugment`.
 
 torchvision is imported inside methods, so `import lit_dl.data` stays cheap.
 """
@@ -24,6 +26,17 @@ import torch.nn.functional as F
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset, DistributedSampler, Subset
 
+from lit_dl.data.augment import (
+    ImageAugment,
+    MixingCollate,
+    as_augment,
+    auto_policy,
+    batch_mixer,
+    cutout,
+    draw_cutout_centres,
+    mix_with,
+    per_image_after_normalise,
+)
 from lit_dl.data.base import distributed_position, training_device
 from lit_dl.data.loader import TensorBatchLoader
 from lit_dl.errors import UserError
@@ -32,6 +45,7 @@ CIFAR10_MEAN = (0.4914, 0.4822, 0.4465)
 CIFAR10_STD = (0.2470, 0.2435, 0.2616)
 FOLDER = "cifar-10-batches-py"
 ARCHIVE = "cifar-10-python.tar.gz"
+CLASS_NAMES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
 FILES = (*(f"data_batch_{i}" for i in range(1, 6)), "test_batch", "batches.meta")
 SOURCE = "https://www.cs.toronto.edu/~kriz/cifar.html"
 
@@ -80,25 +94,39 @@ def crop_flip(images: Tensor, offsets: Tensor, flips: Tensor, padding: int) -> T
 
 
 class ImageBatchTransform:
-    """A `TensorBatchLoader` transform: optional random crop and flip of uint8 images, then
-    `ToTensor` and `Normalize`'s arithmetic, all on the images' own device."""
+    """A `TensorBatchLoader` transform for `(uint8 images, labels)` batches, on the images' own
+    device: optional random crop and flip, then `ToTensor` and `Normalize`'s arithmetic, then
+    optional cutout and MixUp/CutMix (which make the labels class probabilities)."""
 
-    def __init__(self, mean: tuple[float, ...], std: tuple[float, ...], augment: bool, padding: int = 4) -> None:
+    def __init__(
+        self,
+        mean: tuple[float, ...],
+        std: tuple[float, ...],
+        augment: bool | ImageAugment,
+        padding: int = 4,
+        num_classes: int = 10,
+    ) -> None:
         self.mean = torch.tensor(mean).view(-1, 1, 1)
         self.std = torch.tensor(std).view(-1, 1, 1)
-        self.augment = augment
-        self.padding = padding
+        self.augment = ImageAugment(padding=padding) if augment is True else as_augment(augment)
+        self.mixer = batch_mixer(self.augment, num_classes)
 
     def __call__(self, batch: tuple[Tensor, ...], generator: torch.Generator) -> tuple[Tensor, ...]:
-        images, *rest = batch
-        if self.augment:
-            offsets, flips = draw_crop_flip(len(images), self.padding, generator)
-            images = crop_flip(images, offsets, flips, self.padding)
+        images, labels = batch
+        augment = self.augment
+        if augment.crop_flip:
+            offsets, flips = draw_crop_flip(len(images), augment.padding, generator)
+            images = crop_flip(images, offsets, flips, augment.padding)
         if self.mean.device != images.device:
             self.mean, self.std = self.mean.to(images.device), self.std.to(images.device)
         # The same operations in the same order as ToTensor + Normalize, hence the same floats.
         normalized = images.float().div(255).sub(self.mean).div(self.std)
-        return (normalized, *rest)
+        if augment.cutout > 0:
+            centres = draw_cutout_centres(len(images), images.shape[-2], images.shape[-1], generator)
+            normalized = cutout(normalized, centres, augment.cutout)
+        if self.mixer is not None:
+            normalized, labels = mix_with(self.mixer, normalized, labels, generator)
+        return normalized, labels
 
 
 class CIFAR10DataModule(pl.LightningDataModule):
@@ -110,7 +138,7 @@ class CIFAR10DataModule(pl.LightningDataModule):
         data_dir: str = "data",
         download: bool = True,
         val_size: int = 5000,
-        augment: bool = True,
+        augment: bool | ImageAugment = True,
         batch_size: int = 128,
         eval_batch_size: int | None = None,
         num_workers: int = 4,
@@ -125,7 +153,10 @@ class CIFAR10DataModule(pl.LightningDataModule):
             data_dir: the folder holding (or to receive) cifar-10-batches-py/ or cifar-10-python.tar.gz.
             download: fetch the dataset when data_dir has neither.
             val_size: training images held out for validation (the rest, 50,000 - val_size, train).
-            augment: random 32x32 crops of the 4-pixel zero-padded image and horizontal flips in training.
+            augment: what training images go through: true (random 32x32 crops of the 4-pixel
+                zero-padded image and horizontal flips), false (nothing), or the options of
+                `lit_dl.data.augment.ImageAugment`, e.g. `{auto: trivial, erasing: 0.25, mixup: 0.2,
+                cutmix: 1.0}` (MixUp and CutMix make the labels class probabilities).
             batch_size: images per training batch.
             eval_batch_size: images per validation and test batch (default max(batch_size, 256)).
             num_workers: DataLoader worker processes for the standard path.
@@ -143,7 +174,12 @@ class CIFAR10DataModule(pl.LightningDataModule):
         self.data_dir = Path(data_dir)
         self.download = download
         self.val_size = val_size
-        self.augment = augment
+        self.augment = as_augment(augment)
+        if device_resident and (self.augment.auto != "none" or self.augment.erasing > 0):
+            raise UserError(
+                "augment.auto and augment.erasing run per image in DataLoader workers, which device_resident "
+                "data has none of; use augment.cutout (and crop_flip, mixup, cutmix) there, or set device_resident: false"
+            )
         self.batch_size = batch_size
         self.eval_batch_size = eval_batch_size or max(batch_size, 256)
         self.num_workers = num_workers
@@ -155,6 +191,7 @@ class CIFAR10DataModule(pl.LightningDataModule):
 
         self.input_shape = (3, 32, 32)
         self.num_classes = 10
+        self.class_names = CLASS_NAMES  # labels of the per-class test results
         self.num_outputs = 10
         self.task = "classification"
         # Filled by setup: torchvision datasets (standard path) or (uint8 images, labels) on the device.
@@ -263,8 +300,10 @@ class CIFAR10DataModule(pl.LightningDataModule):
     def _train_transform(self):
         from torchvision import transforms
 
-        augmentation = [transforms.RandomCrop(32, padding=4), transforms.RandomHorizontalFlip()] if self.augment else []
-        return transforms.Compose([*augmentation, *self._eval_transform().transforms])
+        augment = self.augment
+        on_pil = [transforms.RandomCrop(32, padding=augment.padding), transforms.RandomHorizontalFlip()] if augment.crop_flip else []
+        on_pil += auto_policy(augment.auto)
+        return transforms.Compose([*on_pil, *self._eval_transform().transforms, *per_image_after_normalise(augment)])
 
     def _eval_transform(self):
         from torchvision import transforms
@@ -284,12 +323,15 @@ class CIFAR10DataModule(pl.LightningDataModule):
                 seed=self.seed,
                 rank=rank,
                 world_size=world,
-                transform=ImageBatchTransform(CIFAR10_MEAN, CIFAR10_STD, augment=train and self.augment),
+                transform=ImageBatchTransform(
+                    CIFAR10_MEAN, CIFAR10_STD, augment=self.augment if train else False, num_classes=self.num_classes
+                ),
             )
         dataset = self.datasets[split]
         # The sampler TensorBatchLoader imitates: the same order for the same seed on either path,
         # and Lightning keeps it under DDP instead of substituting its own.
         sampler = DistributedSampler(dataset, num_replicas=world, rank=rank, shuffle=train, seed=self.seed)
+        mixer = batch_mixer(self.augment, self.num_classes) if train else None
         return DataLoader(
             dataset,
             batch_size=batch_size,
@@ -297,6 +339,7 @@ class CIFAR10DataModule(pl.LightningDataModule):
             num_workers=self.num_workers,
             pin_memory=self.pin_memory and training_device(self.trainer).type == "cuda",
             persistent_workers=self.persistent_workers and self.num_workers > 0,
+            collate_fn=MixingCollate(mixer) if mixer is not None else None,
         )
 
     def train_dataloader(self) -> TensorBatchLoader | DataLoader:

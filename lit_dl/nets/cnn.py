@@ -9,13 +9,15 @@ import torch.nn as nn
 
 from lit_dl.errors import UserError
 from lit_dl.nets import layers
-from lit_dl.nets.layers import ActivationName
+from lit_dl.nets.layers import ActivationName, NormName
 
 
 class ConvBNReLU(nn.Sequential):
-    """Conv2d -> [BatchNorm2d] -> activation, "same" padding for odd kernels.
+    """Conv2d -> [norm] -> activation, "same" padding for odd kernels.
 
-    The conv drops its bias under batch norm: BN's own shift makes it redundant.
+    `norm` names the normalisation (`layers.norm2d`: batch, group, instance, layer or none;
+    `norm_groups` is GroupNorm's group count). `groups` is the conv's own grouping (depthwise
+    convs). The conv drops its bias under a norm: the norm's own shift makes it redundant.
     """
 
     def __init__(
@@ -25,9 +27,11 @@ class ConvBNReLU(nn.Sequential):
         kernel_size: int = 3,
         stride: int = 1,
         groups: int = 1,
-        batch_norm: bool = True,
+        norm: NormName = "batch",
+        norm_groups: int = 32,
         activation: ActivationName | None = "relu",
     ) -> None:
+        norm_layer = layers.norm2d(norm, out_channels, norm_groups)
         modules: list[nn.Module] = [
             nn.Conv2d(
                 in_channels,
@@ -36,11 +40,11 @@ class ConvBNReLU(nn.Sequential):
                 stride=stride,
                 padding=kernel_size // 2,
                 groups=groups,
-                bias=not batch_norm,
+                bias=norm_layer is None,
             )
         ]
-        if batch_norm:
-            modules.append(nn.BatchNorm2d(out_channels))
+        if norm_layer is not None:
+            modules.append(norm_layer)
         if activation is not None:
             modules.append(layers.activation(activation))
         super().__init__(*modules)
@@ -57,7 +61,10 @@ class SimpleCNN(nn.Module):
         channels: output channels of each conv stage; each stage halves H and W.
         hidden_dim: width of the hidden linear layer.
         dropout: dropout before the output layer.
-        batch_norm: add BatchNorm2d after each conv.
+        norm: normalisation after each conv: batch, group, instance, layer or none (the notes'
+            net has none).
+        norm_groups: GroupNorm's number of channel groups (norm: group).
+        spatial_dropout: Dropout2d probability after each stage (whole feature maps dropped).
         activation: activation used everywhere.
     """
 
@@ -68,21 +75,25 @@ class SimpleCNN(nn.Module):
         channels: Sequence[int] = (32, 64, 128),
         hidden_dim: int = 512,
         dropout: float = 0.5,
-        batch_norm: bool = False,
+        norm: NormName = "none",
+        norm_groups: int = 32,
+        spatial_dropout: float = 0.0,
         activation: ActivationName = "relu",
     ) -> None:
         super().__init__()
         in_channels, height, width = layers.expect_rank("SimpleCNN", input_shape, 3, "[3, 32, 32]")
         layers.check_positive("SimpleCNN", num_outputs=num_outputs, hidden_dim=hidden_dim, channels=channels)
         layers.check_dropout("SimpleCNN", dropout)
+        layers.check_dropout("SimpleCNN", spatial_dropout, "spatial_dropout")
         if not channels:
             raise UserError("SimpleCNN: channels needs at least one stage, e.g. [32, 64, 128]")
 
         stages: list[nn.Module] = []
         for out_channels in channels:
             stages += [
-                ConvBNReLU(in_channels, out_channels, batch_norm=batch_norm, activation=activation),
+                ConvBNReLU(in_channels, out_channels, norm=norm, norm_groups=norm_groups, activation=activation),
                 nn.MaxPool2d(2),
+                *layers.spatial_dropout(spatial_dropout),
             ]
             in_channels, height, width = out_channels, height // 2, width // 2
         if height < 1 or width < 1:

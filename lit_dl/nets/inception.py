@@ -10,6 +10,7 @@ import torch.nn as nn
 from lit_dl.errors import UserError
 from lit_dl.nets import layers
 from lit_dl.nets.cnn import ConvBNReLU
+from lit_dl.nets.layers import NormName
 
 
 class InceptionModule(nn.Module):
@@ -27,20 +28,23 @@ class InceptionModule(nn.Module):
         reduce_5x5: int,
         out_5x5: int,
         pool_proj: int,
+        norm: NormName = "batch",
+        norm_groups: int = 32,
     ) -> None:
         super().__init__()
-        self.branch_1x1 = ConvBNReLU(in_channels, out_1x1, kernel_size=1)
+        normed = dict(norm=norm, norm_groups=norm_groups)
+        self.branch_1x1 = ConvBNReLU(in_channels, out_1x1, kernel_size=1, **normed)
         self.branch_3x3 = nn.Sequential(
-            ConvBNReLU(in_channels, reduce_3x3, kernel_size=1),
-            ConvBNReLU(reduce_3x3, out_3x3, kernel_size=3),
+            ConvBNReLU(in_channels, reduce_3x3, kernel_size=1, **normed),
+            ConvBNReLU(reduce_3x3, out_3x3, kernel_size=3, **normed),
         )
         self.branch_5x5 = nn.Sequential(
-            ConvBNReLU(in_channels, reduce_5x5, kernel_size=1),
-            ConvBNReLU(reduce_5x5, out_5x5, kernel_size=5),
+            ConvBNReLU(in_channels, reduce_5x5, kernel_size=1, **normed),
+            ConvBNReLU(reduce_5x5, out_5x5, kernel_size=5, **normed),
         )
         self.branch_pool = nn.Sequential(
             nn.MaxPool2d(kernel_size=3, stride=1, padding=1),
-            ConvBNReLU(in_channels, pool_proj, kernel_size=1),
+            ConvBNReLU(in_channels, pool_proj, kernel_size=1, **normed),
         )
         self.out_channels = out_1x1 + out_3x3 + out_5x5 + pool_proj
 
@@ -77,6 +81,9 @@ class Inception(nn.Module):
         width_mult: scales every conv's channels (0.25 gives a net ~16x cheaper).
         stem_channels: channels of the 3x3 stem conv, before `width_mult`.
         dropout: dropout before the linear head (GoogLeNet used 0.4).
+        norm: normalisation after every conv: batch, group, instance, layer or none.
+        norm_groups: GroupNorm's number of channel groups (norm: group).
+        spatial_dropout: Dropout2d probability after each Inception module.
     """
 
     def __init__(
@@ -86,11 +93,16 @@ class Inception(nn.Module):
         width_mult: float = 1.0,
         stem_channels: int = 192,
         dropout: float = 0.4,
+        norm: NormName = "batch",
+        norm_groups: int = 32,
+        spatial_dropout: float = 0.0,
     ) -> None:
         super().__init__()
         in_channels, _, _ = layers.expect_rank("Inception", input_shape, 3, "[3, 32, 32]")
         layers.check_positive("Inception", num_outputs=num_outputs, stem_channels=stem_channels)
         layers.check_dropout("Inception", dropout)
+        layers.check_dropout("Inception", spatial_dropout, "spatial_dropout")
+        normed = dict(norm=norm, norm_groups=norm_groups)
         if width_mult <= 0:
             raise UserError(f"Inception: width_mult must be positive, got {width_mult}")
 
@@ -98,13 +110,13 @@ class Inception(nn.Module):
             return max(1, round(channels * width_mult))
 
         channels = scaled(stem_channels)
-        body: list[nn.Module] = [ConvBNReLU(in_channels, channels)]
+        body: list[nn.Module] = [ConvBNReLU(in_channels, channels, **normed)]
         for entry in GOOGLENET_LAYOUT:
             if entry == "pool":
                 body.append(nn.MaxPool2d(kernel_size=3, stride=2, padding=1))
                 continue
-            module = InceptionModule(channels, *(scaled(c) for c in entry))
-            body.append(module)
+            module = InceptionModule(channels, *(scaled(c) for c in entry), **normed)
+            body += [module, *layers.spatial_dropout(spatial_dropout)]
             channels = module.out_channels
         self.features = nn.Sequential(*body)
         self.head = nn.Sequential(

@@ -11,8 +11,9 @@ import torch.nn as nn
 
 from lit_dl.errors import UserError
 
-ActivationName = Literal["relu", "leaky_relu", "sigmoid", "tanh", "gelu", "silu", "swish"]
-InitScheme = Literal["default", "xavier", "kaiming"]
+ActivationName = Literal["relu", "leaky_relu", "sigmoid", "tanh", "gelu", "silu", "swish", "selu"]
+InitScheme = Literal["default", "xavier", "kaiming", "lecun"]
+NormName = Literal["batch", "group", "instance", "layer", "none"]
 
 _ACTIVATIONS: dict[str, type[nn.Module]] = {
     "relu": nn.ReLU,
@@ -22,9 +23,11 @@ _ACTIVATIONS: dict[str, type[nn.Module]] = {
     "gelu": nn.GELU,
     "silu": nn.SiLU,
     "swish": nn.SiLU,  # same function; both names are in common use
+    "selu": nn.SELU,  # self-normalising (Klambauer et al., 2017): pair with lecun init, alpha dropout
 }
 ACTIVATION_NAMES: tuple[str, ...] = tuple(_ACTIVATIONS)
-INIT_SCHEMES: tuple[str, ...] = ("default", "xavier", "kaiming")
+INIT_SCHEMES: tuple[str, ...] = ("default", "xavier", "kaiming", "lecun")
+NORM_NAMES: tuple[str, ...] = ("batch", "group", "instance", "layer", "none")
 
 # Layers whose weight is a plain (out, in, ...) matrix or kernel that the schemes know how to fill.
 _WEIGHTED_LAYERS = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d)
@@ -44,8 +47,9 @@ def init_weights(module: nn.Module, scheme: str = "default") -> nn.Module:
     """Re-initialise every Linear/Conv layer inside `module` and return it.
 
     "default" keeps PyTorch's own init; "xavier" suits tanh/sigmoid nets, "kaiming" ReLU nets
-    (He et al.: variance 2/fan_in keeps activations from shrinking layer after layer).
-    Biases start at zero under both explicit schemes.
+    (He et al.: variance 2/fan_in keeps activations from shrinking layer after layer), "lecun"
+    SELU nets (variance 1/fan_in, the fixed point self-normalisation assumes).
+    Biases start at zero under every explicit scheme.
     """
     if scheme not in INIT_SCHEMES:
         raise UserError(f"unknown init scheme {scheme!r}; choose one of: {', '.join(INIT_SCHEMES)}")
@@ -56,11 +60,48 @@ def init_weights(module: nn.Module, scheme: str = "default") -> nn.Module:
             continue
         if scheme == "xavier":
             nn.init.xavier_uniform_(layer.weight)
+        elif scheme == "lecun":
+            nn.init.kaiming_normal_(layer.weight, mode="fan_in", nonlinearity="linear")
         else:
             nn.init.kaiming_normal_(layer.weight, mode="fan_in", nonlinearity="relu")
         if layer.bias is not None:
             nn.init.zeros_(layer.bias)
     return module
+
+
+def norm2d(name: str, channels: int, groups: int = 32) -> nn.Module | None:
+    """The normalisation layer called `name` for `channels` feature maps, or None for "none".
+
+    - "batch": BatchNorm2d, statistics over the batch (and running averages for evaluation).
+    - "group": GroupNorm (Wu & He, 2018) over `groups` groups of channels per sample; a layer
+      whose channels `groups` does not divide gets the largest group count below it that does.
+    - "instance": InstanceNorm2d with a learned per-channel scale and shift, each map on its own.
+    - "layer": all of a sample's (C, H, W) values together, i.e. GroupNorm with one group: the
+      same statistics as `nn.LayerNorm([C, H, W])` but with a per-channel scale and shift, so it
+      fits any image size.
+    All but "none" learn 2 * channels parameters, as BatchNorm2d does.
+    """
+    key = str(name).lower()
+    if key == "batch":
+        return nn.BatchNorm2d(channels)
+    if key == "group":
+        if groups < 1:
+            raise UserError(f"norm_groups must be at least 1, got {groups}")
+        dividing = max(g for g in range(1, min(groups, channels) + 1) if channels % g == 0)
+        return nn.GroupNorm(dividing, channels)
+    if key == "instance":
+        return nn.InstanceNorm2d(channels, affine=True)
+    if key == "layer":
+        return nn.GroupNorm(1, channels)
+    if key == "none":
+        return None
+    raise UserError(f"unknown norm {name!r}; choose one of: {', '.join(NORM_NAMES)}")
+
+
+def spatial_dropout(p: float) -> list[nn.Module]:
+    """`[Dropout2d(p)]` (whole feature maps zeroed together) when p > 0, else nothing, so a net
+    without it keeps the module layout of its checkpoints."""
+    return [nn.Dropout2d(p)] if p > 0 else []
 
 
 def as_shape(input_shape: int | Sequence[int]) -> tuple[int, ...]:
@@ -98,9 +139,9 @@ def check_positive(net: str, **values: int | Sequence[int]) -> None:
             raise UserError(f"{net}: {name} must be at least 1, got {shown}")
 
 
-def check_dropout(net: str, dropout: float) -> None:
+def check_dropout(net: str, dropout: float, name: str = "dropout") -> None:
     if not 0.0 <= dropout < 1.0:
-        raise UserError(f"{net}: dropout must be in [0, 1), got {dropout}")
+        raise UserError(f"{net}: {name} must be in [0, 1), got {dropout}")
 
 
 def lengths_to_mask(lengths: torch.Tensor, max_len: int) -> torch.Tensor:

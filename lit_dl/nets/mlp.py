@@ -43,7 +43,10 @@ class MLP(nn.Module):
         activation: activation after each hidden layer.
         dropout: dropout probability after each hidden activation.
         norm: "batch" or "layer" normalisation before each activation, or None.
-        init: weight init scheme ("default" keeps PyTorch's).
+        init: weight init scheme ("default" keeps PyTorch's; "lecun" for selu).
+        alpha_dropout: AlphaDropout instead of Dropout: it drops to SELU's negative saturation
+            value and rescales so activations keep zero mean and unit variance, which plain
+            dropout would break. None (the default) uses it exactly when the activation is selu.
     """
 
     def __init__(
@@ -55,6 +58,7 @@ class MLP(nn.Module):
         dropout: float = 0.0,
         norm: Literal["batch", "layer"] | None = None,
         init: InitScheme = "default",
+        alpha_dropout: bool | None = None,
     ) -> None:
         super().__init__()
         layers.check_positive("MLP", num_outputs=num_outputs, hidden_dims=hidden_dims)
@@ -62,6 +66,9 @@ class MLP(nn.Module):
         if norm not in (None, "batch", "layer"):
             raise UserError(f"MLP: norm must be 'batch', 'layer' or null, got {norm!r}")
 
+        if alpha_dropout is None:
+            alpha_dropout = str(activation).lower() == "selu"
+        dropout_class = nn.AlphaDropout if alpha_dropout else nn.Dropout
         blocks: list[nn.Module] = []
         width = layers.flat_size(input_shape)
         for hidden in hidden_dims:
@@ -72,7 +79,7 @@ class MLP(nn.Module):
                 blocks.append(nn.LayerNorm(hidden))
             blocks.append(layers.activation(activation))
             if dropout > 0:
-                blocks.append(nn.Dropout(dropout))
+                blocks.append(dropout_class(dropout))
             width = hidden
         self.features = nn.Sequential(*blocks)
         self.head = nn.Linear(width, num_outputs)

@@ -12,7 +12,7 @@ import torch.nn as nn
 from lit_dl.errors import UserError
 from lit_dl.nets import layers
 from lit_dl.nets.cnn import ConvBNReLU
-from lit_dl.nets.layers import ActivationName
+from lit_dl.nets.layers import ActivationName, NormName
 
 
 class SEBlock(nn.Module):
@@ -35,7 +35,7 @@ class SEBlock(nn.Module):
 
 
 class DepthwiseSeparableConv(nn.Module):
-    """A per-channel 3x3 conv (spatial mixing) then a 1x1 conv (channel mixing), each with BN.
+    """A per-channel 3x3 conv (spatial mixing) then a 1x1 conv (channel mixing), each normalised.
 
     Costs about 1/9 + 1/out_channels of a full 3x3 conv for the same shapes.
     """
@@ -49,13 +49,14 @@ class DepthwiseSeparableConv(nn.Module):
         se: bool = False,
         se_reduction: int = 16,
         activation: ActivationName = "relu",
+        norm: NormName = "batch",
+        norm_groups: int = 32,
     ) -> None:
         super().__init__()
-        self.depthwise = ConvBNReLU(
-            in_channels, in_channels, kernel_size, stride=stride, groups=in_channels, activation=activation
-        )
+        normed = dict(norm=norm, norm_groups=norm_groups, activation=activation)
+        self.depthwise = ConvBNReLU(in_channels, in_channels, kernel_size, stride=stride, groups=in_channels, **normed)
         self.se: nn.Module = SEBlock(in_channels, se_reduction) if se else nn.Identity()
-        self.pointwise = ConvBNReLU(in_channels, out_channels, kernel_size=1, activation=activation)
+        self.pointwise = ConvBNReLU(in_channels, out_channels, kernel_size=1, **normed)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.pointwise(self.se(self.depthwise(x)))
@@ -90,6 +91,9 @@ class MobileNet(nn.Module):
         dropout: dropout before the linear head.
         stem: "cifar" keeps full resolution in the stem (32x32 -> 2x2 at the end);
             "imagenet" uses the original stride-2 stem.
+        norm: normalisation after every conv: batch, group, instance, layer or none.
+        norm_groups: GroupNorm's number of channel groups (norm: group).
+        spatial_dropout: Dropout2d probability after each depthwise-separable block.
     """
 
     def __init__(
@@ -102,27 +106,29 @@ class MobileNet(nn.Module):
         activation: ActivationName = "relu",
         dropout: float = 0.2,
         stem: Literal["cifar", "imagenet"] = "cifar",
+        norm: NormName = "batch",
+        norm_groups: int = 32,
+        spatial_dropout: float = 0.0,
     ) -> None:
         super().__init__()
         in_channels, _, _ = layers.expect_rank("MobileNet", input_shape, 3, "[3, 32, 32]")
         layers.check_positive("MobileNet", num_outputs=num_outputs, se_reduction=se_reduction)
         layers.check_dropout("MobileNet", dropout)
+        layers.check_dropout("MobileNet", spatial_dropout, "spatial_dropout")
+        normed = dict(norm=norm, norm_groups=norm_groups, activation=activation)
         if width_mult <= 0:
             raise UserError(f"MobileNet: width_mult must be positive, got {width_mult}")
         if stem not in ("cifar", "imagenet"):
             raise UserError(f"MobileNet: stem must be 'cifar' or 'imagenet', got {stem!r}")
 
         channels = _round_channels(32 * width_mult)
-        body: list[nn.Module] = [
-            ConvBNReLU(in_channels, channels, stride=2 if stem == "imagenet" else 1, activation=activation)
-        ]
+        body: list[nn.Module] = [ConvBNReLU(in_channels, channels, stride=2 if stem == "imagenet" else 1, **normed)]
         for out_channels, stride in MOBILENET_LAYOUT:
             out_channels = _round_channels(out_channels * width_mult)
-            body.append(
-                DepthwiseSeparableConv(
-                    channels, out_channels, stride, se=se, se_reduction=se_reduction, activation=activation
-                )
-            )
+            body += [
+                DepthwiseSeparableConv(channels, out_channels, stride, se=se, se_reduction=se_reduction, **normed),
+                *layers.spatial_dropout(spatial_dropout),
+            ]
             channels = out_channels
         self.features = nn.Sequential(*body)
         self.head = nn.Sequential(

@@ -10,6 +10,7 @@ from pathlib import Path
 
 VERSION_PATTERN = re.compile(r"^version_(\d+)$")
 CHECKPOINTS = "checkpoints"
+LR_FIND_FILE = "lr_find.json"  # what `lit-dl lr-find` leaves in its version
 DEFAULT_ROOT_DIR = "runs"  # trainer.default_root_dir unless the config says otherwise
 
 
@@ -28,8 +29,12 @@ def next_version(experiment_dir: Path) -> int:
 
 
 def newest_run(experiment_dir: Path) -> Path | None:
-    existing = versions(experiment_dir)
-    return experiment_dir / f"version_{existing[-1]}" if existing else None
+    """The newest version that trains: an `lr-find` leaves a version with only its search."""
+    for version in reversed(versions(experiment_dir)):
+        run_dir = experiment_dir / f"version_{version}"
+        if not (run_dir / LR_FIND_FILE).is_file():
+            return run_dir
+    return None
 
 
 @dataclass

@@ -27,11 +27,12 @@ from lit_dl.run.results import read_results
 # Rank zero's run directory, inherited by the DDP processes Lightning starts from it.
 RUN_DIR_ENV = "LIT_DL_RUN_DIR"
 EVALUATING = ("validate", "test", "predict")
+NEW_RUN_COMMANDS = ("fit", "lr_find")  # without a checkpoint, each starts a new version
 
 
 @dataclass(frozen=True)
 class RunRequest:
-    command: str  # fit | validate | test | predict
+    command: str  # fit | validate | test | predict | lr_find
     root_dir: Path
     name: str | None = None  # --name
     config_files: Sequence[str] = ()
@@ -64,7 +65,7 @@ class RunPlan:
     experiment_dir: Path
     run_dir: Path | None  # None: a new run whose version rank zero reserves
     checkpoint: Path | None = None  # resumed or evaluated
-    new_run: bool = False  # this fit creates the run (and writes its config.yaml)
+    new_run: bool = False  # this fit (or lr-find) creates the run (and writes its config.yaml)
 
 
 def resolve_run(request: RunRequest, environment: Environment) -> RunPlan:
@@ -76,7 +77,7 @@ def resolve_run(request: RunRequest, environment: Environment) -> RunPlan:
         return RunPlan(owner.parent.name, owner.parent, owner, checkpoint)
     if environment.rank != 0:
         return RunPlan(experiment, experiment_dir, _shared_run(environment, experiment_dir), checkpoint)
-    if request.command == "fit":
+    if request.command in NEW_RUN_COMMANDS:
         return RunPlan(experiment, experiment_dir, None, checkpoint, new_run=True)
     # A checkpoint from outside any run is evaluated in a run of its own, made only if written to.
     return RunPlan(experiment, experiment_dir, experiment_dir / f"version_{layout.next_version(experiment_dir)}", checkpoint)

@@ -1,7 +1,9 @@
 """`results.json`: the one reader and the one writer of a run's record.
 
 The fit that creates a run writes its fields (status, val, test, best_checkpoint, seed,
-versions, git, wall_time_s, epochs); a resume updates them; later commands (`test`, `validate`,
+versions, git, wall_time_s, epochs, and for a classifier `per_class`: labels, confusion_matrix
+(rows: true class), support, precision, recall, f1, f1_macro and the figure's file name); a
+resume updates them; later commands (`test`, `validate`,
 `predict`) only append to `evaluations`, so they never overwrite what the fit recorded.
 """
 
@@ -33,10 +35,15 @@ def update_results(run_dir: Path, **fields: Any) -> None:
     _write(Path(run_dir), {**read_results(run_dir), **fields})
 
 
-def add_evaluation(run_dir: Path, command: str, checkpoint: str | None, metrics: dict[str, float]) -> None:
-    """Record a later `test`/`validate`/`predict` of the run beside, not over, the fit's values."""
+def add_evaluation(
+    run_dir: Path, command: str, checkpoint: str | None, metrics: dict[str, float], per_class: dict[str, Any] | None = None
+) -> None:
+    """Record a later `test`/`validate`/`predict` of the run beside, not over, the fit's values;
+    a classifier's test adds its `per_class` record (the same fields as the fit's)."""
     record = read_results(run_dir)
     evaluation = {"command": command, "checkpoint": checkpoint, "metrics": metrics, "time": time.strftime("%Y-%m-%dT%H:%M:%S")}
+    if per_class:
+        evaluation["per_class"] = per_class
     record["evaluations"] = [*(record.get("evaluations") or []), evaluation]
     _write(Path(run_dir), record)
 

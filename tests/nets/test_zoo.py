@@ -20,7 +20,7 @@ SEQUENCE = [6, 4]  # T, F
 SMALL_ZOO = [
     ("mlp", nets.MLP, [4, 4], dict(hidden_dims=(16,), norm="layer")),
     ("mlp_batchnorm", nets.MLP, [4, 4], dict(hidden_dims=(16, 16), norm="batch", activation="gelu", init="kaiming")),
-    ("simple_cnn", nets.SimpleCNN, IMAGE, dict(channels=(4, 8), hidden_dim=16, dropout=0.0, batch_norm=True)),
+    ("simple_cnn", nets.SimpleCNN, IMAGE, dict(channels=(4, 8), hidden_dim=16, dropout=0.0, norm="batch")),
     ("resnet", nets.ResNet, IMAGE, dict(blocks=(1, 1), widths=(4, 8))),
     ("resnet_imagenet_stem", nets.ResNet, [3, 16, 16], dict(blocks=(1, 1), widths=(4, 8), stem="imagenet")),
     ("inception", nets.Inception, IMAGE, dict(width_mult=1 / 16, stem_channels=64, dropout=0.0)),

@@ -40,3 +40,14 @@ def test_last_is_the_newest_of_last_and_the_requeue_checkpoint(tmp_path):
     assert layout.run_dir_of_checkpoint(Path("exp/version_0/checkpoints/last.ckpt")) == Path("exp/version_0")
     assert layout.run_dir_of_config(Path("runs/exp/version_2/config.yaml")) == Path("runs/exp/version_2")
     assert layout.run_dir_of_config(Path("experiments/quickstart.yaml")) is None
+
+
+def test_the_newest_run_passes_over_lr_find_versions(tmp_path):
+    experiment = tmp_path / "exp"
+    for version in range(3):
+        (experiment / f"version_{version}").mkdir(parents=True)
+    (experiment / "version_2" / layout.LR_FIND_FILE).write_text("{}")
+    assert layout.newest_run(experiment) == experiment / "version_1"
+    (experiment / "version_1" / layout.LR_FIND_FILE).write_text("{}")
+    (experiment / "version_0" / layout.LR_FIND_FILE).write_text("{}")
+    assert layout.newest_run(experiment) is None

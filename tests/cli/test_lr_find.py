@@ -1,0 +1,70 @@
+"""`lit-dl lr-find`: Lightning's learning-rate range test on the experiment `fit` would run."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import yaml
+
+from lit_dl.cli.lr_find import suggested_flag
+from tests.helpers.paths import QUICKSTART, SMALL_QUICKSTART
+
+# Enough training steps for a suggestion (Lightning skips the first 10 rates): 8 batches an epoch x 3.
+SHORT_SEARCH = [*SMALL_QUICKSTART, "--trainer.max_epochs", "3", "--num_training", "20"]
+
+
+def test_lr_find_suggests_the_one_cycle_peak_and_writes_its_curve(lit_dl, fit_quickstart, tmp_path):
+    root = tmp_path / "runs"
+    code, out, err = lit_dl("lr-find", "--config", QUICKSTART, "--trainer.default_root_dir", root, *SHORT_SEARCH)
+    assert code == 0, err
+    lines = out.strip().splitlines()
+    run_dir = Path(lines[-1])
+    assert run_dir == root / "quickstart" / "version_0"  # a new version of the experiment, as fit makes
+    found = json.loads((run_dir / "lr_find.json").read_text())
+    assert 1e-8 < found["suggestion"] < 1
+    assert len(found["lr"]) == len(found["loss"]) == 20
+    # The quickstart trains with OneCycleLR: the suggestion is its peak rate.
+    assert found["flag"] == f"--model.init_args.scheduler.init_args.max_lr {found['suggestion']:.3g}"
+    assert any(line.endswith(found["flag"]) for line in lines)
+    assert (run_dir / "lr_find.png").read_bytes()[:4] == b"\x89PNG"
+    saved = yaml.safe_load((run_dir / "config.yaml").read_text())
+    assert "model" in saved and not {"num_training", "min_lr", "max_lr", "mode"} & set(saved), "reruns with fit"
+    assert not (run_dir / "checkpoints").exists(), "Lightning's temporary checkpoint is removed"
+    assert not (run_dir / "results.json").exists(), "an lr-find is no training run"
+
+    # A training run after it is the next version, and `best` means that run, not the search.
+    trained = fit_quickstart("--trainer.max_epochs", "1", "--test_after_fit", "false")
+    assert trained.name == "version_1"
+    (trained.parent / "version_2").mkdir()
+    (trained.parent / "version_2" / "lr_find.json").write_text("{}")  # a later search
+    code, out, err = lit_dl("test", "--config", QUICKSTART, "--trainer.default_root_dir", root, *SMALL_QUICKSTART, "--ckpt_path", "best")
+    assert code == 0, err
+    assert out.strip().splitlines()[-1] == str(trained)
+
+
+def test_flag_is_the_one_cycle_peak_or_the_optimizer_lr():
+    for scheduler in ("torch.optim.lr_scheduler.OneCycleLR", "torch.optim.lr_scheduler.CyclicLR"):
+        assert suggested_flag(scheduler, 0.0123456) == "--model.init_args.scheduler.init_args.max_lr 0.0123"
+    for scheduler in (None, "torch.optim.lr_scheduler.CosineAnnealingLR"):
+        assert suggested_flag(scheduler, 3e-4) == "--model.init_args.optimizer.init_args.lr 0.0003"
+
+
+def test_lr_find_is_listed_in_the_help(lit_dl):
+    code, out, _ = lit_dl("--help")
+    assert code == 0
+    assert "lit-dl lr-find --config" in out
+    assert "Suggest a learning rate" in out  # the subcommand's own line
+    code, out, _ = lit_dl("lr-find", "--help")
+    assert code == 0 and "--num_training" in out and "--min_lr" in out
+
+
+def test_too_short_a_search_is_one_line_and_leaves_nothing(lit_dl, tmp_path):
+    code, out, err = lit_dl(
+        "lr-find", "--config", QUICKSTART, "--trainer.default_root_dir", tmp_path, *SMALL_QUICKSTART,
+        "--trainer.max_epochs", "1", "--num_training", "5",
+    )
+    assert code == 2
+    assert err.strip().splitlines()[-1].startswith("lit-dl: error: lr-find tried 5 learning rates, too few")
+    assert "--num_training" in err
+    assert not list((tmp_path / "quickstart").glob("version_*"))
