@@ -295,10 +295,11 @@ class LitDLCLI(LightningCLI):
         self.test_after_fit = test_after_fit
         try:
             self.trainer.fit(model, datamodule=datamodule, **kwargs)
-        except (ValueError, TypeError, MisconfigurationException) as error:
-            # Raised by torch or Lightning while the fit is set up, before the first step: a
-            # value they reject (an optimizer's lr, a val_check_interval longer than the epoch).
-            if _started_training(self.trainer) or _raised_by_lit_dl(error):
+        except (ValueError, MisconfigurationException) as error:
+            # Raised by torch's or Lightning's own checks while the fit is set up, before the first
+            # step: a value they reject (an optimizer's beta, a val_check_interval longer than the
+            # epoch). Anything else, or raised elsewhere, is a bug and keeps its traceback.
+            if _started_training(self.trainer) or not _raised_by_torch_or_lightning(error):
                 raise
             raise UserError(_setup_problem(error)) from error
 
@@ -505,6 +506,14 @@ class _HeldBack:
         self.catching = warnings.catch_warnings(record=True)
         self.warnings = self.catching.__enter__()
 
+    def __deepcopy__(self, memo: dict) -> _HeldBack:
+        # LightningCLI's instantiators hold the CLI, and the optimizer callables they build hold
+        # those; a deep copy of the model (weight averaging) must not copy the logging handlers.
+        return self
+
+    def __getstate__(self) -> dict:
+        return {"handlers": [], "records": [], "catching": None, "warnings": None}
+
     def release(self) -> None:
         records, caught = self.records, list(self.warnings or [])
         self.drop()
@@ -548,14 +557,17 @@ def _started_training(trainer: Trainer) -> bool:
     return trainer.global_step > 0 or trainer.fit_loop.epoch_loop.batch_progress.total.ready > 0
 
 
-def _raised_by_lit_dl(error: BaseException) -> bool:
-    """Whether the innermost frame of the error is lit-dl's own code: then it is a bug of ours."""
-    package = str(Path(__file__).resolve().parents[1])
+def _raised_by_torch_or_lightning(error: BaseException) -> bool:
+    """Whether the innermost frame of the error is in torch or Lightning: a check of theirs."""
+    import lightning
+
+    packages = [str(Path(module.__file__).resolve().parent) for module in (torch, lightning)]
     traceback = error.__traceback__
     innermost = None
     while traceback is not None:
         innermost, traceback = traceback.tb_frame, traceback.tb_next
-    return innermost is not None and str(Path(innermost.f_code.co_filename).resolve()).startswith(package)
+    where = str(Path(innermost.f_code.co_filename).resolve()) if innermost is not None else ""
+    return any(where.startswith(package + os.sep) for package in packages)
 
 
 def _setup_problem(error: BaseException) -> str:
