@@ -16,6 +16,10 @@ Each trial runs in its own process, so a trial that fails (a bad value, a crash)
 others go on. The trials are `<root>/<name>/version_<n>`; `<root>/<name>/sweep_<k>/` keeps the
 sweep's record: trials.json, one log per trial, and wandb_sweep.yaml, the same search as a W&B sweep
 whose command runs `lit-dl fit` (`wandb sweep wandb_sweep.yaml`, then `wandb agent SWEEP_ID`).
+
+`--slurm [SBATCH FLAGS]` submits the trials as one SLURM job array instead (sweep_slurm.py);
+`--collect SWEEP_DIR` prints the table of a sweep again (or of an array that finished later);
+`--resume SWEEP_DIR` runs the trials of a sweep that did not finish, and only those.
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from lit_dl.commands import sweep_slurm
 from lit_dl.errors import UserError
 from lit_dl.run.layout import DEFAULT_ROOT_DIR
 
@@ -252,7 +257,7 @@ def build_parser():
         description="Grid or random search: each trial is a `lit-dl fit` run of its own; a compare table ends it. "
         "Flags after `--` go to every trial (lit-dl sweep grid.yaml -- --trainer.max_epochs 3).",
     )
-    parser.add_argument("grid", type=str, help="The sweep file: config, method, parameters (see experiments/sweeps/).")
+    parser.add_argument("grid", type=str | None, nargs="?", default=None, help="The sweep file: config, method, parameters (see experiments/sweeps/).")
     parser.add_argument("--config", type=str, nargs="+", default=None, help="Experiment file(s) instead of the sweep file's 'config'.")
     parser.add_argument("--method", type=Literal["grid", "random"] | None, default=None, help="grid or random (default: the file's, else grid).")
     parser.add_argument("--count", type=int | None, default=None, help="Number of random trials (default: the file's 'count').")
@@ -263,6 +268,13 @@ def build_parser():
     parser.add_argument("--wandb_file", type=str | None, default=None, help="Also write the W&B sweep file here (with --dry_run: without running).")
     parser.add_argument("--sort", type=str | None, default=None, help="Sort the final table by this column (default: the sweep's metric).")
     parser.add_argument("--format", type=Literal["table", "markdown", "csv"], default="table", help="The final table's format.")
+    parser.add_argument("--slurm", type=str | None, nargs="?", const="", default=None,
+                        help="Submit the trials as one SLURM job array; its value: sbatch flags in one string "
+                        "(--slurm='--time 04:00:00 --ntasks-per-node 2 --gpus-per-node 2').")
+    parser.add_argument("--max_concurrent", type=int | None, default=None, help="--slurm: at most this many trials at once (the array's %%N).")
+    parser.add_argument("--wait", type=bool, default=True, help="--slurm: wait for the array and print the table (false: submit and return).")
+    parser.add_argument("--collect", type=str | None, default=None, help="A sweep record (<root>/<name>/sweep_<k>): read its trials' outcomes and print the table.")
+    parser.add_argument("--resume", type=str | None, default=None, help="A sweep record: run its trials that did not finish; finished ones are kept.")
     return parser
 
 
@@ -273,6 +285,48 @@ def main(argv: list[str]) -> None:
     split = argv.index("--") if "--" in argv else len(argv)
     argv, fit_args = argv[:split], argv[split + 1 :]
     args = parse(build_parser(), argv)
+    given = [flag for flag, value in (("GRID.yaml", args.grid), ("--collect", args.collect), ("--resume", args.resume)) if value]
+    if len(given) != 1:
+        raise UserError("lit-dl sweep takes one of GRID.yaml, --collect SWEEP_DIR or --resume SWEEP_DIR; "
+                        "e.g. lit-dl sweep experiments/sweeps/quickstart.yaml")
+    if args.grid:
+        record, meta, trials = _start(args, fit_args)
+        if record is None:
+            return
+    else:
+        record = Path(args.collect or args.resume)
+        meta, trials = _read_record(record)
+    if not args.collect:
+        slurm = args.slurm if args.slurm is not None else meta.get("slurm")
+        todo = [trial for trial in trials if trial.status != "ok"]
+        if slurm is None:
+            _run_locally(record, meta, todo, trials)
+        elif not _run_on_slurm(record, meta, trials, todo, slurm, args):
+            return
+    if meta.get("slurm") is not None:
+        trials = [Trial(**t) for t in sweep_slurm.collect(record, [asdict(t) for t in trials])]
+        _write_record(record, meta, trials)
+    _finish(meta, trials, args)
+
+
+def _run_on_slurm(record: Path, meta: dict[str, Any], trials: list[Trial], todo: list[Trial], sbatch_flags: str, args: Any) -> bool:
+    """Submit the trials in `todo` as one job array; whether it waited for the array to end."""
+    meta.update(slurm=sbatch_flags, job=_submit_array(record, meta, todo, sbatch_flags, args.max_concurrent))
+    _write_record(record, meta, trials)
+    later = f"job array {meta['job']} keeps running; when it is done: lit-dl sweep --collect {record}"
+    if not args.wait:
+        print(later, flush=True)
+        return False
+    try:
+        sweep_slurm.wait(meta["job"])
+    except KeyboardInterrupt:
+        print(f"\n{later}", flush=True)
+        raise SystemExit(130) from None
+    return True
+
+
+def _start(args: Any, fit_args: list[str]) -> tuple[Path | None, dict[str, Any], list[Trial]]:
+    """A new sweep from its grid file: the record with every trial's command, or the dry run."""
     sweep = load_sweep(Path(args.grid), configs=args.config, method=args.method, count=args.count, name=args.name)
     root = args.root or default_root(sweep.configs)
     base = [sys.executable, "-m", "lit_dl.cli", "fit"]
@@ -283,40 +337,76 @@ def main(argv: list[str]) -> None:
     labels = _labels(trials)
     if args.wandb_file:
         write_wandb_sweep_file(Path(args.wandb_file), sweep, fit_args)
-
     if args.dry_run:
         for trial, label in zip(trials, labels):
             shown = ["lit-dl", *base[3:], *(flag(key, value) for key, value in trial.params.items())]
             print(f"trial {trial.index + 1}/{len(trials)}  {label}\n  {' '.join(shown)}")
-        return
-
+        return None, {}, trials
     record = next_sweep_dir(Path(root) / sweep.name)
     record.mkdir(parents=True)
-    wandb_file = write_wandb_sweep_file(record / "wandb_sweep.yaml", sweep, fit_args)
-    env = {k: v for k, v in os.environ.items() if k != "WANDB_RUN_ID"}  # each trial is a W&B run of its own
-    env.setdefault("WANDB_RUN_GROUP", sweep.name)
+    meta = {
+        "name": sweep.name, "method": sweep.method, "metric": sweep.metric, "labels": labels,
+        "commands": [base + [flag(key, value) for key, value in trial.params.items()] for trial in trials],
+        "wandb_file": str(write_wandb_sweep_file(record / "wandb_sweep.yaml", sweep, fit_args)),
+    }
+    _write_record(record, meta, trials)
     print(f"sweep {sweep.name}: {len(trials)} {sweep.method} trial(s); record in {record}", flush=True)
-    for trial, label in zip(trials, labels):
-        print(f"trial {trial.index + 1}/{len(trials)}  {label}", flush=True)
-        run_trial(trial, base + [flag(key, value) for key, value in trial.params.items()], record / f"trial_{trial.index}.log", env)
+    return record, meta, trials
+
+
+def _read_record(record: Path) -> tuple[dict[str, Any], list[Trial]]:
+    try:
+        meta = json.loads((record / "sweep.json").read_text())
+        trials = [Trial(**trial) for trial in json.loads((record / "trials.json").read_text())]
+    except (OSError, ValueError, TypeError):
+        raise UserError(f"{record} is not a sweep record (it needs sweep.json and trials.json); "
+                        "pass the sweep_<k> folder a sweep printed") from None
+    return meta, trials
+
+
+def _write_record(record: Path, meta: dict[str, Any], trials: list[Trial]) -> None:
+    (record / "sweep.json").write_text(json.dumps(meta, indent=2, default=str) + "\n")
+    (record / "trials.json").write_text(json.dumps([asdict(t) for t in trials], indent=2, default=str) + "\n")
+
+
+def _submit_array(record: Path, meta: dict[str, Any], todo: list[Trial], sbatch_flags: str, max_concurrent: int | None) -> str | None:
+    if not todo:
+        return meta.get("job")
+    commands = {trial.index: meta["commands"][trial.index] for trial in todo}
+    job = sweep_slurm.submit(record, meta["name"], commands, sbatch_flags, max_concurrent)
+    for trial in todo:
+        trial.status, trial.log = "pending", str(record / f"trial_{trial.index}.log")
+    print(f"submitted job array {job}: {len(todo)} trial(s); logs in {record}", flush=True)
+    return job
+
+
+def _run_locally(record: Path, meta: dict[str, Any], todo: list[Trial], trials: list[Trial]) -> None:
+    env = {k: v for k, v in os.environ.items() if k != "WANDB_RUN_ID"}  # each trial is a W&B run of its own
+    env.setdefault("WANDB_RUN_GROUP", meta["name"])
+    for trial in todo:
+        print(f"trial {trial.index + 1}/{len(trials)}  {meta['labels'][trial.index]}", flush=True)
+        run_trial(trial, meta["commands"][trial.index], record / f"trial_{trial.index}.log", env)
         if trial.status == "ok":
             print(f"  ok in {trial.seconds}s: {trial.run_dir}", flush=True)
         else:
             print(f"  FAILED (exit {trial.returncode}): {trial.error}  (log: {trial.log})", flush=True)
-        (record / "trials.json").write_text(json.dumps([asdict(t) for t in trials], indent=2, default=str) + "\n")
+        _write_record(record, meta, trials)
 
+
+def _finish(meta: dict[str, Any], trials: list[Trial], args: Any) -> None:
     finished = [t.run_dir for t in trials if t.status == "ok"]
     if finished:
         from lit_dl.commands import compare
 
         print()
-        metric = sweep.metric["name"]
+        metric = meta["metric"]["name"]
         compare.main([*finished, "--metric", metric, "--sort", args.sort or metric, "--format", args.format])
-    failed = [t for t in trials if t.status == "failed"]
-    for trial in failed:
-        print(f"failed: trial {trial.index + 1} ({labels[trial.index]}): {trial.error}", file=sys.stderr)
+    unfinished = [t for t in trials if t.status != "ok"]
+    for trial in unfinished:
+        print(f"{trial.status}: trial {trial.index + 1} ({meta['labels'][trial.index]}): {trial.error}", file=sys.stderr)
+    wandb_file = meta.get("wandb_file")
     print(f"W&B sweep file: {wandb_file}  (wandb sweep {wandb_file}, then wandb agent SWEEP_ID)", flush=True)
-    if failed:
+    if unfinished:
         raise SystemExit(1)
 
 

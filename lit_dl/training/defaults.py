@@ -7,7 +7,7 @@ They are recorded in each run's config.yaml like any other setting:
       grad_norm: true               # grad_norm/total
       progress: true                # a bar on a terminal, one line per epoch otherwise
       exact_resume: true            # RNG states and loader position in every checkpoint
-      stop_on_signal: true          # SIGTERM/SIGINT: save last.ckpt, print the resume command
+      stop_on_signal: true          # SIGTERM/SIGUSR1/SIGINT: all ranks save last.ckpt at one batch; SIGUSR1 requeues a SLURM job
       stop_on_nan: true             # stop at a non-finite loss, never save NaN weights
       checkpoint_every_n_steps: 1000  # mid-epoch last.ckpt; null turns it off
       atomic_checkpoints: true      # write-then-rename, never a truncated checkpoint
@@ -21,6 +21,7 @@ import sys
 from dataclasses import dataclass
 from typing import Any
 
+from lightning.fabric.plugins.environments import ClusterEnvironment, SLURMEnvironment, TorchElasticEnvironment
 from lightning.pytorch.callbacks import Callback, LearningRateMonitor, ProgressBar
 from lightning.pytorch.plugins.io import CheckpointIO
 
@@ -62,13 +63,23 @@ class RunDefaults:
         return [make() for on, kind, make in wanted if on and not have(kind)]
 
     def plugins(self, configured: list[Any], accelerator: str, strategy: Any) -> list[Any]:
-        """The user's plugins plus atomic checkpoint writes where the strategy uses torch.save."""
+        """The user's plugins plus atomic checkpoint writes where the strategy uses torch.save, and
+        inside a SLURM job Lightning's SLURM environment without its auto-requeue."""
         strategy_name = strategy if isinstance(strategy, str) else type(strategy).__name__
         # XLA and DeepSpeed write checkpoints their own way; a torch.save plugin would break them.
         own_io = any(n in f"{accelerator} {strategy_name}".lower() for n in ("tpu", "xla", "deepspeed"))
-        if self.atomic_checkpoints and not own_io and not any(isinstance(p, CheckpointIO) for p in configured):
-            return [*configured, AtomicCheckpointIO()]
-        return list(configured)
+        plugins = list(configured)
+        if self.atomic_checkpoints and not own_io and not any(isinstance(p, CheckpointIO) for p in plugins):
+            plugins.append(AtomicCheckpointIO())
+        if self.stop_on_signal and not any(isinstance(p, ClusterEnvironment) for p in plugins) and _slurm_chosen():
+            # The environment Lightning would pick, minus its SIGUSR1 handler: StopOnSignal requeues.
+            plugins.append(SLURMEnvironment(auto_requeue=False))
+        return plugins
+
+
+def _slurm_chosen() -> bool:
+    # Lightning's own order of detection (TorchElastic first, then SLURM), lightning 2.4-2.6.
+    return not TorchElasticEnvironment.detect() and SLURMEnvironment.detect()
 
 
 def _progress_bar() -> ProgressBar:

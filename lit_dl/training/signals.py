@@ -1,73 +1,163 @@
-"""Stopping on a signal: save `last.ckpt` at the next batch boundary, say how to resume."""
+"""Stopping on a signal: every rank at the same batch, one last.ckpt, and a requeue under SLURM.
+
+SIGTERM (scancel, `scontrol requeue`, a preemption), SIGUSR1 (SLURM's warning before the time
+limit, or `scancel --signal=USR1 JOBID`) and the first Ctrl-C are only recorded by the signal
+handler. After every training and validation batch the ranks all-reduce that record (all ranks
+run the same batches, so all of them join that collective, and no other collective is running);
+when any rank got a signal, every rank sets Lightning's stop flag at the same moment and
+Lightning stops all of them at its next check, at this same batch. Then `last.ckpt` is saved once
+through the normal save path, and on SIGUSR1 inside a SLURM job rank zero requeues the job
+(`scontrol requeue`): the requeued job continues the run from that `last.ckpt`.
+
+Why not Lightning's own handlers: Lightning 2.6 broadcasts inside its SIGTERM handler
+(`_SignalConnector._sigterm_notifier_fn`) and, with SLURM auto-requeue, saves a checkpoint
+(a collective, `hpc_ckpt_<n>.ckpt`) inside its SIGUSR1 handler. A collective inside a signal
+handler deadlocks whenever the signal interrupts another collective on one rank (a checkpoint
+save's barrier, a metric's gather); SLURM then kills the job after KillWait, losing the work since
+the last checkpoint. So this callback installs its own handlers before the trainer registers
+Lightning's (Lightning then leaves SIGUSR1 alone) and puts them back over Lightning's SIGTERM
+composition as soon as the trainer runs.
+
+Lightning's stop flag is the private `trainer._signal_connector.received_sigterm` (the public
+`trainer.received_sigterm` is read-only): setting it on every rank at once makes Lightning's own
+batch-boundary checks raise on all ranks at the same point, which leaves the loops in the state
+Lightning's restart logic expects. Where it is missing, the callback raises the same exception
+itself.
+"""
 
 from __future__ import annotations
 
 import os
+import re
 import shlex
 import signal
+import subprocess
 import sys
 import threading
 from pathlib import Path
 from typing import Any
 
 import lightning.pytorch as pl
+import torch
 from lightning.fabric.utilities.types import _PATH
 from lightning.pytorch.callbacks import Callback, ModelCheckpoint
 from lightning.pytorch.trainer.states import TrainerFn
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 from lightning.pytorch.utilities.rank_zero import rank_zero_only
 
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGUSR1, signal.SIGINT)
+REQUEUE_SIGNAL = signal.SIGUSR1
+
 
 class StopOnSignal(Callback):
-    """SIGTERM or SIGINT: finish the current batch, save `last.ckpt`, say how to resume, exit.
-
-    Lightning already turns SIGTERM into a stop at the next batch boundary (and, under DDP,
-    tells every rank). This callback routes the first Ctrl-C the same way instead of raising
-    KeyboardInterrupt mid-step (a second Ctrl-C aborts at once), then saves when the stop
-    arrives. Under SLURM, SIGUSR1 stays Lightning's: it saves `hpc_ckpt_<n>.ckpt` and requeues.
-    """
+    """SIGTERM, SIGUSR1 or Ctrl-C: all ranks finish the current batch, save `last.ckpt`, say how
+    to resume and exit with 128 + the signal number; SIGUSR1 in a SLURM job also requeues it.
+    A second Ctrl-C aborts at once."""
 
     def __init__(self) -> None:
-        self._previous_sigint: Any = None
-        self._signal: int | None = None
+        self.received: int | None = None  # recorded by the handler
         self.stopped_by: int | None = None  # the signal that stopped the fit, for the exit code
+        self._previous: dict[int, Any] = {}
+        self._stopping = False
 
-    def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+    # -- the handler: records, nothing else ----------------------------------------------------
+    def _record(self, signum: int, frame: Any) -> None:
+        if signum == signal.SIGINT:
+            if self.received == signal.SIGINT or self._stopping:
+                signal.signal(signal.SIGINT, self._previous.get(signal.SIGINT, signal.default_int_handler))
+                raise KeyboardInterrupt
+            rank_zero_only(print)("\nstopping after this batch to save a checkpoint (Ctrl-C again to abort)", file=sys.stderr, flush=True)
+        if self.received is None or signum == REQUEUE_SIGNAL:
+            self.received = signum  # a requeue request wins over a plain stop
+
+    def _install(self) -> None:
         if threading.current_thread() is not threading.main_thread():
             return
-        self._previous_sigint = signal.getsignal(signal.SIGINT)
-        signal.signal(signal.SIGINT, self._on_sigint)
+        for signum in STOP_SIGNALS:
+            current = signal.getsignal(signum)
+            if current != self._record:
+                self._previous.setdefault(signum, current)
+                signal.signal(signum, self._record)
 
-    def _on_sigint(self, signum: int, frame: Any) -> None:
-        self._signal = signal.SIGINT
-        signal.signal(signal.SIGINT, self._previous_sigint)  # a second Ctrl-C aborts
-        rank_zero_only(print)("\nstopping after this batch to save a checkpoint (Ctrl-C again to abort)", file=sys.stderr, flush=True)
-        sigterm_handler = signal.getsignal(signal.SIGTERM)  # Lightning's, while the trainer runs
-        if callable(sigterm_handler):
-            sigterm_handler(signal.SIGTERM, frame)
+    def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
+        if stage == "fit":
+            self.received, self.stopped_by, self._stopping = None, None, False
+            self._install()  # before Lightning registers its handlers: it then adds no SIGUSR1 one
 
+    def on_sanity_check_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self._install()  # over Lightning's SIGTERM handler, which broadcasts inside the handler
+
+    def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self._install()
+
+    # -- every rank learns of it at the same batch -----------------------------------------------
+    def on_train_batch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule, outputs: Any, batch: Any, batch_idx: int) -> None:
+        self._stop_if_signalled(trainer)
+
+    def on_validation_batch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule, outputs: Any, batch: Any, batch_idx: int, dataloader_idx: int = 0) -> None:
+        if trainer.state.fn == TrainerFn.FITTING:
+            self._stop_if_signalled(trainer)
+
+    def _stop_if_signalled(self, trainer: pl.Trainer) -> None:
+        if self._stopping:
+            return
+        received = self.received or 0
+        if trainer.world_size > 1:
+            # 2: a requeue was asked for, 1: a plain stop; the maximum over ranks decides for all.
+            urgency = 2 if received == REQUEUE_SIGNAL else int(bool(received))
+            flag = torch.tensor(urgency, dtype=torch.int32, device=trainer.strategy.root_device)
+            urgency = int(trainer.strategy.reduce(flag, reduce_op="max"))
+            received = REQUEUE_SIGNAL if urgency == 2 else (received or signal.SIGTERM) if urgency else 0
+        if not received:
+            return
+        self.received, self._stopping = received, True
+        connector = getattr(trainer, "_signal_connector", None)
+        if connector is not None and hasattr(connector, "received_sigterm"):
+            connector.received_sigterm = True  # Lightning's own checks stop every rank at this batch
+        else:
+            raise SIGTERMException
+
+    # -- the stop ------------------------------------------------------------------------------
     def on_exception(self, trainer: pl.Trainer, pl_module: pl.LightningModule, exception: BaseException) -> None:
         if not isinstance(exception, SIGTERMException):
             return
-        self.stopped_by = self._signal or signal.SIGTERM
-        if trainer.state.fn != TrainerFn.FITTING or trainer.sanity_checking:
-            return  # e.g. testing the best weights after fit: nothing of the training to save
-        path = last_checkpoint_path(trainer)
-        trainer.save_checkpoint(path)
-        if trainer.is_global_zero:
-            name = signal.Signals(self.stopped_by).name
-            print(
-                f"lit-dl: stopped by {name} at step {trainer.global_step}; "
-                f"saved {path}; resume with: {resume_command(path)}",
-                file=sys.stderr,
-                flush=True,
-            )
+        signum = self.stopped_by = self.received or signal.SIGTERM
+        if trainer.state.fn == TrainerFn.FITTING and not trainer.sanity_checking:
+            path = last_checkpoint_path(trainer)
+            trainer.save_checkpoint(path)  # every rank: it ends with a barrier, so the file is complete
+            if trainer.is_global_zero:
+                print(
+                    f"lit-dl: stopped by {signal.Signals(signum).name} at step {trainer.global_step}; "
+                    f"saved {path}; resume with: {resume_command(path)}",
+                    file=sys.stderr, flush=True,
+                )
+        if signum == REQUEUE_SIGNAL and trainer.is_global_zero:
+            requeue_slurm_job()
 
     def teardown(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
-        if threading.current_thread() is not threading.main_thread() or self._previous_sigint is None:
+        if stage != "fit" or threading.current_thread() is not threading.main_thread():
             return
-        signal.signal(signal.SIGINT, self._previous_sigint)
-        self._previous_sigint = None
+        for signum, handler in self._previous.items():
+            # A stopping process keeps ignoring SIGTERM (a requeue sends it to every rank) while it
+            # writes its results; SLURM's SIGKILL after KillWait still ends a process that hangs.
+            if not (self._stopping and signum != signal.SIGINT):
+                signal.signal(signum, handler)
+        self._previous = {}
+
+
+def requeue_slurm_job() -> None:
+    """`scontrol requeue` this SLURM job (this array task); nothing outside a SLURM job."""
+    env = os.environ
+    job = f"{env['SLURM_ARRAY_JOB_ID']}_{env['SLURM_ARRAY_TASK_ID']}" if env.get("SLURM_ARRAY_TASK_ID") else env.get("SLURM_JOB_ID")
+    if not job or not re.fullmatch(r"[0-9_]+", job):
+        return
+    try:
+        done = subprocess.run(["scontrol", "requeue", job], capture_output=True, text=True, timeout=60)
+    except (OSError, subprocess.TimeoutExpired) as error:
+        print(f"lit-dl: could not requeue SLURM job {job}: {error}", file=sys.stderr, flush=True)
+        return
+    outcome = "requeued" if done.returncode == 0 else f"could not requeue ({done.stderr.strip() or done.returncode})"
+    print(f"lit-dl: {outcome} SLURM job {job}", file=sys.stderr, flush=True)
 
 
 def last_checkpoint_path(trainer: pl.Trainer) -> str:

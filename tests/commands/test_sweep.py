@@ -112,3 +112,31 @@ def test_dry_run_prints_the_trials_and_writes_only_the_wandb_file(lit_dl, tmp_pa
     assert not (tmp_path / "runs").exists()
     command = yaml.safe_load(wandb_file.read_text())["command"]
     assert command[-5:] == ["--name", "quickstart_lr_seed", "--trainer.max_epochs", "2", "${args}"]
+
+
+@pytest.mark.slow
+def test_resume_runs_only_the_unfinished_trials_and_collect_prints_the_table_again(lit_dl, tmp_path, monkeypatch):
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    grid = write_grid(tmp_path, f"config: QUICKSTART\nparameters:\n  {MAX_LR}: {{values: [0.01, oops]}}\n")
+    root = tmp_path / "runs"
+    code, out, _ = lit_dl("sweep", grid, "--root", root, "--", *SMALL)
+    assert code == 1
+    record = root / "grid" / "sweep_0"
+    table = out[out.index("┏"):]
+
+    code, out, err = lit_dl("sweep", "--resume", record)
+
+    assert code == 1 and "trial 2/2" in out and "trial 1/2" not in out  # the finished trial is not rerun
+    assert sorted(p.name for p in (root / "grid").iterdir()) == ["sweep_0", "version_0"]
+    assert [t["status"] for t in json.loads((record / "trials.json").read_text())] == ["ok", "failed"]
+    code, out, err = lit_dl("sweep", "--collect", record)
+    assert code == 1 and out[out.index("┏"):] == table and "failed: trial 2" in err
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [([], "takes one of GRID.yaml"), (["--collect", "nowhere"], "is not a sweep record")],
+)
+def test_sweep_without_a_grid_or_record_is_a_user_error(lit_dl, args, message):
+    code, out, err = lit_dl("sweep", *args)
+    assert code == 2 and out == "" and message in err and len(err.strip().splitlines()) == 1

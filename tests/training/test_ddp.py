@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import csv
 import json
+import signal
 
 import pytest
 import torch
 
 from tests.helpers.paths import EXPERIMENTS, QUICKSTART
-from tests.training.test_resume import lit_dl_process
+from tests.training.test_resume import callback, lit_dl_process
 
 PER_RANK_STEPS, EPOCHS = 4, 2
 SMALL = [
@@ -59,3 +60,26 @@ def test_two_processes_train_one_run_written_once_by_rank_zero(tmp_path):
     assert single_val.keys() == ddp_val.keys() == {"val/loss", "val/acc"}
     for name in ddp_val:
         assert ddp_val[name] == pytest.approx(single_val[name], abs=1e-6), name
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("during", ["validation", "save"])
+def test_a_signal_to_one_rank_stops_every_rank_at_the_same_batch(during, tmp_path):
+    # Lightning's own handler broadcast inside the handler and deadlocked here (until the timeout).
+    args = ["fit", "--config", QUICKSTART, *CPU_DDP, "--trainer.default_root_dir", tmp_path, *SMALL]
+    run_dir = tmp_path / "quickstart" / "version_0"
+
+    stopped = lit_dl_process(*args, *callback("SignalOneRank", rank=1, during=during))
+
+    assert stopped.returncode == 128 + signal.SIGTERM, stopped.stderr
+    assert "lit-dl: stopped by SIGTERM at step " in stopped.stderr
+    last = run_dir / "checkpoints" / "last.ckpt"
+    assert json.loads((run_dir / "results.json").read_text())["status"] == "interrupted"
+
+    resumed = lit_dl_process(*args, "--ckpt_path", last)
+
+    assert resumed.returncode == 0, resumed.stderr
+    with open(run_dir / "metrics.csv", newline="") as file:
+        rows = list(csv.DictReader(file))
+    assert [int(r["epoch"]) for r in rows if r.get("val/loss")] == list(range(EPOCHS))
+    assert json.loads((run_dir / "results.json").read_text())["status"] == "completed"

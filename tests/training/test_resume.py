@@ -86,18 +86,35 @@ class KillWhileSaving(pl.Callback):
 
 
 class SlurmTimeLimit(pl.Callback):
-    """What SLURM does near a job's time limit: SIGUSR1 at `warn_step`, then (after Lightning
-    requeued the job) SIGTERM at `stop_step`. A requeued run is left alone."""
+    """What SLURM does near a job's time limit: SIGUSR1 at `warn_step`. A requeued run is left alone."""
 
-    def __init__(self, warn_step: int, stop_step: int) -> None:
-        self.warn_step, self.stop_step = warn_step, stop_step
+    def __init__(self, warn_step: int) -> None:
+        self.warn_step = warn_step
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
-        if int(os.environ.get("SLURM_RESTART_COUNT", 0)):
-            return
-        if trainer.global_step == self.warn_step:
+        if not int(os.environ.get("SLURM_RESTART_COUNT", 0)) and trainer.global_step == self.warn_step:
             os.kill(os.getpid(), signal.SIGUSR1)
-        if trainer.global_step == self.stop_step:
+
+
+class SignalOneRank(pl.Callback):
+    """SIGTERM to one rank only: at the start of the first validation batch after training began
+    (`during=validation`), or while the first checkpoint is being saved (`during=save`: that rank
+    then waits in the save's barrier while rank 0 writes)."""
+
+    def __init__(self, rank: int, during: str) -> None:
+        self.rank, self.during, self.sent = rank, during, False
+
+    def on_validation_batch_start(self, trainer, pl_module, batch, batch_idx, dataloader_idx=0) -> None:
+        if self.during == "validation" and not trainer.sanity_checking:
+            self._send(trainer)
+
+    def on_save_checkpoint(self, trainer, pl_module, checkpoint) -> None:
+        if self.during == "save":
+            self._send(trainer)
+
+    def _send(self, trainer) -> None:
+        if trainer.global_rank == self.rank and not self.sent:
+            self.sent = True
             os.kill(os.getpid(), signal.SIGTERM)
 
 
@@ -132,7 +149,7 @@ def fit(root: Path, *extra: str) -> subprocess.CompletedProcess:
     return lit_dl_process("fit", "--config", QUICKSTART, "--trainer.default_root_dir", root, *RESUMABLE, *extra)
 
 
-def callback(class_name: str, **init_args: int) -> list[str]:
+def callback(class_name: str, **init_args: int | str) -> list[str]:
     flags = [f"--trainer.callbacks+=tests.training.test_resume.{class_name}"]
     for name, value in init_args.items():
         flags += [f"--trainer.callbacks.{name}", str(value)]
@@ -260,16 +277,17 @@ def sbatch(root: Path, env: dict[str, str], *extra: str) -> subprocess.Completed
 def test_requeued_slurm_job_continues_from_its_checkpoint_by_itself(tmp_path):
     reference = sbatch(tmp_path / "reference", fake_slurm(tmp_path, "1000"))
     assert reference.returncode == 0, reference.stderr
-    limit = callback("SlurmTimeLimit", warn_step=11, stop_step=13)
+    limit = callback("SlurmTimeLimit", warn_step=11)
     root = tmp_path / "runs"
 
     first = sbatch(root, fake_slurm(tmp_path, "1001"), *limit)
 
-    assert first.returncode == 128 + signal.SIGTERM, first.stderr
+    # lit-dl's handler, not Lightning's: last.ckpt at the next batch boundary, then the requeue.
+    assert first.returncode == 128 + signal.SIGUSR1, first.stderr
     assert (tmp_path / "scontrol.log").read_text().split() == ["requeue", "1001"]
     run_dir = root / "quickstart" / "version_0"
-    assert step_of(run_dir / "checkpoints" / "hpc_ckpt_1.ckpt") == 11  # Lightning's, at SIGUSR1
-    assert step_of(run_dir / "checkpoints" / "last.ckpt") == 13  # lit-dl's, at SIGTERM
+    assert step_of(run_dir / "checkpoints" / "last.ckpt") == 11
+    assert not list((run_dir / "checkpoints").glob("hpc_ckpt_*"))
 
     # SLURM runs the same script again, same job id; nothing says where to continue from.
     requeued = sbatch(root, fake_slurm(tmp_path, "1001", SLURM_RESTART_COUNT="1"), *limit)
