@@ -92,11 +92,16 @@ def _user_error_message(error: BaseException) -> str | None:
     """A one-line message for an exception caused by the user's input; None for our bugs."""
     from lit_dl.errors import UserError
 
+    from lit_dl.run.files import filesystem_problem
+
     # jsonargparse and Lightning wrap the user's mistake; the root cause says what it was.
     seen: Any = error
     while seen is not None:
         if isinstance(seen, UserError):
             return str(seen)
+        problem = filesystem_problem(seen)  # a full disk, a read-only root, a file in the way
+        if problem:
+            return problem
         seen = seen.__cause__ or seen.__context__
     return None
 

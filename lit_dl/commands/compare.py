@@ -20,6 +20,7 @@ from typing import Any, Literal
 
 from lit_dl.errors import CommandLineError, UserError
 from lit_dl.run.reader import Run, find_runs, load_run
+from lit_dl.run.results import STATUSES
 
 # Config keys that say where or under which name a run was written, not how it was trained.
 NOT_SETTINGS = {"trainer.default_root_dir", "name"}
@@ -72,6 +73,29 @@ def short_names(keys: list[str], all_keys: list[str]) -> dict[str, str]:
     return names
 
 
+def run_status(run: Run) -> str:
+    """What results.json says; a run from before statuses were recorded counts as completed
+    when it recorded its results, and as unknown otherwise."""
+    status = run.results.get("status")
+    if status:
+        return str(status)
+    return "completed" if "val" in run.results or "test" in run.results else "unknown"
+
+
+def with_status(runs: list[Run], wanted: str | None) -> list[Run]:
+    """The runs whose status is one of `wanted` (comma-separated); all runs for None."""
+    if wanted is None:
+        return runs
+    statuses = [part.strip() for part in wanted.split(",") if part.strip()]
+    unknown = [status for status in statuses if status not in (*STATUSES, "unknown")]
+    if unknown or not statuses:
+        raise UserError(f"--status {wanted!r} is not a run status; use one of {', '.join(STATUSES)} (or several, separated by commas)")
+    kept = [run for run in runs if run_status(run) in statuses]
+    if not kept:
+        raise UserError(f"none of the {len(runs)} runs has status {wanted}; drop --status to see them all")
+    return kept
+
+
 def build_columns(runs: list[Run], metric: str | None = None, sort: str | None = None) -> list[Column]:
     """Run name, status, differing settings, best validation metric, test metrics, epochs, wall time."""
     monitor, higher = runs[0].monitor
@@ -99,14 +123,6 @@ def build_columns(runs: list[Run], metric: str | None = None, sort: str | None =
         higher = _higher_is_better(sort)
         columns.insert(first_metric, Column(sort, f"{sort} (best)", [run.best(sort, higher) for run in runs], higher, True))
     return columns
-
-
-def run_status(run: Run) -> str:
-    """What results.json says (running, completed, interrupted, failed, diverged); without a
-    status there (older runs), "completed" when the fit wrote its results, else "unfinished"."""
-    if run.results.get("status"):
-        return str(run.results["status"])
-    return "completed" if "val" in run.results or "test" in run.results else "unfinished"
 
 
 def choose_columns(columns: list[Column], names: list[str]) -> list[Column]:
@@ -371,6 +387,7 @@ def build_parser():
         "epochs and wall time, read from each run directory's config.yaml, metrics.csv and results.json.",
     )
     parser.add_argument("runs", nargs="+", help="Run directories, directories holding runs, or globs ('runs/*/version_*').")
+    parser.add_argument("--status", type=str | None, default=None, help=f"Only runs with this status ({', '.join(STATUSES)}); several separated by commas.")
     parser.add_argument("--sort", type=str | None, default=None, help="Sort by a column or any logged metric (test/acc, val/loss, lr, epochs, wall_time); best first for metrics.")
     parser.add_argument("--reverse", action="store_true", help="Reverse the sort order.")
     parser.add_argument("--metric", type=str | None, default=None, help="Validation metric shown at its best and plotted (default: the runs' checkpoint.monitor).")
@@ -383,7 +400,7 @@ def build_parser():
 
 def main(argv: list[str]) -> None:
     args = parse(build_parser(), argv)
-    runs = [load_run(path) for path in find_runs(args.runs)]
+    runs = with_status([load_run(path) for path in find_runs(args.runs)], args.status)
     columns = build_columns(runs, metric=args.metric, sort=args.sort)
     rows = sort_rows(columns, args.sort, args.reverse) if args.sort else list(range(len(runs)))
     if args.reverse and not args.sort:

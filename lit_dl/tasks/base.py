@@ -85,6 +85,10 @@ class Task(pl.LightningModule):
     def default_loss(self) -> nn.Module:
         raise NotImplementedError
 
+    def metric_names(self) -> list[str]:
+        """Every metric this task logs, so that a monitored name can be checked before fit."""
+        return [f"{stage}/loss" for stage in ("train", "val", "test")]
+
     def forward(self, *inputs: Tensor) -> Tensor:
         return self.net(*inputs)
 

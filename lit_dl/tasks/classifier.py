@@ -83,6 +83,9 @@ class Classifier(Task):
         self.test_metrics: MetricCollection | None = None
         self.test_per_class: dict[str, Any] | None = None
 
+    def metric_names(self) -> list[str]:
+        return [*super().metric_names(), *(f"{stage}/acc" for stage in ("train", "val", "test")), "test/f1_macro"]
+
     def default_loss(self) -> None:
         # Chosen per batch from the net's output (see `_DEFAULT_LOSSES`).
         return None
