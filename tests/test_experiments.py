@@ -1,44 +1,36 @@
 """Every experiment file runs end to end (`--trainer.fast_dev_run true`) on tiny data:
 CIFAR-10 recipes on a tiny archive in the real on-disk format, the user's-arrays recipes on a
 tiny .npz, the rest on shrunken in-memory data. Also: the quickstart logs its loss every n steps,
-and the fast CIFAR-10 recipe runs a whole (tiny) epoch with its options on the CPU."""
+and the fast CIFAR-10 recipe runs a whole (tiny) epoch with its options on the CPU.
+
+And every experiment with every trainer preset of experiments/trainer/ runs one step on the CPU.
+The preset's precision is kept (a CPU runs bf16-mixed; Lightning turns the GPU preset's 16-mixed
+into bf16-mixed there) and only the accelerator and the device count are switched to one CPU
+process, so that what a GPU user combines first (a recipe with `gradient_clip_val` and
+`gpu_bf16.yaml`) is exercised here. DDP runs as a one-process group.
+"""
 
 from __future__ import annotations
 
 import csv
 import json
-import sys
 from pathlib import Path
 
 import pytest
 import yaml
 
-from tests.helpers.paths import EXPERIMENTS, REPO
+from tests.helpers.paths import REPO
+from tests.helpers.recipes import RECIPES, TRAINER_PRESETS, tiny_data, write_example_npz
 
-RUNNABLE = sorted(p for p in EXPERIMENTS.glob("*.yaml"))
-
-
-def data_overrides(config: dict, tiny_cifar10, example_npz) -> list[str]:
-    data_class = config["data"]["class_path"].rsplit(".", 1)[-1]
-    if data_class == "CIFAR10DataModule":
-        return [
-            "--data.init_args.data_dir", str(tiny_cifar10), "--data.init_args.download", "false",
-            "--data.init_args.verify_md5", "false", "--data.init_args.val_size", "20",
-            "--data.init_args.num_workers", "0", "--data.init_args.batch_size", "8",
-        ]
-    if data_class == "ArrayDataModule":
-        return ["--data.init_args.path", str(example_npz)]
-    return ["--data.init_args.n_train", "64", "--data.init_args.n_val", "32", "--data.init_args.n_test", "32"]
+RUNNABLE = RECIPES
+ON_ONE_CPU = ["--trainer.accelerator", "cpu", "--trainer.devices", "1"]
+# One recipe per kind of data and net keeps the default suite short; the whole matrix is slow.
+QUICK = {"quickstart", "cnn_cifar10", "lstm_sequences", "arrays_gru"}
 
 
 @pytest.fixture(scope="module")
-def example_npz(tmp_path_factory):
-    sys.path.insert(0, str(REPO / "scripts"))
-    try:
-        from make_example_arrays import main as make_example_arrays
-    finally:
-        sys.path.pop(0)
-    return make_example_arrays(str(tmp_path_factory.mktemp("arrays") / "example.npz"), n_train=200, n_test=50)
+def example_npz(tmp_path_factory) -> str:
+    return write_example_npz(tmp_path_factory.mktemp("arrays") / "example.npz")
 
 
 def test_every_required_experiment_exists():
@@ -59,10 +51,28 @@ def test_experiment_runs_one_batch(experiment, lit_dl, tmp_path, tiny_cifar10, e
     code, out, err = lit_dl(
         "fit", "--config", experiment, "--trainer.default_root_dir", tmp_path,
         "--trainer.fast_dev_run", "true", "--trainer.accelerator", "cpu", "--trainer.precision", "32",
-        *data_overrides(config, tiny_cifar10, example_npz),
+        *tiny_data(experiment, tiny_cifar10, example_npz),
     )
     assert code == 0, err
     assert "test/" in out  # tested after fit
+
+
+def matrix():
+    for experiment in RECIPES:
+        for preset in TRAINER_PRESETS:
+            marks = [] if experiment.stem in QUICK else [pytest.mark.slow]
+            yield pytest.param(experiment, preset, id=f"{experiment.stem}-{preset.stem}", marks=marks)
+
+
+@pytest.mark.parametrize(("experiment", "preset"), matrix())
+def test_recipe_with_trainer_preset_runs_one_step(experiment, preset, lit_dl, tmp_path, tiny_cifar10, example_npz):
+    code, out, err = lit_dl(
+        "fit", "--config", experiment, "--config", preset, *ON_ONE_CPU,
+        "--trainer.fast_dev_run", "true", "--trainer.default_root_dir", tmp_path,
+        *tiny_data(experiment, tiny_cifar10, example_npz),
+    )
+    assert code == 0, err
+    assert "test/" in out
 
 
 def test_training_loss_is_still_logged_every_n_steps(fit_quickstart):

@@ -18,15 +18,24 @@ EXTRA_COMMANDS = {
     "sweep": "lit_dl.commands.sweep",
     "plot": "lit_dl.commands.plot",
 }
+# Every command, one line each, for `lit-dl --help` (fit..predict also head their own --help).
+COMMANDS = {
+    "fit": "Train an experiment, then test its best checkpoint.",
+    "validate": "Evaluate a checkpoint on the validation set, recorded in its run.",
+    "test": "Evaluate a checkpoint on the test set, recorded in its run.",
+    "predict": "Predict with a checkpoint; writes predictions.pt into its run.",
+    "lr-find": "Suggest a learning rate for an experiment and the flag to set it.",
+    "compare": "Table and learning curves of runs: settings that differ, metrics.",
+    "sweep": "Grid or random search: one run per trial, then a compare table.",
+    "plot": "Figures for the docs: activation functions and their derivatives.",
+}
 # As the user had it: `import lightning` overwrites it (see lit_dl.training.speed.restore_cuda_check).
 USER_NVML_CUDA_CHECK = os.environ.get("PYTORCH_NVML_BASED_CUDA_CHECK")
 DESCRIPTION = (
-    "Train, evaluate and compare deep-learning experiments described in YAML.\n"
-    "  lit-dl fit --config experiments/quickstart.yaml   train (then test the best checkpoint)\n"
-    "  lit-dl lr-find --config EXPERIMENT.yaml           suggest a learning rate and its flag\n"
-    "  lit-dl compare RUN_DIR_OR_GLOB...                 table of runs and their differences\n"
-    "  lit-dl sweep GRID.yaml                            grid or random search of runs\n"
-    "  lit-dl plot activations -o act.png                figures for the docs"
+    "Train, evaluate and compare deep-learning experiments described in YAML.\n\ncommands:\n"
+    + "".join(f"  {name:<9} {line}\n" for name, line in COMMANDS.items())
+    + "\n`lit-dl COMMAND --help` for a command's flags; start with\n"
+    "  lit-dl fit --config experiments/quickstart.yaml"
 )
 
 
@@ -38,6 +47,9 @@ def run(argv: list[str] | None = None) -> None:
     if argv and argv[0] in EXTRA_COMMANDS:
         importlib.import_module(EXTRA_COMMANDS[argv[0]]).main(argv[1:])
         return
+    from lit_dl.cli.console import quiet_dependencies
+
+    quiet_dependencies()
     from lit_dl.cli.app import LitDLCLI
 
     # LightningCLI reads sys.argv itself; handing it a copy too only earns a warning.
@@ -80,11 +92,16 @@ def _user_error_message(error: BaseException) -> str | None:
     """A one-line message for an exception caused by the user's input; None for our bugs."""
     from lit_dl.errors import UserError
 
+    from lit_dl.run.files import filesystem_problem
+
     # jsonargparse and Lightning wrap the user's mistake; the root cause says what it was.
     seen: Any = error
     while seen is not None:
         if isinstance(seen, UserError):
             return str(seen)
+        problem = filesystem_problem(seen)  # a full disk, a read-only root, a file in the way
+        if problem:
+            return problem
         seen = seen.__cause__ or seen.__context__
     return None
 

@@ -13,9 +13,11 @@ from __future__ import annotations
 
 import argparse
 import inspect
+import logging
 import os
 import sys
 import time
+import warnings
 from pathlib import Path
 from typing import Any, Literal
 
@@ -30,7 +32,7 @@ from lightning.pytorch.utilities.exceptions import SIGTERMException
 from lightning.pytorch.utilities.model_helpers import is_overridden
 
 import lit_dl.losses  # noqa: F401  (teaches jsonargparse to read class weights from YAML lists)
-from lit_dl.cli import DESCRIPTION, USER_NVML_CUDA_CHECK, explain
+from lit_dl.cli import DESCRIPTION, USER_NVML_CUDA_CHECK, checks, explain
 from lit_dl.cli.lr_find import FIGURE_FILE, LR_FIND, write_lr_find
 from lit_dl.errors import TrainingDiverged, UserError
 from lit_dl.plots import plot_confusion_matrix
@@ -80,8 +82,32 @@ class LitDLTrainer(Trainer):
         ckpt_path: str | None = None,
         test_after_fit: bool = True,
     ) -> None:
-        """Train, then test the best checkpoint (--test_after_fit false to skip the test)."""
+        """Train an experiment, then test its best checkpoint (--test_after_fit false: no test)."""
         super().fit(model, train_dataloaders, val_dataloaders, datamodule, ckpt_path)
+
+    # Overridden for their one-line descriptions in `lit-dl --help` (LightningCLI reads the
+    # docstring's first line), and so that evaluations print lit-dl's one `test:`/`val:` line
+    # instead of Lightning's table (verbose false); each calls Lightning's own.
+    def validate(
+        self, model: Any = None, dataloaders: Any = None, ckpt_path: str | Path | None = None, verbose: bool = False,
+        datamodule: Any = None, weights_only: bool | None = None,
+    ) -> Any:
+        """Evaluate a checkpoint on the validation set, recorded in its run."""
+        return super().validate(model, dataloaders, ckpt_path, verbose, datamodule, weights_only)
+
+    def test(
+        self, model: Any = None, dataloaders: Any = None, ckpt_path: str | Path | None = None, verbose: bool = False,
+        datamodule: Any = None, weights_only: bool | None = None,
+    ) -> Any:
+        """Evaluate a checkpoint on the test set, recorded in its run."""
+        return super().test(model, dataloaders, ckpt_path, verbose, datamodule, weights_only)
+
+    def predict(
+        self, model: Any = None, dataloaders: Any = None, datamodule: Any = None, return_predictions: bool | None = None,
+        ckpt_path: str | Path | None = None, weights_only: bool | None = None,
+    ) -> Any:
+        """Predict with a checkpoint; writes predictions.pt into its run."""
+        return super().predict(model, dataloaders, datamodule, return_predictions, ckpt_path, weights_only)
 
     def lr_find(
         self,
@@ -149,6 +175,10 @@ class LitDLCLI(LightningCLI):
         self.records_status = False  # whether this process writes the run's status
         self.started = time.monotonic()
         no_exit = {"exit_on_error": False}
+        # Lightning says `Seed set to N` as soon as the config parses, and more as the trainer is
+        # built; an error found after that must come alone, so its lines and warnings wait until
+        # the command is set up (`held_logs.release()` in the `before_<command>` hooks).
+        self.held_logs = _HeldBack(LIGHTNING_LOGGERS)
         try:
             super().__init__(
                 subclass_mode_model=True,
@@ -174,6 +204,8 @@ class LitDLCLI(LightningCLI):
             else:
                 self._record_end("diverged" if isinstance(error, TrainingDiverged) else "failed", error)
             raise
+        finally:
+            self.held_logs.drop()
 
     @staticmethod
     def subcommands() -> dict[str, set[str]]:
@@ -192,16 +224,21 @@ class LitDLCLI(LightningCLI):
         parser.set_defaults({**CHECKPOINT_DEFAULTS, "trainer.default_root_dir": DEFAULT_ROOT_DIR})
 
     def parse_arguments(self, parser: LightningArgumentParser, args: Any) -> None:
+        argv = args if args is not None else sys.argv[1:]
+        for path in explain.config_paths(argv):
+            checks.check_config_file(path)
         try:
             super().parse_arguments(parser, args)
         except ArgumentError as error:
-            argv = args if args is not None else sys.argv[1:]
             # jsonargparse names neither the file nor the line of a YAML syntax error.
             for path in explain.config_paths(argv):
                 explain.check_yaml_file(path)
             raise UserError(explain.explain_parse_error(str(error), explain.option_names(parser, argv, self.subcommands()))) from error
         # LightningCLI reads a checkpoint file's hyperparameters next, and fails with a traceback.
         subcommand = self.config.get("subcommand")
+        if subcommand:
+            checks.check_options(subcommand, self.config[subcommand])
+            checks.check_links(self.config[subcommand], DATA_LINKS)
         ckpt_path = self.config[subcommand].get("ckpt_path") if subcommand else None
         if ckpt_path and Path(ckpt_path).is_file():
             check_readable(ckpt_path)
@@ -250,13 +287,19 @@ class LitDLCLI(LightningCLI):
         kwargs["default_root_dir"] = str(self.run_dir / CHECKPOINTS)
         if trainer_config.get("profiler") is None:
             kwargs["profiler"] = NoProfiler()
+        if trainer_config.get("enable_model_summary") is None:
+            kwargs["enable_model_summary"] = False  # the run summary's parameter count says it (no FLOPs: 0)
+        if trainer_config.get("sync_batchnorm") and not _on_cuda(trainer_config.get("accelerator")):
+            # torch's SyncBatchNorm runs on GPUs only; on CPUs (ddp.yaml tried out there) each
+            # process keeps its own batch statistics instead of failing.
+            kwargs["sync_batchnorm"] = False
         _pin_checkpoint_dirs([*kwargs["callbacks"], config.get("checkpoint")], self.run_dir)
         explain.check_devices(trainer_config.get("accelerator"), trainer_config.get("devices"))
         if self.plan.checkpoint:  # before anything is written into the run directory
             check_checkpoint(self.plan.checkpoint, self.model)
         try:
             trainer = super().instantiate_trainer(**kwargs)
-        except (MisconfigurationException, ValueError) as error:  # trainer flags that cannot work together
+        except (MisconfigurationException, ValueError, TypeError) as error:  # trainer flags that cannot work together
             raise UserError(f"trainer: {str(error).strip().splitlines()[0]}") from error
         restore_cuda_check(USER_NVML_CUDA_CHECK, uses_cuda=trainer.strategy.root_device.type == "cuda")
         return trainer
@@ -282,7 +325,15 @@ class LitDLCLI(LightningCLI):
     def fit(self, model: LightningModule, datamodule: Any = None, test_after_fit: bool = True, **kwargs: Any) -> None:
         kwargs["ckpt_path"] = str(self.plan.checkpoint) if self.plan.checkpoint else None
         self.test_after_fit = test_after_fit
-        self.trainer.fit(model, datamodule=datamodule, **kwargs)
+        try:
+            self.trainer.fit(model, datamodule=datamodule, **kwargs)
+        except (ValueError, MisconfigurationException) as error:
+            # Raised by torch's or Lightning's own checks while the fit is set up, before the first
+            # step: a value they reject (an optimizer's beta, a val_check_interval longer than the
+            # epoch). Anything else, or raised elsewhere, is a bug and keeps its traceback.
+            if _started_training(self.trainer) or not _raised_by_torch_or_lightning(error):
+                raise
+            raise UserError(_setup_problem(error)) from error
 
     def validate(self, **kwargs: Any) -> None:
         self.trainer.validate(**{**kwargs, "ckpt_path": str(self.plan.checkpoint)})
@@ -302,6 +353,14 @@ class LitDLCLI(LightningCLI):
         print(self.run_dir, flush=True)
 
     def before_fit(self) -> None:
+        checks.check_monitors(self.model, _monitors(self.trainer, self.model))
+        needed = 3 * sum(p.numel() * p.element_size() for p in self.model.parameters()) + (1 << 16)
+        if self.plan.checkpoint:
+            checks.check_resume_trains(self.plan.checkpoint, self.config["fit"]["trainer"])
+            needed = max(needed, self.plan.checkpoint.stat().st_size)
+        if self.trainer.is_global_zero:  # a full, read-only or blocked disk, before the first epoch
+            checks.check_room(self.run_dir if self.run_dir.is_dir() else self.run_dir.parent, needed)
+        self.held_logs.release()
         if self.records_status and self.run_dir.is_dir():
             seed = self.config["fit"].get("seed_everything")
             fields = {"seed": seed, "versions": package_versions(), "git": git_commit()} if self.plan.new_run else {}
@@ -330,9 +389,21 @@ class LitDLCLI(LightningCLI):
             **per_class,
         )
         if test:
-            print("test: " + "  ".join(f"{k} {v:.4f}" for k, v in sorted(test.items())))
+            print(_metrics_line("test", test))
         tracking.finish_fit(trainer, self.run_dir)
         print(self.run_dir, flush=True)
+
+    def before_validate(self) -> None:
+        self.held_logs.release()
+
+    def before_lr_find(self) -> None:
+        self.held_logs.release()
+
+    def before_test(self) -> None:
+        self.held_logs.release()
+
+    def before_predict(self) -> None:
+        self.held_logs.release()
 
     def after_validate(self) -> None:
         self._after_evaluation("validate", "val/")
@@ -357,6 +428,8 @@ class LitDLCLI(LightningCLI):
             figure = f"confusion_matrix_{Path(str(self.plan.checkpoint)).stem}.png"
             per_class = self._per_class_results(figure) if command == "test" else {}
             record.add_evaluation(self.run_dir, command, str(self.plan.checkpoint), metrics, **per_class)
+            if metrics:
+                print(_metrics_line(prefix.rstrip("/"), metrics))
             print(self.run_dir, flush=True)
 
     def _per_class_results(self, figure: str) -> dict[str, Any]:
@@ -419,6 +492,17 @@ def _give_every_class_init_args(node: Any) -> None:
             _give_every_class_init_args(value)
 
 
+def _metrics_line(stage: str, metrics: dict[str, float]) -> str:
+    """`test: test/acc 0.9780  test/loss 0.1108`, the same after fit and after `lit-dl test`."""
+    return f"{stage}: " + "  ".join(f"{k} {v:.4f}" for k, v in sorted(metrics.items()))
+
+
+def _on_cuda(accelerator: Any) -> bool:
+    """Whether the trainer will run on CUDA GPUs ("auto" picks them when there are any)."""
+    name = str(accelerator or "auto")
+    return name in ("gpu", "cuda") or (name == "auto" and torch.cuda.is_available())
+
+
 def _as_list(value: Any) -> list[Any]:
     if value is None:
         return []
@@ -438,3 +522,110 @@ def _remove_if_empty(folder: Path) -> None:
         folder.rmdir()
     except OSError:
         pass  # holds files, or was never made
+
+
+# Lightning's chatter while a command is set up (`Seed set to N`, `GPU available: ...`).
+LIGHTNING_LOGGERS = ["lightning.fabric", "lightning.pytorch", "lightning"]
+
+
+class _FilterFor(logging.Filter):
+    def __init__(self, held: _HeldBack, handler: logging.Handler) -> None:
+        super().__init__()
+        self.held, self.handler = held, handler
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        self.held.records.append((self.handler, record))
+        return False
+
+
+class _HeldBack:
+    """Holds a logger's records and Python's warnings back until `release()` (then they are
+    shown) or `drop()` (an error ends the command: it comes alone)."""
+
+    def __init__(self, loggers: list[str]) -> None:
+        self.handlers = [handler for name in loggers for handler in logging.getLogger(name).handlers]
+        self.records: list[tuple[logging.Handler, logging.LogRecord]] = []
+        self.handling: logging.Handler | None = None
+        for handler in self.handlers:
+            handler.addFilter(_FilterFor(self, handler))
+        self.catching = warnings.catch_warnings(record=True)
+        self.warnings = self.catching.__enter__()
+
+    def __deepcopy__(self, memo: dict) -> _HeldBack:
+        # LightningCLI's instantiators hold the CLI, and the optimizer callables they build hold
+        # those; a deep copy of the model (weight averaging) must not copy the logging handlers.
+        return self
+
+    def __getstate__(self) -> dict:
+        return {"handlers": [], "records": [], "catching": None, "warnings": None}
+
+    def release(self) -> None:
+        records, caught = self.records, list(self.warnings or [])
+        self.drop()
+        for handler, record in records:
+            handler.handle(record)
+        for warning in caught:
+            warnings.warn_explicit(warning.message, warning.category, warning.filename, warning.lineno, source=warning.source)
+
+    def drop(self) -> None:
+        for handler in self.handlers:
+            for held in [f for f in handler.filters if isinstance(f, _FilterFor) and f.held is self]:
+                handler.removeFilter(held)
+        self.records = []
+        if self.catching is not None:
+            self.catching.__exit__(None, None, None)
+            self.catching, self.warnings = None, None
+
+
+def _monitors(trainer: Trainer, task: Any) -> list[tuple[str, str]]:
+    """(who, metric) for every metric the fit follows: checkpoints, early stopping, the LR plateau."""
+    from lightning.pytorch.callbacks import EarlyStopping
+    from torch.optim.lr_scheduler import ReduceLROnPlateau
+
+    from lit_dl.tasks.base import _unwrap_partial
+
+    found = []
+    for callback in trainer.callbacks:
+        if isinstance(callback, ModelCheckpoint) and callback.monitor:
+            found.append(("--checkpoint.monitor" if callback is trainer.checkpoint_callback else "ModelCheckpoint", callback.monitor))
+        elif isinstance(callback, EarlyStopping):
+            found.append(("EarlyStopping", callback.monitor))
+    scheduler = getattr(task, "scheduler_factory", None)
+    if scheduler is not None:
+        scheduler_class = _unwrap_partial(scheduler)[1]
+        if isinstance(scheduler_class, type) and issubclass(scheduler_class, ReduceLROnPlateau):
+            found.append(("ReduceLROnPlateau (--model.init_args.monitor)", getattr(task, "monitor", None)))
+    return found
+
+
+def _started_training(trainer: Trainer) -> bool:
+    return trainer.global_step > 0 or trainer.fit_loop.epoch_loop.batch_progress.total.ready > 0
+
+
+def _raised_by_torch_or_lightning(error: BaseException) -> bool:
+    """Whether the innermost frame of the error is in torch or Lightning: a check of theirs."""
+    import lightning
+
+    packages = [str(Path(module.__file__).resolve().parent) for module in (torch, lightning)]
+    traceback = error.__traceback__
+    innermost = None
+    while traceback is not None:
+        innermost, traceback = traceback.tb_frame, traceback.tb_next
+    where = str(Path(innermost.f_code.co_filename).resolve()) if innermost is not None else ""
+    return any(where.startswith(package + os.sep) for package in packages)
+
+
+def _setup_problem(error: BaseException) -> str:
+    """`<section>: <first sentence of the message>`, the section found from where it was raised."""
+    import re
+    import traceback as tb
+
+    files = [frame.filename for frame in tb.extract_tb(error.__traceback__)]
+    if any(name.endswith("lr_scheduler.py") for name in files):
+        where = "model.init_args.scheduler"
+    elif any(f"{os.sep}optim{os.sep}" in name for name in files):
+        where = "model.init_args.optimizer"
+    else:
+        where = "trainer"
+    first = re.split(r"(?<=[.!?])\s+(?=[A-Z])", explain.one_line(error).strip())[0]
+    return f"{where}: {first}"

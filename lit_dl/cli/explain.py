@@ -24,6 +24,10 @@ _NO_MODULE = re.compile(r"No module named '([\w.]+)'")
 _CLASS_REPR = re.compile(r"<class '(?:[\w.]+\.)?(\w+)'>")
 _EXPECTED = re.compile(r"Expected an? (.+?)(?:\. Got value: (.*))?$")
 _LITERAL = re.compile(r"typing\.Literal\[(.*?)\]")
+# Names from other frameworks that a typo check cannot connect to torch's.
+_ALIASES = {"learning_rate": "lr", "lr_rate": "lr", "wd": "weight_decay", "l2": "weight_decay"}
+_GOT_CLASS = re.compile(r"Got value: Namespace\(class_path='([^']+)'")
+_REQUIRED = re.compile(r"the following arguments are required: ([\w, .]+)")
 _GIVEN_VALUE = re.compile(r"^\s*Given value: (.*)$", re.M)
 
 
@@ -124,10 +128,13 @@ def explain_parse_error(message: str, valid_keys: Iterable[str] = ()) -> str:
     rejected = _NOT_ACCEPTED.search(message)
     if rejected:
         classes = _CLASS_PATH.findall(message)
-        owner = classes[-1] if classes else None
+        # A callable's arguments (an optimizer's) are rejected with the class in its given value.
+        given_class = _GOT_CLASS.search(message, rejected.end())
+        owner = given_class.group(1) if given_class else classes[-1] if classes else None
         key = rejected.group(1)
         where = f" by {owner}" if owner else ""
-        hint = closest(key, _init_params(owner)) if owner else closest(key, valid_keys)
+        accepted = _init_params(owner) if owner else list(valid_keys)
+        hint = _ALIASES.get(key) if _ALIASES.get(key) in accepted else closest(key, accepted)
         return f"option '{key}' is not accepted{where}" + (f"; did you mean '{hint}'?" if hint else "")
     # Otherwise the innermost reason is the most specific: skip jsonargparse's framing lines.
     keys = _PARSER_KEY.findall(message)
@@ -135,14 +142,22 @@ def explain_parse_error(message: str, valid_keys: Iterable[str] = ()) -> str:
     class_problem = _class_path_problem(message, where)
     if class_problem:
         return class_problem
+    required = _REQUIRED.search(message)
+    if required:
+        classes = _CLASS_PATH.findall(message)
+        owner = f"{classes[-1]} " if classes else ""
+        names = [name.strip() for name in required.group(1).split(",")]
+        flags = ", ".join(f"--{where}.{name}" if where else f"--{name}" for name in names)
+        return f"{where + ': ' if where else ''}{owner}needs {', '.join(names)}; give {flags}"
     framing = ("Parser key", "Does not validate", "Subtypes:", "Errors:", "Given value", "- Expected a <class 'NoneType'>", "Problem with given class_path")
-    reasons = [line.lstrip("- ") for line in lines if not line.startswith(framing)]
+    # "Not of type Tensor: new(): ..." is torch's answer to a word where a number (or tensor) goes.
+    reasons = [line.lstrip("- ") for line in lines if not line.startswith(framing) and not line.lstrip("- ").startswith("Not of type")]
     reason = reasons[-1] if reasons else lines[-1] if lines else "invalid arguments"
     given = _GIVEN_VALUE.search(message)
     alternatives = [line for line in reasons if _EXPECTED.match(line)]
     if len(alternatives) > 1 and len(alternatives) == len(reasons):  # a Union: name every accepted form
         reason = "Expected a " + _merge_alternatives(alternatives)
-    reason = _readable_type_error(reason, given.group(1) if given else None)
+    reason = _readable_type_error(reason, given.group(1).split(". Got value:")[0] if given else None)
     return (f"{where}: " if where else "") + reason
 
 
@@ -183,6 +198,8 @@ def check_devices(accelerator: object, devices: object) -> None:
     wanted = _device_count(devices)
     if wanted is None:
         return
+    if wanted < 1:
+        raise UserError(f"--trainer.devices {devices} is not valid; use a count of at least 1, -1 or 'auto' for all of them, or a list of indices")
     indices = devices if isinstance(devices, (list, tuple)) else []
     if wanted > available or any(int(i) >= available for i in indices):
         asked = f"devices {list(indices)}" if indices else f"{wanted} devices"

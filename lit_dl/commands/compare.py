@@ -20,9 +20,13 @@ from typing import Any, Literal
 
 from lit_dl.errors import CommandLineError, UserError
 from lit_dl.run.reader import Run, find_runs, load_run
+from lit_dl.run.results import STATUSES
 
 # Config keys that say where or under which name a run was written, not how it was trained.
 NOT_SETTINGS = {"trainer.default_root_dir", "name"}
+SHORT_HEADER = 9  # headers up to this long stay on one line; longer ones break at / _ . and spaces
+# Shorter headers for settings whose own name is long.
+ALIASES = {"seed_everything": "seed"}
 # A metric whose name holds one of these is better when higher; any other (loss, mse, ...) when lower.
 HIGHER_IS_BETTER = re.compile(r"acc|f1|auroc|auc|precision|recall|r2|iou|dice|map|score")
 CLASS_PATH = re.compile(r"(?:[a-z_]\w*\.)+[A-Z]\w*")
@@ -35,6 +39,7 @@ class Column:
     values: list[Any]
     higher_is_better: bool = False
     is_metric: bool = False
+    caption: str | None = None  # what the run column's names are relative to
 
 
 def run_names(runs: list[Run]) -> list[str]:
@@ -68,16 +73,40 @@ def short_names(keys: list[str], all_keys: list[str]) -> dict[str, str]:
     return names
 
 
+def run_status(run: Run) -> str:
+    """What results.json says; a run from before statuses were recorded counts as completed
+    when it recorded its results, and as unknown otherwise."""
+    status = run.results.get("status")
+    if status:
+        return str(status)
+    return "completed" if "val" in run.results or "test" in run.results else "unknown"
+
+
+def with_status(runs: list[Run], wanted: str | None) -> list[Run]:
+    """The runs whose status is one of `wanted` (comma-separated); all runs for None."""
+    if wanted is None:
+        return runs
+    statuses = [part.strip() for part in wanted.split(",") if part.strip()]
+    unknown = [status for status in statuses if status not in (*STATUSES, "unknown")]
+    if unknown or not statuses:
+        raise UserError(f"--status {wanted!r} is not a run status; use one of {', '.join(STATUSES)} (or several, separated by commas)")
+    kept = [run for run in runs if run_status(run) in statuses]
+    if not kept:
+        raise UserError(f"none of the {len(runs)} runs has status {wanted}; drop --status to see them all")
+    return kept
+
+
 def build_columns(runs: list[Run], metric: str | None = None, sort: str | None = None) -> list[Column]:
-    """Run name, differing settings, best validation metric, test metrics, epochs, wall time."""
+    """Run name, status, differing settings, best validation metric, test metrics, epochs, wall time."""
     monitor, higher = runs[0].monitor
     if metric:
         monitor, higher = metric, higher if metric == monitor else _higher_is_better(metric)
     settings = differing_settings(runs)
     all_keys = [key for run in runs for key in run.config]
-    names = short_names(settings, all_keys)
-    columns = [Column("run", "run", run_names(runs))]
+    names = {key: ALIASES.get(name, name) for key, name in short_names(settings, all_keys).items()}
+    columns = [Column("run", "run", run_names(runs)), Column("status", "status", [run_status(run) for run in runs])]
     columns += [Column(key, names[key], [_setting(run.config.get(key)) for run in runs]) for key in settings]
+    first_metric = len(columns)
     columns.append(Column(monitor, f"{monitor} (best)", [run.best(monitor, higher) for run in runs], higher, True))
     tests = sorted({key for run in runs for key in (run.results.get("test") or {})})
     for key in tests:
@@ -92,8 +121,21 @@ def build_columns(runs: list[Run], metric: str | None = None, sort: str | None =
             known = dict.fromkeys(shown + sorted(logged - {"epoch", "step"}))
             raise UserError(f"cannot sort by '{sort}': no such column or logged metric; choose one of {', '.join(known)}")
         higher = _higher_is_better(sort)
-        columns.insert(len(settings) + 1, Column(sort, f"{sort} (best)", [run.best(sort, higher) for run in runs], higher, True))
+        columns.insert(first_metric, Column(sort, f"{sort} (best)", [run.best(sort, higher) for run in runs], higher, True))
     return columns
+
+
+def choose_columns(columns: list[Column], names: list[str]) -> list[Column]:
+    """The run column and the columns `names` name (by config key, header or short name), in that order."""
+    chosen = [columns[0]]
+    for name in names:
+        column = _find_column(columns, name)
+        if column is None:
+            known = ", ".join(c.header.removesuffix(" (best)") for c in columns[1:])
+            raise UserError(f"--columns: no column '{name}'; choose from {known}")
+        if column not in chosen:
+            chosen.append(column)
+    return chosen
 
 
 def sort_rows(columns: list[Column], key: str, reverse: bool = False) -> list[int]:
@@ -178,24 +220,109 @@ def _csv_header(column: Column) -> str:
     return column.header if column.is_metric or column.key in ("run", "epochs") else column.key
 
 
-def print_table(columns: list[Column], rows: list[int]) -> None:
+# The order in which columns give way when a table is wider than the terminal: the last first.
+def _priority(column: Column, monitor: Column) -> int:
+    if column.key in ("run", "status") or column is monitor:
+        return 0
+    if not column.is_metric:
+        return 1 if column.key not in ("epochs", "wall_time") else 3
+    return 2 if re.fullmatch(r"test/(acc|loss|mse|mae|f1_macro)", column.key) else 4
+
+
+def fit_width(columns: list[Column], rows: list[int], width: int | None) -> tuple[list[Column], list[Column]]:
+    """The columns of a table at most `width` characters wide, and those left out."""
+    if width is None:
+        return columns, []
+    metrics = [c for c in columns if c.is_metric]
+    monitor = metrics[0] if metrics else columns[0]
+    order = sorted(range(len(columns)), key=lambda i: (_priority(columns[i], monitor), i))
+    kept, used = set(), -1
+    for i in order:
+        need = _cell_width(columns[i], rows) + 3  # a space of padding on each side, one between columns
+        if used + need <= width or i == 0:
+            kept.add(i)
+            used += need
+    return [c for i, c in enumerate(columns) if i in kept], [c for i, c in enumerate(columns) if i not in kept]
+
+
+def _cell_width(column: Column, rows: list[int]) -> int:
+    """The widest cell, or the widest unbreakable piece of the header when that is wider."""
+    cells = max((len(cell(column.values[i], column)) for i in rows), default=1)
+    whole = min(len(column.header), SHORT_HEADER)
+    return max(cells, whole, *(len(piece) for piece in _header_pieces(column.header)))
+
+
+def _header_pieces(header: str) -> list[str]:
+    """`val/loss (best)` -> `val/`, `loss`, `(best)`: where a header may break onto a new line."""
+    return [piece for piece in re.split(r"(?<=[/_.])|\s+", header) if piece]
+
+
+def _wrapped_header(header: str, width: int) -> str:
+    lines = [""]
+    for piece in _header_pieces(header):
+        joiner = "" if lines[-1].endswith(("/", "_", ".")) or not lines[-1] else " "
+        if lines[-1] and len(lines[-1] + joiner + piece) > width:
+            lines.append(piece)
+        else:
+            lines[-1] += joiner + piece
+    return "\n".join(lines)
+
+
+def print_table(columns: list[Column], rows: list[int], width: int | None = None) -> None:
+    """A table for a terminal: as many columns as fit `width` (the terminal's by default)."""
+    from rich import box
     from rich.console import Console
     from rich.table import Table
 
-    table = Table()
+    console = Console(highlight=False)
+    if width is None and (console.is_terminal or os.environ.get("COLUMNS")):
+        width = console.width
+    columns, left_out = fit_width(_shorter_run_names(columns), rows, width)
+    table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, title=columns[0].caption, title_justify="left")
     for column in columns:
         numeric = column.is_metric or column.key in ("epochs", "wall_time")
-        table.add_column(column.header, justify="right" if numeric else "left", no_wrap=column.key == "run")
+        size = _cell_width(column, rows)
+        header = _wrapped_header(column.header, size)
+        table.add_column(header, justify="right" if numeric else "left", min_width=size, no_wrap=True)
     for i in rows:
         table.add_row(*(cell(c.values[i], c) for c in columns))
-    console = Console()
-    if not console.is_terminal:  # a file or a pipe has no width to squeeze the table into
-        console = Console(width=Console(width=10_000).measure(table).maximum)
+    if width is None:  # a file or a pipe has no width to squeeze the table into
+        console = Console(width=Console(width=10_000).measure(table).maximum, highlight=False)
     console.print(table)
+    if left_out:
+        names = ", ".join(c.header.removesuffix(" (best)") for c in left_out[:4]) + (", ..." if len(left_out) > 4 else "")
+        console.print(f"{len(left_out)} more column(s) not shown: {names}; pick with --columns, all with --format csv", soft_wrap=False)
+
+
+def _shorter_run_names(columns: list[Column]) -> list[Column]:
+    """Runs of one experiment by their version alone, the experiment as the table's title."""
+    names = columns[0].values
+    parents = {str(Path(name).parent) for name in names}
+    if len(parents) != 1 or parents == {"."}:
+        return columns
+    return [Column("run", "run", [Path(name).name for name in names], caption=parents.pop()), *columns[1:]]
 
 
 def plot_curves(runs: list[Run], path: str | Path, metric: str, x: str = "step", labels: list[str] | None = None) -> Path:
-    """One line per run of `metric` against `x`, saved to `path` (any format matplotlib writes)."""
+    """One line per run of `metric` against `x`, the legend below the axes; returns the file written.
+
+    `path` is a file (any format matplotlib writes), or a directory (an existing one, one ending in
+    `/`, or a name without a suffix) to write `<metric>_by_<x>.png` into."""
+    import matplotlib.pyplot as plt
+
+    path = _plot_file(Path(path), metric, x)
+    figure = draw_curves(runs, metric, x, labels)
+    try:
+        figure.savefig(path, dpi=200)
+    except ValueError as error:  # an extension matplotlib has no writer for
+        raise UserError(f"cannot save the plot to {path}: {error}; use .png, .pdf or .svg") from error
+    finally:
+        plt.close(figure)
+    return path
+
+
+def draw_curves(runs: list[Run], metric: str, x: str = "step", labels: list[str] | None = None) -> Any:
+    """The figure of `plot_curves`: axes of a fixed size, the legend outside them, below."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -203,33 +330,39 @@ def plot_curves(runs: list[Run], path: str | Path, metric: str, x: str = "step",
     import matplotlib.ticker
 
     labels = labels or run_names(runs)
-    drawn = 0
-    figure, ax = plt.subplots(figsize=(7, 4.5))
-    for run, label in zip(runs, labels):
-        xs, ys = run.series(metric, x)
-        if xs:
-            ax.plot(xs, ys, marker="o" if len(xs) < 30 else None, markersize=3, label=label)
-            drawn += 1
-    if not drawn:
-        plt.close(figure)
+    curves = [(label, run.series(metric, x)) for run, label in zip(runs, labels)]
+    curves = [(label, xs, ys) for label, (xs, ys) in curves if xs]
+    if not curves:
         logged = sorted({key for run in runs for row in run.metrics for key in row} - {"epoch", "step"})
         raise UserError(f"no run logged '{metric}'; pick a metric with --metric: {', '.join(logged) or 'none logged'}")
-    if x == "epoch":
-        ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
-    ax.set_xlabel(x)
-    ax.set_ylabel(metric)
-    ax.set_title(f"{metric} by {x}")
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize="small")
-    figure.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    legend_columns = 1 if max(len(label) for label, _, _ in curves) > 40 else 2
+    legend_rows = math.ceil(len(curves) / legend_columns)
+    with plt.rc_context({"font.size": 9, "axes.spines.top": False, "axes.spines.right": False}):
+        figure, ax = plt.subplots(figsize=(6.0, 3.6 + 0.2 * legend_rows), layout="constrained")
+        for label, xs, ys in curves:
+            ax.plot(xs, ys, marker="o" if len(xs) < 30 else None, markersize=3, linewidth=1.4, label=label)
+        values = [y for _, _, ys in curves for y in ys if y > 0 and math.isfinite(y)]
+        if not _higher_is_better(metric) and values and max(values) / min(values) > 30:
+            ax.set_yscale("log")  # a loss falling over decades
+        if x == "epoch":
+            ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
+        ax.set_xlabel(x)
+        ax.set_ylabel(metric)
+        ax.grid(alpha=0.3, linewidth=0.6)
+        figure.legend(loc="outside lower center", ncols=legend_columns, frameon=False, fontsize="small")
+    return figure
+
+
+def _plot_file(path: Path, metric: str, x: str) -> Path:
+    """The file `--plot PATH` names: PATH itself, or a file inside PATH when it is a directory."""
+    if path.is_dir() or str(path).endswith(("/", os.sep)) or not path.suffix:
+        if path.exists() and not path.is_dir():
+            raise UserError(f"cannot write the plot into {path}: it is a file; give a directory or a file name ending in .png")
+        path = path / f"{metric.replace('/', '_')}_by_{x}.png"
     try:
-        figure.savefig(path, dpi=120)
-    except ValueError as error:  # an extension matplotlib has no writer for
-        raise UserError(f"cannot save the plot to {path}: {error}; use .png, .pdf or .svg") from error
-    finally:
-        plt.close(figure)
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise UserError(f"cannot create {path.parent} for the plot: {error.strerror}; give a writable place") from error
     return path
 
 
@@ -254,37 +387,41 @@ def build_parser():
         "epochs and wall time, read from each run directory's config.yaml, metrics.csv and results.json.",
     )
     parser.add_argument("runs", nargs="+", help="Run directories, directories holding runs, or globs ('runs/*/version_*').")
+    parser.add_argument("--status", type=str | None, default=None, help=f"Only runs with this status ({', '.join(STATUSES)}); several separated by commas.")
     parser.add_argument("--sort", type=str | None, default=None, help="Sort by a column or any logged metric (test/acc, val/loss, lr, epochs, wall_time); best first for metrics.")
     parser.add_argument("--reverse", action="store_true", help="Reverse the sort order.")
     parser.add_argument("--metric", type=str | None, default=None, help="Validation metric shown at its best and plotted (default: the runs' checkpoint.monitor).")
     parser.add_argument("--format", type=Literal["table", "markdown", "csv"], default="table", help="table (rich, for a terminal), markdown or csv.")
-    parser.add_argument("--plot", type=str | None, default=None, help="Draw the learning curves of --metric to this file (curves.png).")
+    parser.add_argument("--plot", type=str | None, default=None, help="Draw the learning curves of --metric into this file (curves.png, .pdf, .svg) or directory.")
     parser.add_argument("--x", type=Literal["step", "epoch"], default="step", help="The plot's x axis.")
+    parser.add_argument("--columns", type=str | None, default=None, help="The columns to show, comma-separated (status,lr,test/acc); default: what fits the terminal.")
     return parser
 
 
 def main(argv: list[str]) -> None:
     args = parse(build_parser(), argv)
-    runs = [load_run(path) for path in find_runs(args.runs)]
+    runs = with_status([load_run(path) for path in find_runs(args.runs)], args.status)
     columns = build_columns(runs, metric=args.metric, sort=args.sort)
     rows = sort_rows(columns, args.sort, args.reverse) if args.sort else list(range(len(runs)))
     if args.reverse and not args.sort:
         rows.reverse()
+    shown = choose_columns(columns, [name.strip() for name in args.columns.split(",") if name.strip()]) if args.columns else columns
     if args.format == "table":
-        print_table(columns, rows)
+        print_table(shown, rows, width=10_000 if args.columns else None)
     else:
-        sys.stdout.write(render(columns, rows, args.format))
+        sys.stdout.write(render(shown, rows, args.format))
     if args.plot:
         metric = args.metric or runs[0].monitor[0]
-        labels = _plot_labels(columns)
-        print(f"learning curves: {plot_curves(runs, args.plot, metric, args.x, labels)}", file=sys.stderr)
+        written = plot_curves(runs, args.plot, metric, args.x, plot_labels(columns))
+        print(f"learning curves: {written}", file=sys.stderr)
 
 
-def _plot_labels(columns: list[Column]) -> list[str]:
-    """`run (lr=0.01, seed_everything=1)`: the legend says what sets the lines apart."""
-    settings = [c for c in columns[1:] if not c.is_metric and c.key not in ("epochs", "wall_time")]
+def plot_labels(columns: list[Column], most: int = 3) -> list[str]:
+    """`version_3  max_lr=0.01, seed=1`: each run by its name and the few settings that set it apart."""
+    names = _shorter_run_names(columns)[0].values
+    settings = [c for c in columns[2:] if not c.is_metric and c.key not in ("epochs", "wall_time")][:most]
     labels = []
-    for i, name in enumerate(columns[0].values):
+    for i, name in enumerate(names):
         told = ", ".join(f"{c.header}={cell(c.values[i], c)}" for c in settings)
-        labels.append(f"{name} ({told})" if told else name)
+        labels.append(f"{name}  {told}" if told else name)
     return labels

@@ -46,6 +46,9 @@ class ToyClassificationDataModule(InMemoryDataModule):
         seed: int = 0,
     ) -> None:
         super().__init__(batch_size=batch_size, eval_batch_size=eval_batch_size, seed=seed)
+        for option, count, least in (("n_train", n_train, 1), ("n_val", n_val, 1), ("n_test", n_test, 0)):
+            if count < least:
+                raise UserError(f"data.init_args.{option} is {count}; it must be at least {least}")
         if num_classes < 2:
             raise UserError(f"num_classes must be at least 2, got {num_classes}")
         if kind == "spirals" and num_features != 2:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import os
 from collections.abc import Callable
+from typing import Any
 
 from lightning.fabric.loggers.logger import rank_zero_experiment
 from lightning.pytorch.loggers import CSVLogger
@@ -55,6 +56,13 @@ class RunCSVLogger(CSVLogger):
             self._fs.makedirs(self.root_dir, exist_ok=True)
             self._experiment = _AppendingWriter(log_dir=self.log_dir)
         return self._experiment
+
+    @rank_zero_only
+    def log_hyperparams(self, params: Any = None) -> None:
+        """hparams.yaml without LightningCLI's bookkeeping (`_instantiator`): the user's settings only."""
+        if params is not None:
+            params = {k: v for k, v in dict(vars(params) if not isinstance(params, dict) else params).items() if not str(k).startswith("_")}
+        super().log_hyperparams(params)
 
     @rank_zero_only
     def drop_rows_from_step(self, step: int) -> None:

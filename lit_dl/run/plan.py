@@ -111,8 +111,10 @@ def _checkpoint(request: RunRequest, environment: Environment, experiment_dir: P
         return layout.latest_checkpoint(requeued) if requeued else None
     if given in ("last", "best"):
         return _newest_runs_checkpoint(experiment_dir, given)
+    if given is not None and Path(given).is_dir():
+        raise UserError(f"--ckpt_path {given} is a folder; pass a checkpoint file (a run keeps them in checkpoints/), or last or best")
     if given is not None and not Path(given).is_file():
-        raise UserError(f"checkpoint not found: {given}; pass an existing file, or 'last' or 'best'")
+        raise UserError(f"checkpoint not found: {given}; pass --ckpt_path an existing file, or last or best")
     return Path(given) if given is not None else None
 
 

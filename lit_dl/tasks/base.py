@@ -85,6 +85,10 @@ class Task(pl.LightningModule):
     def default_loss(self) -> nn.Module:
         raise NotImplementedError
 
+    def metric_names(self) -> list[str]:
+        """Every metric this task logs, so that a monitored name can be checked before fit."""
+        return [f"{stage}/loss" for stage in ("train", "val", "test")]
+
     def forward(self, *inputs: Tensor) -> Tensor:
         return self.net(*inputs)
 
@@ -109,12 +113,22 @@ class Task(pl.LightningModule):
         (`foreach`) one: the same algorithm and hyperparameters, with the per-parameter Python
         loop of torch's CPU default replaced by one kernel (AdamW on a small MLP: 45 us a step
         instead of 250). Set either flag in the config to choose yourself.
+
+        Under mixed precision with gradient clipping it asks for `foreach` only: Lightning unscales
+        the gradients before clipping them and refuses an optimizer that unscales inside its own
+        step, which the fused ones do.
         """
         given, optimizer_class = _unwrap_partial(self.optimizer_factory)
+        clipped = self._clips_under_mixed_precision()
+        if clipped and given.get("fused"):
+            raise UserError(
+                f"{optimizer_class.__name__}(fused=True) cannot be clipped under mixed precision; "
+                "remove `fused: true` from the optimizer, or gradient_clip_val from the trainer"
+            )
         unset = given.get("fused") is None and given.get("foreach") is None and not given.get("differentiable")
         if unset and inspect.isclass(optimizer_class):
             accepted = inspect.signature(optimizer_class).parameters
-            for flag in ("fused", "foreach"):
+            for flag in ("foreach",) if clipped else ("fused", "foreach"):
                 if flag in accepted:
                     try:
                         return self.optimizer_factory(self.parameters(), **{flag: True})
@@ -122,7 +136,16 @@ class Task(pl.LightningModule):
                         continue  # a device, dtype or option this implementation does not support
         return self.optimizer_factory(self.parameters())
 
+    def _clips_under_mixed_precision(self) -> bool:
+        from lightning.pytorch.plugins.precision import MixedPrecision
+
+        if self._trainer is None:
+            return False
+        return bool(self.trainer.gradient_clip_val) and isinstance(self.trainer.precision_plugin, MixedPrecision)
+
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        # `lit-dl test`/`validate` record their metrics at the checkpoint's epoch and step.
+        self._checkpoint_position = (checkpoint.get("epoch"), checkpoint.get("global_step"))
         # A restored OneCycleLR keeps the length it was planned with; resuming with more epochs
         # would fail deep in the loop once it runs out, after the run had been extended.
         for state in checkpoint.get("lr_schedulers") or []:
@@ -236,6 +259,21 @@ class Task(pl.LightningModule):
 
     def on_test_epoch_start(self) -> None:
         self._forget_logged("test")
+
+    def on_test_epoch_end(self) -> None:
+        self._log_checkpoint_position()
+
+    def on_validation_epoch_end(self) -> None:
+        if self.trainer.state.fn == "validate":
+            self._log_checkpoint_position()
+
+    def _log_checkpoint_position(self) -> None:
+        """An evaluation of a checkpoint is logged at its epoch and step (Lightning's loggers take a
+        logged `step` as the step), not at the 0 of a trainer that did not train."""
+        epoch, step = getattr(self, "_checkpoint_position", (None, None))
+        if epoch is not None and step is not None:
+            self.log("epoch", float(epoch), on_step=False, on_epoch=True)
+            self.log("step", float(step), on_step=False, on_epoch=True)
 
 
 def to_channels_last(x: Any) -> Any:

@@ -91,6 +91,9 @@ class Classifier(Task):
     def setup(self, stage: str) -> None:
         check_task("classification", data_task_of(self._trainer))
 
+    def metric_names(self) -> list[str]:
+        return [*super().metric_names(), *(f"{stage}/acc" for stage in ("train", "val", "test")), "test/f1_macro"]
+
     def default_loss(self) -> None:
         # Chosen per batch from the net's output (see `_DEFAULT_LOSSES`).
         return None
@@ -149,6 +152,7 @@ class Classifier(Task):
         self.test_metrics, self.test_per_class = None, None
 
     def on_test_epoch_end(self) -> None:
+        super().on_test_epoch_end()
         if self.test_metrics is None:  # no test batch
             return
         values = self.test_metrics.compute()  # summed over DDP ranks: every rank holds the same values

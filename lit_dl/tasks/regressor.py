@@ -41,6 +41,9 @@ class Regressor(Task):
             }
         )
 
+    def metric_names(self) -> list[str]:
+        return [*super().metric_names(), *(f"{stage}/{name}" for stage in ("val", "test") for name in ("mse", "mae"))]
+
     def default_loss(self) -> nn.Module:
         return nn.MSELoss()
 

@@ -8,9 +8,11 @@
 
 from __future__ import annotations
 
+import errno
 import glob
 import os
 import pickle
+import shutil
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -46,7 +48,7 @@ class AtomicCheckpointIO(TorchCheckpointIO):
         partial = target.with_name(f"{target.name}.tmp-{os.getpid()}")
         try:
             with open(partial, "wb") as file:
-                torch.save(checkpoint, file)
+                _save_or_report_full_disk(checkpoint, file, target)
                 file.flush()
                 os.fsync(file.fileno())
             os.replace(partial, target)
@@ -61,6 +63,16 @@ class AtomicCheckpointIO(TorchCheckpointIO):
             raise UserError(f"checkpoint not found: {path}; pass an existing file, or 'last' or 'best'") from None
         except _UNREADABLE as error:
             raise UserError(unreadable_checkpoint_message(path, error)) from None
+
+
+def _save_or_report_full_disk(checkpoint: dict[str, Any], file: Any, target: Path) -> None:
+    """`torch.save`, whose zip writer reports a full disk as a RuntimeError ('unexpected pos')."""
+    try:
+        torch.save(checkpoint, file)
+    except RuntimeError as error:
+        if shutil.disk_usage(target.parent).free < 1 << 20:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(target)) from error
+        raise
 
 
 def _is_local(path: _PATH) -> bool:

@@ -6,6 +6,7 @@ They are recorded in each run's config.yaml like any other setting:
       lr_monitor: true              # lr-<optimizer> in metrics.csv
       grad_norm: true               # grad_norm/total
       progress: true                # a bar on a terminal, one line per epoch otherwise
+      summary: true                 # the fit's first lines: experiment, net, data, device, run
       exact_resume: true            # RNG states and loader position in every checkpoint
       stop_on_signal: true          # SIGTERM/SIGUSR1/SIGINT: all ranks save last.ckpt at one batch; SIGUSR1 requeues a SLURM job
       stop_on_nan: true             # stop at a non-finite loss, never save NaN weights
@@ -32,6 +33,7 @@ from lit_dl.training.periodic import PeriodicCheckpoint
 from lit_dl.training.progress import LineProgressBar
 from lit_dl.training.resume import ExactResume
 from lit_dl.training.signals import StopOnSignal
+from lit_dl.training.summary import RunSummary
 
 
 @dataclass
@@ -41,6 +43,7 @@ class RunDefaults:
     lr_monitor: bool = True
     grad_norm: bool = True
     progress: bool = True
+    summary: bool = True
     exact_resume: bool = True
     stop_on_signal: bool = True
     stop_on_nan: bool = True
@@ -53,6 +56,7 @@ class RunDefaults:
             (self.lr_monitor, LearningRateMonitor, lambda: LearningRateMonitor(logging_interval="step")),
             (self.grad_norm, GradientNormMonitor, GradientNormMonitor),
             (self.progress and progress_bar_enabled, ProgressBar, _progress_bar),
+            (self.summary, RunSummary, RunSummary),
             (self.exact_resume, ExactResume, ExactResume),
             (self.stop_on_signal, StopOnSignal, StopOnSignal),
             (self.stop_on_nan, StopOnNonFiniteLoss, StopOnNonFiniteLoss),

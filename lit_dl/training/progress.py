@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from typing import Any
 
 import lightning.pytorch as pl
 from lightning.pytorch.callbacks import ProgressBar
@@ -15,10 +16,14 @@ class LineProgressBar(ProgressBar):
     reader of that file wants.
     """
 
+    # The time the epoch being saved had taken, kept in the checkpoint for a mid-epoch resume.
+    ELAPSED_KEY = "lit_dl_epoch_elapsed_s"
+
     def __init__(self) -> None:
         super().__init__()
         self._enabled = True
-        self._epoch_start = 0.0
+        self._epoch_start = time.perf_counter()
+        self._elapsed_before_resume = 0.0
 
     def disable(self) -> None:
         self._enabled = False
@@ -32,6 +37,17 @@ class LineProgressBar(ProgressBar):
 
     def on_train_epoch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         self._epoch_start = time.perf_counter()
+
+    def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        # A run resumed mid-epoch continues that epoch without `on_train_epoch_start`: its time
+        # counts from the resume plus what the epoch had taken before the checkpoint.
+        self._epoch_start = time.perf_counter() - self._elapsed_before_resume
+
+    def on_save_checkpoint(self, trainer: pl.Trainer, pl_module: pl.LightningModule, checkpoint: dict[str, Any]) -> None:
+        checkpoint[self.ELAPSED_KEY] = time.perf_counter() - self._epoch_start
+
+    def on_load_checkpoint(self, trainer: pl.Trainer, pl_module: pl.LightningModule, checkpoint: dict[str, Any]) -> None:
+        self._elapsed_before_resume = float(checkpoint.get(self.ELAPSED_KEY, 0.0))
 
     def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         # Lightning runs the epoch's validation before this hook, so its metrics are in.

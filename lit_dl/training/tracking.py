@@ -39,6 +39,13 @@ class RunWandbLogger(WandbLogger):
     the config lacks (values linked in from the data, like `num_outputs`) are added.
     """
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # Lightning always hands wandb.init `anonymous` (None when unset), which wandb >= 0.19
+        # answers with a deprecation warning on every run; unset, it is the same as absent.
+        if self._wandb_init.get("anonymous") is None:
+            self._wandb_init.pop("anonymous", None)
+
     @rank_zero_only
     def log_hyperparams(self, params: Any) -> None:
         params = dict(vars(params) if not isinstance(params, dict) else params)
@@ -47,6 +54,19 @@ class RunWandbLogger(WandbLogger):
         missing = {key: value for key, value in params.items() if key not in known and not key.startswith("_")}
         if missing:
             super().log_hyperparams(missing)
+
+
+    @rank_zero_only
+    def log_metrics(self, metrics: Any, step: int | None = None) -> None:
+        """Lightning's, with W&B's own step (`_step`) set to the trainer's step, so that a resumed
+        run's history continues from its checkpoint's step instead of restarting at 0 (and a
+        `wandb sync` of its segments appends rows rather than overwriting them). A row for an
+        earlier step (the test of the best checkpoint) goes where W&B's history stands."""
+        run = self.experiment
+        if step is None or step < run.step or self._prefix:
+            super().log_metrics(metrics, step)
+        else:
+            run.log({**metrics, "trainer/global_step": step}, step=step)
 
 
 def prepare_loggers(
@@ -106,6 +126,8 @@ def _wandb_logger(arguments: dict[str, Any], *, run_dir: Path, experiment: str, 
             # Flat dotted keys, as the flags and W&B sweep parameters spell them: a sweep's value
             # then lands on the resolved config's key instead of beside it.
             "config": {**flatten(yaml.safe_load(config())), **(arguments.get("config") or {})},
+            # wandb's closing summary and its own `wandb sync` hint: lit-dl prints the one sync line.
+            "settings": arguments.get("settings") or {"quiet": True},
         }
     )
 

@@ -64,8 +64,10 @@ def table(lit_dl, *args) -> list[dict[str, str]]:
 def test_table_shows_differing_settings_best_val_test_epochs_and_time(lit_dl, runs):
     rows = table(lit_dl, runs / "mlp")
     assert [row["run"] for row in rows] == ["mlp/version_0", "mlp/version_1", "mlp/version_2"]
-    assert list(rows[0]) == ["run", "model.init_args.optimizer.init_args.lr", "trainer.max_epochs", "val/loss (best)",
+    assert list(rows[0]) == ["run", "status", "model.init_args.optimizer.init_args.lr", "trainer.max_epochs", "val/loss (best)",
                              "test/acc", "test/loss", "epochs", "wall_time_s"]
+    # Written by hand without a status: finished with results, unknown without (lit-dl writes one).
+    assert [row["status"] for row in rows] == ["completed", "completed", "unknown"]
     assert [row["model.init_args.optimizer.init_args.lr"] for row in rows] == ["0.001", "0.01", "0.1"]
     assert [float(row["val/loss (best)"]) for row in rows] == [0.65, 0.4, 1.1]
     assert rows[1]["test/acc"] == "0.95" and rows[2]["test/acc"] == ""
@@ -79,8 +81,8 @@ def test_rich_and_markdown_tables_use_short_names(lit_dl, runs):
     assert "lr" in out and "model.init_args" not in out and "1m15s" in out
     code, out, _ = lit_dl("compare", runs / "mlp" / "version_0", runs / "mlp" / "version_1", "--format", "markdown")
     header, rule, *rows = out.strip().splitlines()
-    assert header == "| run | lr | val/loss (best) | test/acc | test/loss | epochs | wall time |"
-    assert rule.startswith("|---|---|---:|") and rows[0].startswith("| mlp/version_0 | 0.001 | 0.65 | 0.8 |")
+    assert header == "| run | status | lr | val/loss (best) | test/acc | test/loss | epochs | wall time |"
+    assert rule.startswith("|---|---|---|---:|") and rows[0].startswith("| mlp/version_0 | completed | 0.001 | 0.65 | 0.8 |")
 
 
 def test_sort_best_first_by_any_metric_or_setting(lit_dl, runs):
@@ -114,6 +116,7 @@ def test_plot_learning_curves_by_step_and_epoch(lit_dl, runs, tmp_path):
         code, _, err = lit_dl("compare", runs, "--plot", tmp_path / f"curves_{x}.png", "--metric", "train/loss", "--x", x)
         assert code == 0, err
         assert (tmp_path / f"curves_{x}.png").stat().st_size > 1000
+        assert err.strip() == f"learning curves: {tmp_path / f'curves_{x}.png'}"
     run = compare.load_run(runs / "mlp" / "version_0")
     assert run.series("train/loss", "epoch") == ([0.0, 1.0, 2.0], [pytest.approx(1.05), pytest.approx(0.85), pytest.approx(0.8)])
     code, _, err = lit_dl("compare", runs, "--plot", tmp_path / "x.png", "--metric", "val/f1")
@@ -127,3 +130,58 @@ def test_compare_starts_without_torch_rich_or_matplotlib():
     )
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_table_fits_80_columns_with_whole_numbers(lit_dl, runs, monkeypatch):
+    for i, lr in enumerate((0.3, 0.03)):  # more test metrics than fit, and runs of two experiments
+        run = write_run(runs / "long_experiment_name" / f"version_{i}", lr=lr, seed=i)
+        results = json.loads((run / "results.json").read_text())
+        results["test"].update({f"test/f1_{c}": 0.123456 for c in range(10)} | {"test/f1_macro": 0.5})
+        (run / "results.json").write_text(json.dumps(results))
+    monkeypatch.setenv("COLUMNS", "80")
+    code, out, err = lit_dl("compare", runs, "--sort", "test/acc")
+    assert code == 0, err
+    lines = out.rstrip("\n").splitlines()
+    assert max(map(len, lines)) <= 80 and "…" not in out
+    header = " ".join(line for line in lines if not line.lstrip().startswith(("mlp/", "long_", "─")))
+    for shown in ("run", "status", "seed", "lr", "val/loss", "test/acc"):
+        assert shown in header
+    assert "mlp/version_1" in out and "0.4" in out and "unknown" in out
+    assert "more column(s) not shown" in lines[-2] + lines[-1] and "--columns" in out
+
+
+def test_one_experiment_is_the_title_and_columns_can_be_chosen(lit_dl, runs, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "80")
+    code, out, _ = lit_dl("compare", runs / "mlp")
+    assert code == 0 and out.splitlines()[0].strip() == "mlp" and "version_2" in out and "mlp/version" not in out
+    code, out, _ = lit_dl("compare", runs / "mlp", "--columns", "test/acc,lr")
+    header = [line.split() for line in out.splitlines() if line.startswith("run")][0]
+    assert header == ["run", "test/acc", "lr"]
+    rows = table(lit_dl, runs / "mlp", "--columns", "status")
+    assert list(rows[0]) == ["run", "status"]
+    code, _, err = lit_dl("compare", runs / "mlp", "--columns", "test/accuracy")
+    assert code == 2 and "test/acc" in err
+
+
+def test_plot_into_a_directory_prints_the_file_it_wrote(lit_dl, runs, tmp_path):
+    for target in (tmp_path / "plots", f"{tmp_path / 'new'}/"):
+        code, _, err = lit_dl("compare", runs, "--plot", target)
+        written = Path(str(target)) / "val_loss_by_step.png"
+        assert code == 0 and err.strip() == f"learning curves: {written}" and written.stat().st_size > 1000
+    (tmp_path / "a_file").write_text("")
+    code, _, err = lit_dl("compare", runs, "--plot", tmp_path / "a_file")
+    assert code == 2 and "is a file" in err
+
+
+def test_legend_sits_below_the_axes_with_short_labels(runs):
+    import matplotlib.pyplot as plt
+
+    loaded = [compare.load_run(path) for path in compare.find_runs([str(runs)])]
+    labels = compare.plot_labels(compare.build_columns(loaded))
+    assert labels == ["version_0  lr=0.001, max_epochs=3", "version_1  lr=0.01, max_epochs=3", "version_2  lr=0.1, max_epochs=2"]
+    figure = compare.draw_curves(loaded, "val/loss", "epoch", labels)
+    figure.canvas.draw()
+    axes, legend = figure.axes[0].get_window_extent(), figure.legends[0].get_window_extent()
+    assert legend.y1 <= axes.y0 and not legend.overlaps(axes)
+    assert axes.height > 0.5 * figure.bbox.height and axes.width > 0.8 * figure.bbox.width
+    plt.close(figure)

@@ -78,3 +78,35 @@ def test_resuming_a_one_cycle_run_with_more_epochs_is_a_clear_error(fit_quicksta
     assert code == 2
     assert err.strip().splitlines()[-1].startswith("lit-dl: error: this run's one-cycle LR schedule was planned for 8 steps")
     assert last.read_bytes() == before
+
+
+def _param_group_flags(run_dir):
+    import torch
+
+    group = torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=False)["optimizer_states"][0]["param_groups"][0]
+    return bool(group.get("fused")), bool(group.get("foreach"))
+
+
+def test_clipping_accumulation_and_mixed_precision_with_the_default_optimizer(fit_quickstart):
+    # Lightning cannot clip a fused optimizer under mixed precision: the task picks foreach then.
+    run_dir = fit_quickstart(
+        "--trainer.gradient_clip_val", "0.5", "--trainer.accumulate_grad_batches", "2",
+        "--trainer.precision", "bf16-mixed", "--trainer.max_epochs", "1",
+    )
+    assert _param_group_flags(run_dir) == (False, True)
+    assert json.loads((run_dir / "results.json").read_text())["test"]["test/acc"] > 0.4
+    # Without mixed precision, clipping a fused optimizer works, and the faster one is kept.
+    assert _param_group_flags(fit_quickstart("--trainer.gradient_clip_val", "0.5", "--trainer.max_epochs", "1")) == (True, False)
+
+
+def test_a_fused_optimizer_the_user_asked_for_cannot_be_clipped_under_mixed_precision(lit_dl, tmp_path):
+    from tests.helpers.paths import QUICKSTART, SMALL_QUICKSTART
+
+    code, out, err = lit_dl(
+        "fit", "--config", QUICKSTART, "--trainer.default_root_dir", tmp_path, *SMALL_QUICKSTART,
+        "--trainer.gradient_clip_val", "1", "--trainer.precision", "bf16-mixed",
+        "--model.init_args.optimizer.init_args.fused", "true",
+    )
+    last = err.strip().splitlines()[-1]  # raised when the trainer builds the optimizer
+    assert code == 2 and last.startswith("lit-dl: error:") and "fused" in last and "gradient_clip_val" in last
+    assert "Traceback" not in err

@@ -110,7 +110,8 @@ def test_offline_run_prints_sync_command_and_a_resume_continues_it(offline_wandb
         code, out, err = lit_dl(
             "fit", "--config", QUICKSTART, *SMALL_QUICKSTART, "--trainer.max_epochs", "1",
             "--trainer.default_root_dir", tmp_path / "runs", "--test_after_fit", "false",
-            "--trainer.logger+=WandbLogger", "--trainer.logger.log_model", "true", *more,
+            "--trainer.logger+=WandbLogger", "--trainer.logger.log_model", "true",
+            "--model.init_args.scheduler", "null", *more,  # no one-cycle plan: a resume may add an epoch
         )
         assert code == 0, err
         *_, sync_line, run_dir_line = out.strip().splitlines()
@@ -125,7 +126,7 @@ def test_offline_run_prints_sync_command_and_a_resume_continues_it(offline_wandb
     assert ("config", f"config-{run_id}") in artifacts and ("model", f"model-{run_id}") in artifacts
 
     first_wall_time = json.loads((run_dir / "results.json").read_text())["wall_time_s"]
-    _, resumed_dir = fit("--ckpt_path", "last")
+    _, resumed_dir = fit("--ckpt_path", "last", "--trainer.max_epochs", "2")
     assert resumed_dir == run_dir
     assert json.loads((run_dir / "results.json").read_text())["wall_time_s"] > first_wall_time  # adds up
     assert len(list(run_dir.glob(f"wandb/offline-run-*-{run_id}*"))) == 2  # one W&B run, in two pieces
@@ -200,3 +201,44 @@ def test_reachable_is_a_quick_tcp_connect():
         closed.bind(("127.0.0.1", 0))
         port = closed.getsockname()[1]
     assert not tracking._reachable(f"http://127.0.0.1:{port}", timeout=1)
+
+
+def history_steps(wandb_file: Path) -> list[tuple[int, int]]:
+    """(W&B's `_step`, the trainer's step) of every history row of an offline run segment."""
+    rows = []
+    for record in wandb_records(wandb_file):
+        if record.WhichOneof("record_type") == "history":
+            # "trainer/global_step" is stored as the nested key ["trainer", "global_step"]
+            items = {item.key or "/".join(item.nested_key): json.loads(item.value_json) for item in record.history.item}
+            rows.append((record.history.step.num, items.get("trainer/global_step")))
+    return rows
+
+
+def test_a_resumed_run_continues_the_w_and_b_history_at_the_checkpoint_step(offline_wandb, lit_dl, tmp_path):
+    import torch
+    import wandb
+
+    from tests.helpers.paths import QUICKSTART, SMALL_QUICKSTART
+
+    def fit(epochs: str, *more: str) -> str:
+        code, out, err = lit_dl(
+            "fit", "--config", QUICKSTART, *SMALL_QUICKSTART, "--model.init_args.scheduler", "null",
+            "--trainer.default_root_dir", tmp_path / "runs", "--trainer.logger+=WandbLogger",
+            "--trainer.max_epochs", epochs, *more,
+        )
+        assert code == 0, err
+        return out
+
+    out = fit("2")
+    run_dir = tmp_path / "runs" / "quickstart" / "version_0"
+    assert out.count("wandb sync") == 1
+    checkpoint_step = torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=False)["global_step"]
+    assert fit("3", "--ckpt_path", "last").count("wandb sync") == 1
+    wandb.teardown()  # wandb's service closes the files
+    first, second = sorted(run_dir.glob("wandb/offline-run-*/run-*.wandb"))
+    assert first.name == second.name  # the same W&B run id
+    before, after = history_steps(first), history_steps(second)
+    assert all(step == trainer_step for step, trainer_step in before + after), (before, after)  # `_step` is the trainer's
+    assert before[-1][0] == checkpoint_step and after[0][0] > checkpoint_step  # continued, not restarted at 0
+    assert [step for step, _ in before + after] == sorted(step for step, _ in before + after)
+    assert "_instantiator" not in (run_dir / "hparams.yaml").read_text()

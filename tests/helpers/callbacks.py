@@ -1,0 +1,15 @@
+"""Callbacks that tests put into a real fit through `--trainer.callbacks+=CLASS_PATH`."""
+
+from __future__ import annotations
+
+import lightning.pytorch as pl
+
+from lit_dl.errors import UserError
+
+
+class FailAfterFirstEpoch(pl.Callback):
+    """Stands for a mistake that shows only once training runs (a bad sample in epoch two)."""
+
+    def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if trainer.current_epoch == 0:
+            raise UserError("sample 17 of the training data is broken; fix the data file")
