@@ -295,13 +295,13 @@ CASES = [
     Case("resume a run that has all its epochs", lambda c: fit("--ckpt_path", "last", *NO_SCHEDULE), ["max_epochs"]),
     # -- a task that does not fit the data or the loss ------------------------------------------
     Case("classifier on continuous targets", lambda c: array_fit(c, arrays(c, y_kind="float"), "--data.init_args.task", "classification"), ["classification"]),
-    Case("classifier on regression data", lambda c: array_fit(c, arrays(c, y_kind="float")), ["Classifier", "regression"], xfail=FIX_15A),
-    Case("MSELoss in a classifier", lambda c: fit("--model.init_args.loss", "torch.nn.MSELoss"), ["MSELoss"], xfail=FIX_15A),
-    Case("class weights of the wrong length", lambda c: fit("--model.init_args.loss", "torch.nn.CrossEntropyLoss", "--model.init_args.loss.init_args.weight", "[1.0, 2.0]"), ["weight", "3"], xfail=FIX_15A),
+    Case("classifier on regression data", lambda c: array_fit(c, arrays(c, y_kind="float"), "--model.class_path", "lit_dl.tasks.Classifier"), ["Classifier", "regression"]),
+    Case("MSELoss in a classifier", lambda c: fit("--model.init_args.loss", "torch.nn.MSELoss"), ["MSELoss"]),
+    Case("class weights of the wrong length", lambda c: fit("--model.init_args.loss", "torch.nn.CrossEntropyLoss", "--model.init_args.loss.init_args.weight", "[1.0, 2.0]"), ["weight", "3"]),
     Case("one-hot labels", lambda c: array_fit(c, arrays(c, y_kind="onehot")), ["y_train", "class ind"]),
     Case("BCE on three classes", lambda c: fit("--model.init_args.loss", "torch.nn.BCEWithLogitsLoss"), ["BCEWithLogitsLoss"], xfail=FIX_15A),
-    Case("regressor on class labels", lambda c: fit("--model.class_path", "lit_dl.tasks.Regressor"), ["Regressor"], xfail=FIX_15A),
-    Case("cross-entropy in a regressor", lambda c: array_fit(c, arrays(c, y_kind="float"), "--model.class_path", "lit_dl.tasks.Regressor", "--model.init_args.loss", "torch.nn.CrossEntropyLoss"), ["CrossEntropyLoss"], xfail=FIX_15A),
+    Case("regressor on class labels", lambda c: fit("--model.class_path", "lit_dl.tasks.Regressor"), ["Regressor"]),
+    Case("cross-entropy in a regressor", lambda c: array_fit(c, arrays(c, y_kind="float"), "--model.class_path", "lit_dl.tasks.Regressor", "--model.init_args.loss", "torch.nn.CrossEntropyLoss"), ["CrossEntropyLoss"]),
     # -- data files --------------------------------------------------------------------------
     Case("missing data file", lambda c: array_fit(c, str(c.tmp / "nodata.npz")), ["nodata.npz"]),
     Case("data file is text", lambda c: array_fit(c, c.write("text.npz", "x,y\n1,2\n")), ["text.npz"]),
