@@ -98,6 +98,23 @@ def _with_placeholders(argv: list[str], workspace: Path) -> list[str]:
     return [placeholders.get(word, word) for word in argv]
 
 
+# Two epochs of four batches: the fit stops after the first, its resume trains the second.
+RESUMABLE = ["--trainer.max_epochs", "2", "--data.init_args.n_train", "256", "--data.init_args.n_val", "32", "--data.init_args.n_test", "32"]
+
+
+def _workspace_with_an_unfinished_run(workspace: Path) -> Path:
+    """A fresh workspace whose only quickstart run stopped after one of its two epochs."""
+    import tempfile
+
+    root = Path(tempfile.mkdtemp(prefix="resume-", dir=workspace))
+    for name in ("experiments", "scripts", "placeholders.yaml"):
+        (root / name).symlink_to(workspace / name)
+    stop = "--trainer.callbacks+=tests.helpers.callbacks.StopAfterFirstEpoch"
+    code, out = _in_process(root, ["fit", "--config", QUICKSTART, *RESUMABLE, stop, "--test_after_fit", "false"])
+    assert code == 0, out
+    return root
+
+
 def _tiny(workspace: Path, data_class: str) -> list[str]:
     placeholders = yaml.safe_load((workspace / "placeholders.yaml").read_text())
     return tiny_data_flags(data_class, placeholders["DIR"], placeholders["my_data.npz"])
@@ -131,7 +148,11 @@ def run_lit_dl(workspace: Path, argv: list[str], documented: Snippet) -> None:
             return  # an experiment file's GPU command: its config parses, nothing more here
         if documented.not_run is not None:
             return
-        argv = [*argv, *SHORT, *_tiny(workspace, config["data"]["class_path"].rsplit(".", 1)[-1])]
+        if subcommand == "fit" and "--ckpt_path" in argv:  # a resume needs a run with epochs left
+            workspace = _workspace_with_an_unfinished_run(workspace)
+            argv = [*argv, *RESUMABLE]
+        else:
+            argv = [*argv, *SHORT, *_tiny(workspace, config["data"]["class_path"].rsplit(".", 1)[-1])]
     elif documented.not_run is not None:  # a command that cannot run here: it exists, at least
         argv = [subcommand, "--help"]
     elif subcommand == "sweep":

@@ -53,8 +53,7 @@ def test_flag_is_the_one_cycle_peak_or_the_optimizer_lr():
 def test_lr_find_is_listed_in_the_help(lit_dl):
     code, out, _ = lit_dl("--help")
     assert code == 0
-    assert "lit-dl lr-find --config" in out
-    assert "Suggest a learning rate" in out  # the subcommand's own line
+    assert "lr-find" in out and "Suggest a learning rate" in out  # in the command list
     code, out, _ = lit_dl("lr-find", "--help")
     assert code == 0 and "--num_training" in out and "--min_lr" in out
 

@@ -13,3 +13,11 @@ class FailAfterFirstEpoch(pl.Callback):
     def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         if trainer.current_epoch == 0:
             raise UserError("sample 17 of the training data is broken; fix the data file")
+
+
+class StopAfterFirstEpoch(pl.Callback):
+    """Ends a fit after its first epoch, as a time limit would: a run with epochs left to resume."""
+
+    def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if trainer.current_epoch == 0:
+            trainer.should_stop = True
