@@ -562,8 +562,8 @@ class _HeldBack:
     def release(self) -> None:
         records, caught = self.records, list(self.warnings or [])
         self.drop()
-        for handler, record in records:
-            handler.handle(record)
+        for handler, log_record in records:
+            handler.handle(log_record)
         for warning in caught:
             warnings.warn_explicit(warning.message, warning.category, warning.filename, warning.lineno, source=warning.source)
 

@@ -8,13 +8,12 @@ rich and matplotlib are imported only when a table is printed or a figure drawn.
 from __future__ import annotations
 
 import csv
-import glob
 import io
 import math
 import os
 import re
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 

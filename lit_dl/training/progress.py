@@ -31,10 +31,6 @@ class LineProgressBar(ProgressBar):
     def enable(self) -> None:
         self._enabled = True
 
-    def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        # A run resumed mid-epoch gets no on_train_epoch_start for that epoch.
-        self._epoch_start = time.perf_counter()
-
     def on_train_epoch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         self._epoch_start = time.perf_counter()
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-from typing import Any
 
 from lightning.pytorch.profilers import PassThroughProfiler
 

@@ -26,7 +26,6 @@ import io
 import json
 import logging
 import os
-import sys
 from pathlib import Path
 from typing import Any
 
