@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -24,6 +25,11 @@ def sweep(cluster, *args: str | Path) -> subprocess.CompletedProcess:
     )
 
 
+def compare_table(out: str) -> str:
+    """The compare table a sweep ends with: one experiment's runs, titled with its name."""
+    return out[re.search(r"^grid *$", out, re.MULTILINE).start() :]
+
+
 def test_a_two_trial_sweep_runs_as_a_job_array_and_resumes_only_unfinished_trials(slurm_cluster, tmp_path):
     grid = tmp_path / "grid.yaml"
     grid.write_text(f"config: {REPO / 'experiments' / 'quickstart.yaml'}\nparameters:\n  {MAX_LR}: {{values: [0.01, oops]}}\n")
@@ -41,13 +47,13 @@ def test_a_two_trial_sweep_runs_as_a_job_array_and_resumes_only_unfinished_trial
     assert [t["status"] for t in trials] == ["ok", "failed"]
     assert trials[0]["run_dir"] == str(root / "grid" / "version_0")
     assert "max_lr" in trials[1]["error"]
-    table = first.stdout[first.stdout.index("┏"):]
-    assert "grid/version_0" in table and "val/loss (best)" in table
+    table = compare_table(first.stdout)
+    assert "version_0" in table and "val/loss" in table and "(best)" in table
     results = json.loads((root / "grid" / "version_0" / "results.json").read_text())
     assert results.get("status", "completed") == "completed" and "test/acc" in results["test"]
 
     collected = sweep(slurm_cluster, "--collect", record)
-    assert collected.returncode == 1 and collected.stdout[collected.stdout.index("┏"):] == table
+    assert collected.returncode == 1 and compare_table(collected.stdout) == table
 
     # Resuming runs the failed trial again, as a one-task array; the finished one is not rerun.
     resumed = sweep(slurm_cluster, "--resume", record)
