@@ -69,3 +69,25 @@ def write_npz(tmp_path):
         return str(path)
 
     return write
+
+
+DISTRIBUTED_VARIABLES = ("MASTER_ADDR", "MASTER_PORT", "WORLD_SIZE", "RANK", "LOCAL_RANK", "NODE_RANK", "LIT_DL_RUN_DIR")
+
+
+@pytest.fixture(autouse=True)
+def no_process_group_left_behind():
+    """A fit with a DDP strategy run inside this process (a preset test) leaves its process group,
+    whose TCP store keeps listening on MASTER_PORT, and MASTER_PORT in the environment: a later
+    test's DDP subprocesses would inherit that port and fail with EADDRINUSE."""
+    saved = {name: os.environ.get(name) for name in DISTRIBUTED_VARIABLES}
+    yield
+    import sys
+
+    distributed = sys.modules.get("torch.distributed")
+    if distributed is not None and distributed.is_available() and distributed.is_initialized():
+        distributed.destroy_process_group()
+    for name, value in saved.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
