@@ -1,4 +1,5 @@
-"""The one exception type for mistakes a user can fix; `lit-dl` prints it without a traceback."""
+"""The exception types every part of lit-dl may raise; `lit-dl` prints a UserError as one line
+without a traceback."""
 
 
 class UserError(Exception):
@@ -8,6 +9,8 @@ class UserError(Exception):
 class TrainingDiverged(UserError):
     """The loss or the weights became NaN or infinite; the run's status becomes `diverged`."""
 
+    status = "diverged"  # what the run's record says when this ends a fit
+
 
 class CommandLineError(UserError):
     """A command's arguments did not parse. `lit-dl` explains the parser's message in one line,
@@ -16,3 +19,9 @@ class CommandLineError(UserError):
     def __init__(self, message: str, options: list[str] | tuple[str, ...] = ()) -> None:
         super().__init__(message)
         self.options = list(options)
+
+
+def one_line(error: BaseException) -> str:
+    """The first line of an exception's message, for a run's recorded `error`."""
+    text = str(error).strip().splitlines()
+    return text[0] if text else type(error).__name__

@@ -213,15 +213,23 @@ def check_room(run_dir: Path, needed: int) -> None:
 
 
 # -- a resume that trains nothing ---------------------------------------------------------------
-def check_resume_trains(checkpoint: Path, trainer: Mapping[str, Any]) -> None:
-    """Continuing a run that already has all its epochs (or steps) would train nothing."""
+def check_resume_trains(checkpoint: Path, trainer: Mapping[str, Any], status: str | None = None) -> None:
+    """Continuing a run that already has all its epochs (or steps) would train nothing. A run
+    that trained them all but stopped before its record was complete (`status` running or
+    interrupted: killed during the test after fit) may resume: it finishes that record."""
+    if status in ("running", "interrupted"):
+        return
     import torch
 
     try:
         saved = torch.load(checkpoint, map_location="cpu", mmap=True, weights_only=False)
-        progress = saved["loops"]["fit_loop"]["epoch_progress"]["current"]["processed"]
         steps = int(saved.get("global_step", 0))
     except Exception:  # noqa: BLE001  an unusual checkpoint: Lightning decides
+        return
+    from lit_dl.internals import saved_epochs_done
+
+    progress = saved_epochs_done(saved)
+    if progress is None:
         return
     max_epochs, max_steps = trainer.get("max_epochs"), trainer.get("max_steps")
     epochs_done = max_epochs is not None and max_epochs >= 0 and progress >= max_epochs

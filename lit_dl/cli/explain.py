@@ -12,7 +12,7 @@ import re
 from collections.abc import Iterable
 from typing import Any
 
-from lit_dl.errors import UserError
+from lit_dl.errors import UserError, one_line
 
 _NOT_ACCEPTED = re.compile(r"(?:Option|Key) '([^']+)' is not (?:accepted|expected)")
 _SUBCOMMAND_KEY = re.compile(r"does not accept (?:option|key) '([^']+)'|Unrecognized arguments: --?(\S+)", re.I)
@@ -229,15 +229,42 @@ def config_paths(argv: list[str]) -> list[str]:
 
 def option_names(parser: Any, argv: list[str], subcommands: Iterable[str]) -> list[str]:
     """Every dotted option of the subcommand being parsed, for did-you-mean hints."""
+    from lit_dl import internals
+
     subcommand = next((a for a in argv if a in set(subcommands)), None)
-    # jsonargparse keeps its subcommand parsers in a private map; without it, the main parser's.
-    subparsers = getattr(parser, "_subcommands_action", None)
-    parsers = getattr(subparsers, "_name_parser_map", {})
-    target = parsers.get(subcommand, parser) if subcommand else parser
-    return [action.dest for action in getattr(target, "_actions", []) if action.dest]
+    target = internals.subcommand_parsers(parser).get(subcommand, parser) if subcommand else parser
+    return internals.option_names(target)
 
 
-def one_line(error: BaseException) -> str:
-    """The first line of an exception's message, for a run's recorded `error`."""
-    text = str(error).strip().splitlines()
-    return text[0] if text else type(error).__name__
+# -- a value torch or Lightning reject while a fit is set up ------------------------------------
+def raised_by_torch_or_lightning(error: BaseException) -> bool:
+    """Whether the innermost frame of the error is in torch or Lightning: a check of theirs."""
+    import os
+    from pathlib import Path
+
+    import lightning
+    import torch
+
+    packages = [str(Path(module.__file__).resolve().parent) for module in (torch, lightning)]
+    traceback = error.__traceback__
+    innermost = None
+    while traceback is not None:
+        innermost, traceback = traceback.tb_frame, traceback.tb_next
+    where = str(Path(innermost.f_code.co_filename).resolve()) if innermost is not None else ""
+    return any(where.startswith(package + os.sep) for package in packages)
+
+
+def setup_problem(error: BaseException) -> str:
+    """`<section>: <first sentence of the message>`, the section found from where it was raised."""
+    import os
+    import traceback as tb
+
+    files = [frame.filename for frame in tb.extract_tb(error.__traceback__)]
+    if any(name.endswith("lr_scheduler.py") for name in files):
+        where = "model.init_args.scheduler"
+    elif any(f"{os.sep}optim{os.sep}" in name for name in files):
+        where = "model.init_args.optimizer"
+    else:
+        where = "trainer"
+    first = re.split(r"(?<=[.!?])\s+(?=[A-Z])", one_line(error).strip())[0]
+    return f"{where}: {first}"

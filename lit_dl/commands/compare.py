@@ -373,7 +373,9 @@ def parse(parser: Any, argv: list[str]) -> Any:
     try:
         return parser.parse_args(argv)
     except ArgumentError as error:
-        raise CommandLineError(str(error), [a.dest for a in parser._actions]) from error
+        from lit_dl.internals import option_names
+
+        raise CommandLineError(str(error), option_names(parser)) from error
 
 
 def build_parser():

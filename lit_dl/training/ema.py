@@ -24,6 +24,7 @@ from lightning.pytorch.trainer.states import TrainerFn
 from torch.optim.swa_utils import get_ema_multi_avg_fn
 
 from lit_dl.errors import UserError
+from lit_dl.internals import averaged_module
 
 
 class EMA(WeightAveraging):
@@ -73,4 +74,4 @@ class EMA(WeightAveraging):
     @property
     def averaged_model(self) -> torch.nn.Module | None:
         """The averaged copy of the task during fit (None before fit starts)."""
-        return self._average_model.module if self._average_model is not None else None
+        return averaged_module(self)

@@ -368,6 +368,8 @@ def leftovers(root: Path) -> list[str]:
 def _params():
     for case in CASES:
         marks = [pytest.mark.xfail(reason=case.xfail, strict=False)] if case.xfail else []
+        if case.setup is unfinished_newer_run:
+            marks.append(pytest.mark.broken_runs("the setup fakes a run killed before its first save"))
         yield pytest.param(case, id=case.id, marks=marks)
 
 
