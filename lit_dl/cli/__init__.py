@@ -47,8 +47,10 @@ def run(argv: list[str] | None = None) -> None:
     if argv and argv[0] in EXTRA_COMMANDS:
         importlib.import_module(EXTRA_COMMANDS[argv[0]]).main(argv[1:])
         return
+    from lit_dl.cli.checks import check_experiment_given
     from lit_dl.cli.console import quiet_dependencies
 
+    check_experiment_given(argv)
     quiet_dependencies()
     from lit_dl.cli.app import LitDLCLI
 

@@ -294,6 +294,7 @@ class LitDLCLI(LightningCLI):
             # process keeps its own batch statistics instead of failing.
             kwargs["sync_batchnorm"] = False
         _pin_checkpoint_dirs([*kwargs["callbacks"], config.get("checkpoint")], self.run_dir)
+        checks.check_callbacks([*kwargs["callbacks"], config.get("checkpoint")])
         explain.check_devices(trainer_config.get("accelerator"), trainer_config.get("devices"))
         if self.plan.checkpoint:  # before anything is written into the run directory
             check_checkpoint(self.plan.checkpoint, self.model)

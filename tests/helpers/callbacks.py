@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import signal
+
 import lightning.pytorch as pl
 
 from lit_dl.errors import UserError
@@ -21,3 +24,13 @@ class StopAfterFirstEpoch(pl.Callback):
     def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         if trainer.current_epoch == 0:
             trainer.should_stop = True
+
+
+class TermThenUsr1(pl.Callback):
+    """SIGTERM, then SIGUSR1, to this process after the second optimizer step: a preemption and
+    SLURM's time-limit warning arriving within one batch."""
+
+    def on_train_batch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule, outputs, batch, batch_idx: int) -> None:
+        if trainer.global_step == 2:
+            os.kill(os.getpid(), signal.SIGTERM)
+            os.kill(os.getpid(), signal.SIGUSR1)
