@@ -1,7 +1,8 @@
-"""Checks of a command's input before anything is built or written: config files that are not
-YAML mappings, options out of range, a fit that would train nothing, metrics that callbacks
-monitor but the task never logs. Each failure is one UserError naming the option or file and
-its valid range or fix."""
+"""Checks of a command's input before anything is built or written: a command without its
+experiment file, config files that are not YAML mappings or give a key twice, options out of
+range (lr-find's too), a fit that would train nothing, callbacks given twice, metrics that
+callbacks monitor but the task never logs. Each failure is one UserError naming the option or
+file and its valid range or fix."""
 
 from __future__ import annotations
 
@@ -19,9 +20,9 @@ from lit_dl.errors import UserError
 # bare class path).
 MAPPING_SECTIONS = ("trainer", "checkpoint", "defaults")
 SEED_RANGE = (0, 2**32 - 1)  # what numpy's seeding accepts
-# Optimizer and scheduler arguments that are never negative.
 # The commands that build an experiment (LightningCLI's names).
 EXPERIMENT_COMMANDS = ("fit", "validate", "test", "predict", "lr_find")
+# Optimizer and scheduler arguments that are never negative.
 NON_NEGATIVE = ("lr", "max_lr", "base_lr", "min_lr", "eta_min", "weight_decay", "momentum", "eps")
 
 
