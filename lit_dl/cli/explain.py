@@ -12,6 +12,7 @@ import re
 from collections.abc import Iterable
 from typing import Any
 
+from lit_dl.cli.checks import EXPERIMENT_COMMANDS
 from lit_dl.errors import UserError
 
 _NOT_ACCEPTED = re.compile(r"(?:Option|Key) '([^']+)' is not (?:accepted|expected)")
@@ -28,7 +29,7 @@ _LITERAL = re.compile(r"typing\.Literal\[(.*?)\]")
 _ALIASES = {"learning_rate": "lr", "lr_rate": "lr", "wd": "weight_decay", "l2": "weight_decay"}
 _GOT_CLASS = re.compile(r"Got value: Namespace\(class_path='([^']+)'")
 _REQUIRED = re.compile(r"the following arguments are required: ([\w, .]+)")
-_SUBCOMMAND_PREFIX = re.compile(r"^(?:fit|validate|test|predict|lr_find)\.")
+_SUBCOMMAND_PREFIX = re.compile(rf"^(?:{'|'.join(EXPERIMENT_COMMANDS)})\.")
 _GIVEN_VALUE = re.compile(r"^\s*Given value: (.*)$", re.M)
 
 
