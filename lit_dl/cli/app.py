@@ -158,6 +158,7 @@ class LitDLCLI(*(extension.CLISteps for extension in EXTENSIONS), LightningCLI):
             logger_specs=self._subcommand_config().trainer.logger, config_text=self._config_text,
             training=self.subcommand in (None, "fit"),
         ))
+        checks.check_callbacks([*kwargs["callbacks"], config.get("checkpoint")])
         explain.check_devices(config["trainer"].get("accelerator"), config["trainer"].get("devices"))
         if self.session.plan.checkpoint:  # before anything is written into the run directory
             check_checkpoint(self.session.plan.checkpoint, self.model)

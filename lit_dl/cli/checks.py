@@ -1,7 +1,8 @@
-"""Checks of a command's input before anything is built or written: config files that are not
-YAML mappings, options out of range, a fit that would train nothing, metrics that callbacks
-monitor but the task never logs. Each failure is one UserError naming the option or file and
-its valid range or fix."""
+"""Checks of a command's input before anything is built or written: a command without its
+experiment file, config files that are not YAML mappings or give a key twice, options out of
+range (lr-find's too), a fit that would train nothing, callbacks given twice, metrics that
+callbacks monitor but the task never logs. Each failure is one UserError naming the option or
+file and its valid range or fix."""
 
 from __future__ import annotations
 
@@ -13,14 +14,34 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+from lit_dl.cli.table import COMMANDS
 from lit_dl.errors import UserError
 
 # Config sections that must be mappings when a file gives them (model and data may also be a
 # bare class path).
 MAPPING_SECTIONS = ("trainer", "checkpoint", "defaults")
 SEED_RANGE = (0, 2**32 - 1)  # what numpy's seeding accepts
+# The commands that build an experiment (LightningCLI's names).
+EXPERIMENT_COMMANDS = tuple(command.method for command in COMMANDS if command.trainer)
 # Optimizer and scheduler arguments that are never negative.
 NON_NEGATIVE = ("lr", "max_lr", "base_lr", "min_lr", "eta_min", "weight_decay", "momentum", "eps")
+
+
+def check_experiment_given(argv: list[str]) -> None:
+    """`lit-dl fit` (validate, test, predict, lr-find) with neither --config nor --model/--data:
+    jsonargparse would ask for `fit.model`, a flag that does not exist."""
+    from lit_dl.cli.explain import config_paths
+
+    command = argv[0] if argv else None
+    if command not in EXPERIMENT_COMMANDS or config_paths(argv):
+        return
+    if any(arg in ("-h", "--help") or arg.startswith(("--print_config", "--model", "--data")) for arg in argv[1:]):
+        return
+    checkpoint = " --ckpt_path best" if command in ("validate", "test", "predict") else ""
+    raise UserError(
+        f"lit-dl {command.replace('_', '-')} needs an experiment file; pass --config experiments/quickstart.yaml{checkpoint} "
+        "(or your own experiment file)"
+    )
 
 
 def check_config_file(path: str) -> None:
@@ -44,8 +65,13 @@ def check_config_file(path: str) -> None:
         ) from None
     try:
         content = yaml.safe_load(text)
+        repeated = repeated_key(yaml.compose(text, Loader=yaml.SafeLoader))
     except yaml.YAMLError:
         return  # explain.check_yaml_file names the line
+    if repeated:
+        key, line, first = repeated
+        where = f"on line {line}" if line == first else f"at lines {first} and {line}"
+        raise UserError(f"config file {path} gives '{key}' twice, {where} (YAML would keep only the last); keep one of them")
     shape = "a mapping of sections such as 'trainer:', 'model:' and 'data:'"
     if content is None:
         raise UserError(f"config file {path} is empty; it must hold {shape}")
@@ -56,6 +82,28 @@ def check_config_file(path: str) -> None:
         value = content.get(section)
         if value is not None and not isinstance(value, dict):
             raise UserError(f"'{section}' in config file {path} is a {type(value).__name__}; it must be a mapping of its options")
+
+
+def repeated_key(node: Any, where: str = "") -> tuple[str, int, int] | None:
+    """The first key given twice in one mapping of a composed YAML document, as (dotted key, its
+    line, the line of its first use); PyYAML itself silently keeps the last value."""
+    import yaml
+
+    if isinstance(node, yaml.SequenceNode):
+        return next(filter(None, (repeated_key(item, where) for item in node.value)), None)
+    if not isinstance(node, yaml.MappingNode):
+        return None
+    lines: dict[str, int] = {}
+    for key_node, value_node in node.value:
+        key = str(key_node.value)
+        dotted = f"{where}.{key}" if where else key
+        if key in lines and key != "<<":  # `<<` merges, and may come more than once
+            return dotted, key_node.start_mark.line + 1, lines[key]
+        lines[key] = key_node.start_mark.line + 1
+        found = repeated_key(value_node, dotted)
+        if found:
+            return found
+    return None
 
 
 def check_options(command: str, config: Any) -> None:
@@ -83,6 +131,8 @@ def check_options(command: str, config: Any) -> None:
     data = _init_args(config.get("data"))
     for key in ("batch_size", "eval_batch_size"):
         _at_least(data, f"data.init_args.{key}", 1, key=key)
+    if command == "lr_find":
+        _check_lr_search(config)
 
 
 def _check_seed(seed: Any) -> None:
@@ -111,6 +161,33 @@ def _check_trainer(command: str, trainer: Mapping[str, Any]) -> None:
         raise UserError(
             f"--trainer.val_check_interval {trainer.get('val_check_interval')} is not valid; use a fraction of the "
             "epoch in (0, 1] or a number of training batches of at least 1"
+        )
+
+
+def _check_lr_search(config: Mapping[str, Any]) -> None:
+    """lr-find's range, before its first step: rates to climb through, enough of them to suggest one."""
+    from lit_dl.cli.lr_find import FEWEST_RATES, SKIP_FIRST, SKIP_LAST
+
+    low, high, mode = _number(config.get("min_lr")), _number(config.get("max_lr")), config.get("mode")
+    if low is not None and (low < 0 or (low == 0 and mode != "linear")):
+        why = "the exponential search multiplies it, so it must be above 0" if low == 0 else "a rate is never negative"
+        raise UserError(f"--min_lr {config.get('min_lr')}: {why}; use a small rate such as 1e-8")
+    if low is not None and high is not None and high <= low:
+        raise UserError(
+            f"--max_lr {config.get('max_lr')} is not above --min_lr {config.get('min_lr')}: the search raises the rate "
+            "from --min_lr to --max_lr; give a wider range such as --min_lr 1e-8 --max_lr 1"
+        )
+    count = _number(config.get("num_training"))
+    if count is not None and count < FEWEST_RATES:
+        raise UserError(
+            f"--num_training {config.get('num_training')} tries too few rates: the first {SKIP_FIRST} and the last "
+            f"{'' if SKIP_LAST == 1 else f'{SKIP_LAST} '}are not candidates; use at least {FEWEST_RATES} (default 100)"
+        )
+    threshold = _number(config.get("early_stop_threshold"))
+    if threshold is not None and threshold <= 1:
+        raise UserError(
+            f"--early_stop_threshold {config.get('early_stop_threshold')} would stop the search as soon as the loss "
+            "rises above its best; use more than 1 (default 4), or null to try every rate"
         )
 
 
@@ -158,6 +235,26 @@ def check_monitors(task: Any, monitors: Iterable[tuple[str, str]]) -> None:
             why = f"{type(task).__name__} never logs it"
         fix = f"did you mean '{hint}'? " if hint else ""
         raise UserError(f"{who} monitors '{metric}' but {why}; {fix}it logs {', '.join(logged)}")
+
+
+# -- callbacks ----------------------------------------------------------------------------------
+def check_callbacks(callbacks: Iterable[Any]) -> None:
+    """Two callbacks that would keep their state under one key in a checkpoint (two EMAs, two
+    identical ModelCheckpoints): Lightning refuses them with a traceback when the trainer is built."""
+    from lightning.pytorch.callbacks import Callback
+    from lightning.pytorch.utilities.model_helpers import is_overridden
+
+    seen: dict[str, Any] = {}
+    for callback in callbacks:
+        if not isinstance(callback, Callback) or not is_overridden("state_dict", instance=callback, parent=Callback):
+            continue
+        if callback.state_key in seen:
+            name = type(callback).__name__
+            raise UserError(
+                f"--trainer.callbacks holds {name} twice, and the two would share one record in the checkpoint "
+                f"({callback.state_key}); keep one {name} (in the config files and --trainer.callbacks+=)"
+            )
+        seen[callback.state_key] = callback
 
 
 # -- linked options -------------------------------------------------------------------------

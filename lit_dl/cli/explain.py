@@ -12,6 +12,7 @@ import re
 from collections.abc import Iterable
 from typing import Any
 
+from lit_dl.cli.table import COMMANDS
 from lit_dl.errors import UserError, one_line
 
 _NOT_ACCEPTED = re.compile(r"(?:Option|Key) '([^']+)' is not (?:accepted|expected)")
@@ -28,6 +29,7 @@ _LITERAL = re.compile(r"typing\.Literal\[(.*?)\]")
 _ALIASES = {"learning_rate": "lr", "lr_rate": "lr", "wd": "weight_decay", "l2": "weight_decay"}
 _GOT_CLASS = re.compile(r"Got value: Namespace\(class_path='([^']+)'")
 _REQUIRED = re.compile(r"the following arguments are required: ([\w, .]+)")
+_SUBCOMMAND_PREFIX = re.compile(rf"^(?:{'|'.join(c.method for c in COMMANDS if c.trainer)})\.")
 _GIVEN_VALUE = re.compile(r"^\s*Given value: (.*)$", re.M)
 
 
@@ -146,7 +148,8 @@ def explain_parse_error(message: str, valid_keys: Iterable[str] = ()) -> str:
     if required:
         classes = _CLASS_PATH.findall(message)
         owner = f"{classes[-1]} " if classes else ""
-        names = [name.strip() for name in required.group(1).split(",")]
+        # A subcommand's own keys come prefixed with it (`fit.data`); its flags are not (`--data`).
+        names = [_SUBCOMMAND_PREFIX.sub("", name.strip()) for name in required.group(1).split(",")]
         flags = ", ".join(f"--{where}.{name}" if where else f"--{name}" for name in names)
         return f"{where + ': ' if where else ''}{owner}needs {', '.join(names)}; give {flags}"
     framing = ("Parser key", "Does not validate", "Subtypes:", "Errors:", "Given value", "- Expected a <class 'NoneType'>", "Problem with given class_path")

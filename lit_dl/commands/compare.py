@@ -8,6 +8,7 @@ rich and matplotlib are imported only when a table is printed or a figure drawn.
 from __future__ import annotations
 
 import csv
+import difflib
 import io
 import math
 import os
@@ -26,9 +27,22 @@ NOT_SETTINGS = {"trainer.default_root_dir", "name"}
 SHORT_HEADER = 9  # headers up to this long stay on one line; longer ones break at / _ . and spaces
 # Shorter headers for settings whose own name is long.
 ALIASES = {"seed_everything": "seed"}
-# A metric whose name holds one of these is better when higher; any other (loss, mse, ...) when lower.
-HIGHER_IS_BETTER = re.compile(r"acc|f1|auroc|auc|precision|recall|r2|iou|dice|map|score")
+# A metric one of whose words (between / _ - .) is one of these is better when higher: val/acc,
+# test/f1_macro, test/precision/cat, val/map50; any other (loss, mse, mae, mape, ...) when lower.
+HIGHER_IS_BETTER = re.compile(r"(?:^|[/_.-])(?:acc|accuracy|f1|auroc|auc|ap|precision|recall|r2|iou|dice|map|score)(?=$|[/_.\-\d])")
 CLASS_PATH = re.compile(r"(?:[a-z_]\w*\.)+[A-Z]\w*")
+
+
+class Disputed(float):
+    """A best value that results.json records but metrics.csv lacks (a metrics.csv cut short):
+    shown marked, with `note` saying why."""
+
+    note: str
+
+    def __new__(cls, value: float, note: str) -> Disputed:
+        made = super().__new__(cls, value)
+        made.note = note
+        return made
 
 
 @dataclass
@@ -95,18 +109,23 @@ def with_status(runs: list[Run], wanted: str | None) -> list[Run]:
     return kept
 
 
-def build_columns(runs: list[Run], metric: str | None = None, sort: str | None = None) -> list[Column]:
-    """Run name, status, differing settings, best validation metric, test metrics, epochs, wall time."""
+def build_columns(runs: list[Run], metric: str | None = None, sort: str | None = None, mode: str | None = None) -> list[Column]:
+    """Run name, status, differing settings, best validation metric, test metrics, epochs, wall time.
+    The metric is the runs' checkpoint monitor unless `metric` names another; `mode` (min or max)
+    overrides which way is better for it."""
     monitor, higher = runs[0].monitor
     if metric:
+        _check_logged(runs, metric)
         monitor, higher = metric, higher if metric == monitor else _higher_is_better(metric)
+    if mode:
+        higher = mode == "max"
     settings = differing_settings(runs)
     all_keys = [key for run in runs for key in run.config]
     names = {key: ALIASES.get(name, name) for key, name in short_names(settings, all_keys).items()}
     columns = [Column("run", "run", run_names(runs)), Column("status", "status", [run_status(run) for run in runs])]
     columns += [Column(key, names[key], [_setting(run.config.get(key)) for run in runs]) for key in settings]
     first_metric = len(columns)
-    columns.append(Column(monitor, f"{monitor} (best)", [run.best(monitor, higher) for run in runs], higher, True))
+    columns.append(Column(monitor, f"{monitor} (best)", [best_recorded(run, monitor, higher) for run in runs], higher, True))
     tests = sorted({key for run in runs for key in (run.results.get("test") or {})})
     for key in tests:
         values = [(run.results.get("test") or {}).get(key) for run in runs]
@@ -117,24 +136,69 @@ def build_columns(runs: list[Run], metric: str | None = None, sort: str | None =
         logged = {key for run in runs for row in run.metrics for key in row}
         if sort not in logged:
             shown = [c.key if c.key == "wall_time" else c.header.removesuffix(" (best)") for c in columns[1:]]
-            known = dict.fromkeys(shown + sorted(logged - {"epoch", "step"}))
-            raise UserError(f"cannot sort by '{sort}': no such column or logged metric; choose one of {', '.join(known)}")
+            known = list(dict.fromkeys(shown + sorted(logged - {"epoch", "step"})))
+            raise UserError(f"cannot sort by '{sort}': no such column or logged metric; {_did_you_mean(sort, known)}choose one of {', '.join(known)}")
         higher = _higher_is_better(sort)
-        columns.insert(first_metric, Column(sort, f"{sort} (best)", [run.best(sort, higher) for run in runs], higher, True))
+        columns.insert(first_metric, Column(sort, f"{sort} (best)", [best_recorded(run, sort, higher) for run in runs], higher, True))
     return columns
 
 
-def choose_columns(columns: list[Column], names: list[str]) -> list[Column]:
-    """The run column and the columns `names` name (by config key, header or short name), in that order."""
+def logged_metrics(runs: list[Run]) -> list[str]:
+    """Every metric a run logged in metrics.csv or recorded in results.json."""
+    logged = {key for run in runs for row in run.metrics for key in row} - {"epoch", "step"}
+    recorded = {key for run in runs for section in ("val", "test") for key in (run.results.get(section) or {})}
+    return sorted(logged | recorded)
+
+
+def _check_logged(runs: list[Run], metric: str) -> None:
+    logged = logged_metrics(runs)
+    if metric not in logged:
+        raise UserError(f"--metric '{metric}': no run logged it; {_did_you_mean(metric, logged)}the runs logged {', '.join(logged) or 'nothing'}")
+
+
+def _did_you_mean(name: str, known: list[str]) -> str:
+    match = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
+    return f"did you mean '{match[0]}'? " if match else ""
+
+
+def best_recorded(run: Run, metric: str, higher: bool) -> float | None:
+    """The best value of `metric` in metrics.csv; results.json's, marked Disputed, when that one
+    is better: metrics.csv then lacks the rows where the run reached it."""
+    best = run.best(metric, higher)
+    recorded = (run.results.get("val") or {}).get(metric)
+    if best is None or not isinstance(recorded, (int, float)) or math.isclose(recorded, best, rel_tol=1e-6):
+        return best
+    if (recorded > best) != higher:
+        return best
+    return Disputed(recorded, f"{run.path}: results.json records {metric} {recorded:.4g}, better than the best in its "
+                    f"metrics.csv ({best:.4g}), so metrics.csv lacks rows (was it cut short?); the table shows results.json's value")
+
+
+def choose_columns(columns: list[Column], names: list[str], runs: list[Run] | None = None) -> list[Column]:
+    """The run column and the columns `names` name (by config key, header or short name), in that
+    order; a setting that is the same in every run of `runs` too."""
     chosen = [columns[0]]
     for name in names:
         column = _find_column(columns, name)
+        if column is None and runs:
+            column = setting_column(runs, name)
         if column is None:
-            known = ", ".join(c.header.removesuffix(" (best)") for c in columns[1:])
-            raise UserError(f"--columns: no column '{name}'; choose from {known}")
+            known = [c.header.removesuffix(" (best)") for c in columns[1:]]
+            raise UserError(f"--columns: no column '{name}'; {_did_you_mean(name, known)}choose from {', '.join(known)} or any setting")
         if column not in chosen:
             chosen.append(column)
     return chosen
+
+
+def setting_column(runs: list[Run], name: str) -> Column | None:
+    """The column of the one config key that `name` names: the key, its dotted tail without
+    `init_args` (`lr`, `optimizer.init_args.lr`) or its alias (`seed`)."""
+    wanted = [part for part in {alias: key for key, alias in ALIASES.items()}.get(name, name).split(".") if part != "init_args"]
+    keys = dict.fromkeys(key for run in runs for key in run.config if key not in NOT_SETTINGS)
+    found = [key for key in keys if [part for part in key.split(".") if part != "init_args"][-len(wanted):] == wanted]
+    if len(found) > 1:
+        raise UserError(f"--columns: '{name}' could be {' or '.join(found)}; give more of the key")
+    return Column(found[0], name, [_setting(run.config.get(found[0])) for run in runs]) if found else None
 
 
 def sort_rows(columns: list[Column], key: str, reverse: bool = False) -> list[int]:
@@ -164,7 +228,7 @@ def _find_column(columns: list[Column], key: str) -> Column | None:
 
 
 def _higher_is_better(metric: str) -> bool:
-    return bool(HIGHER_IS_BETTER.search(metric.rsplit("/", 1)[-1].lower()))
+    return bool(HIGHER_IS_BETTER.search(metric.lower()))
 
 
 def _setting(value: Any) -> Any:
@@ -186,6 +250,8 @@ def cell(value: Any, column: Column, raw: bool = False) -> str:
         return str(value)
     if column.key == "wall_time":
         return _duration(float(value))
+    if isinstance(value, Disputed):
+        return f"{value:.4g}*"
     if isinstance(value, float):
         return f"{value:.4g}"
     return str(value)
@@ -392,6 +458,7 @@ def build_parser():
     parser.add_argument("--sort", type=str | None, default=None, help="Sort by a column or any logged metric (test/acc, val/loss, lr, epochs, wall_time); best first for metrics.")
     parser.add_argument("--reverse", action="store_true", help="Reverse the sort order.")
     parser.add_argument("--metric", type=str | None, default=None, help="Validation metric shown at its best and plotted (default: the runs' checkpoint.monitor).")
+    parser.add_argument("--mode", type=Literal["min", "max"] | None, default=None, help="Whether lower (min) or higher (max) --metric is better; default: max for accuracy, F1, precision, recall, AUC, IoU, Dice, R2 and scores, min for the rest (loss, MSE, MAE).")
     parser.add_argument("--format", type=Literal["table", "markdown", "csv"], default="table", help="table (rich, for a terminal), markdown or csv.")
     parser.add_argument("--plot", type=str | None, default=None, help="Draw the learning curves of --metric into this file (curves.png, .pdf, .svg) or directory.")
     parser.add_argument("--x", type=Literal["step", "epoch"], default="step", help="The plot's x axis.")
@@ -402,15 +469,17 @@ def build_parser():
 def main(argv: list[str]) -> None:
     args = parse(build_parser(), argv)
     runs = with_status([load_run(path) for path in find_runs(args.runs)], args.status)
-    columns = build_columns(runs, metric=args.metric, sort=args.sort)
+    columns = build_columns(runs, metric=args.metric, sort=args.sort, mode=args.mode)
     rows = sort_rows(columns, args.sort, args.reverse) if args.sort else list(range(len(runs)))
     if args.reverse and not args.sort:
         rows.reverse()
-    shown = choose_columns(columns, [name.strip() for name in args.columns.split(",") if name.strip()]) if args.columns else columns
+    shown = choose_columns(columns, [name.strip() for name in args.columns.split(",") if name.strip()], runs) if args.columns else columns
     if args.format == "table":
         print_table(shown, rows, width=10_000 if args.columns else None)
     else:
         sys.stdout.write(render(shown, rows, args.format))
+    for note in dict.fromkeys(value.note for column in shown for value in column.values if isinstance(value, Disputed)):
+        print(f"* {note}", file=sys.stderr)
     if args.plot:
         metric = args.metric or runs[0].monitor[0]
         written = plot_curves(runs, args.plot, metric, args.x, plot_labels(columns))

@@ -46,6 +46,7 @@ CIFAR10_STD = (0.2470, 0.2435, 0.2616)
 FOLDER = "cifar-10-batches-py"
 ARCHIVE = "cifar-10-python.tar.gz"
 CLASS_NAMES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
+IMAGE_SHAPE = (3, 32, 32)  # channels, height, width
 FILES = (*(f"data_batch_{i}" for i in range(1, 6)), "test_batch", "batches.meta")
 SOURCE = "https://www.cs.toronto.edu/~kriz/cifar.html"
 
@@ -174,7 +175,7 @@ class CIFAR10DataModule(pl.LightningDataModule):
         self.data_dir = Path(data_dir)
         self.download = download
         self.val_size = val_size
-        self.augment = as_augment(augment)
+        self.augment = as_augment(augment, image_size=IMAGE_SHAPE[1:])
         if device_resident and (self.augment.auto != "none" or self.augment.erasing > 0):
             raise UserError(
                 "augment.auto and augment.erasing run per image in DataLoader workers, which device_resident "
@@ -189,7 +190,7 @@ class CIFAR10DataModule(pl.LightningDataModule):
         self.verify_md5 = verify_md5
         self.seed = seed
 
-        self.input_shape = (3, 32, 32)
+        self.input_shape = IMAGE_SHAPE
         self.num_classes = 10
         self.class_names = CLASS_NAMES  # labels of the per-class test results
         self.num_outputs = 10

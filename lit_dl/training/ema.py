@@ -58,6 +58,18 @@ class EMA(WeightAveraging):
         self.start_step = start_step
         self.every_n_steps = every_n_steps
 
+    def on_fit_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        # An average that never updates is the initial weights, which validation, the test and
+        # the checkpoints would then use in place of the trained ones.
+        total = trainer.estimated_stepping_batches
+        if self.start_step >= total:
+            raise UserError(
+                f"EMA: start_step {self.start_step} is at or after the end of the run ({int(total)} optimizer steps), so "
+                "the average would never update and validation, test and checkpoints would use the untrained weights; "
+                f"use a start_step below {int(total)}"
+            )
+        super().on_fit_start(trainer, pl_module)
+
     def should_update(self, step_idx: int | None = None, epoch_idx: int | None = None) -> bool:
         if step_idx is None:  # epoch ends: the per-step updates already cover them
             return False

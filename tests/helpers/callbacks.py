@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import signal
+
 import lightning.pytorch as pl
 
 from lit_dl.errors import UserError
@@ -37,3 +40,11 @@ class SignalAt(pl.Callback):
         if trainer.global_step == self.step and trainer.is_global_zero:
             for name in self.signals:
                 os.kill(os.getpid(), getattr(signal, name))
+
+
+class TermThenUsr1(SignalAt):
+    """SIGTERM, then SIGUSR1, to this process after the second optimizer step: a preemption and
+    SLURM's time-limit warning arriving within one batch."""
+
+    def __init__(self) -> None:
+        super().__init__(step=2, signals=["SIGTERM", "SIGUSR1"])
