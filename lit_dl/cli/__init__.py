@@ -26,7 +26,7 @@ def run(argv: list[str] | None = None) -> None:
         return
     if command is not None:
         argv[0] = command.method  # LightningCLI names a subcommand after its Trainer method
-    from lit_dl.cli.checks import check_experiment_given
+    from lit_dl.cli.config_files import check_experiment_given
 
     check_experiment_given(argv)
     console.quiet_dependencies()

@@ -24,7 +24,7 @@ from lightning.pytorch.utilities.model_helpers import is_overridden
 
 import lit_dl.losses  # noqa: F401  (teaches jsonargparse to read class weights from YAML lists)
 from lit_dl import internals
-from lit_dl.cli import checks, explain, report
+from lit_dl.cli import checks, config_files, explain, report
 from lit_dl.cli.console import USER_NVML_CUDA_CHECK, HeldBack
 from lit_dl.cli.table import BY_METHOD, DESCRIPTION
 from lit_dl.cli.trainer import EXTENSIONS, LitDLTrainer, SaveConfigOnce
@@ -54,6 +54,9 @@ class _KeepLineBreaks(argparse.RawDescriptionHelpFormatter, DefaultHelpFormatter
     """jsonargparse's help, with the description's command list kept on its lines."""
 
 
+_NO_EXIT = {"exit_on_error": False}
+
+
 class LitDLCLI(*(extension.CLISteps for extension in EXTENSIONS), LightningCLI):
     """LightningCLI that links data shapes into the net and runs each command in its run."""
 
@@ -63,21 +66,8 @@ class LitDLCLI(*(extension.CLISteps for extension in EXTENSIONS), LightningCLI):
         # built; an error found after that must come alone, so its lines and warnings wait until
         # the command is set up (`console.release()` in the `before_<command>` steps).
         self.console = HeldBack()
-        no_exit = {"exit_on_error": False}
         try:
-            super().__init__(
-                subclass_mode_model=True,
-                subclass_mode_data=True,
-                trainer_class=LitDLTrainer,
-                save_config_callback=SaveConfigOnce,
-                parser_kwargs={
-                    **no_exit, "description": DESCRIPTION, "formatter_class": _KeepLineBreaks,
-                    **{name: dict(no_exit) for name in self.subcommands()},
-                },
-                auto_configure_optimizers=False,
-                args=args,
-                run=run,
-            )
+            super().__init__(args=args, run=run, **_LIGHTNING_CLI_ARGUMENTS)
         except BaseException as error:
             self._record_stop(error)
             raise
@@ -105,29 +95,32 @@ class LitDLCLI(*(extension.CLISteps for extension in EXTENSIONS), LightningCLI):
 
     def parse_arguments(self, parser: LightningArgumentParser, args: Any) -> None:
         argv = args if args is not None else sys.argv[1:]
-        for path in explain.config_paths(argv):
-            checks.check_config_file(path)
+        for path in config_files.config_paths(argv):
+            config_files.check_config_file(path)
         try:
             super().parse_arguments(parser, args)
         except ArgumentError as error:
             # jsonargparse names neither the file nor the line of a YAML syntax error.
-            for path in explain.config_paths(argv):
-                explain.check_yaml_file(path)
+            for path in config_files.config_paths(argv):
+                config_files.check_yaml_file(path)
             raise UserError(explain.explain_parse_error(str(error), explain.option_names(parser, argv, self.subcommands()))) from error
-        subcommand = self.config.get("subcommand")
-        if subcommand:
-            checks.check_options(subcommand, self.config[subcommand])
-            checks.check_links(self.config[subcommand], DATA_LINKS)
-            ckpt_path = self.config[subcommand].get("ckpt_path")
-            if ckpt_path and Path(ckpt_path).is_file():  # before LightningCLI reads its hyperparameters
-                check_readable(ckpt_path)
+        if self.config.get("subcommand"):
+            _check_parsed(self.config[self.config.subcommand], self.config.subcommand)
 
     # -- the run -------------------------------------------------------------------------------
     def before_instantiate_classes(self) -> None:
-        config = self._subcommand_config()
         command = self.subcommand or "fit"
+        request = self._run_request(command)
+        environment = Environment.read(command, request.config_text)
+        self.session = RunSession.open(resolve_run(request, environment), environment, command, create=bool(self.subcommand))
+        if command == "fit":
+            self._keep_the_runs_seed(self._subcommand_config())
+        internals.dump_config_with_init_args(self)
+
+    def _run_request(self, command: str) -> RunRequest:
+        config = self._subcommand_config()
         in_slurm = "SLURM_JOB_ID" in os.environ  # a requeued job recognises its run by its config
-        request = RunRequest(
+        return RunRequest(
             command=command,
             root_dir=Path(config.trainer.default_root_dir or DEFAULT_ROOT_DIR),
             name=config.get("name"),
@@ -135,11 +128,6 @@ class LitDLCLI(*(extension.CLISteps for extension in EXTENSIONS), LightningCLI):
             ckpt_path=config.get("ckpt_path"),
             config_text=self._config_text() if in_slurm else "",
         )
-        environment = Environment.read(command, request.config_text)
-        self.session = RunSession.open(resolve_run(request, environment), environment, command, create=bool(self.subcommand))
-        if command == "fit":
-            self._keep_the_runs_seed(config)
-        internals.dump_config_with_init_args(self)
 
     def _keep_the_runs_seed(self, config: Any) -> None:
         """A resumed run keeps the seed it was started with, whatever the config file says now."""
@@ -158,16 +146,19 @@ class LitDLCLI(*(extension.CLISteps for extension in EXTENSIONS), LightningCLI):
             logger_specs=self._subcommand_config().trainer.logger, config_text=self._config_text,
             training=self.subcommand in (None, "fit"),
         ))
-        checks.check_callbacks([*kwargs["callbacks"], config.get("checkpoint")])
-        explain.check_devices(config["trainer"].get("accelerator"), config["trainer"].get("devices"))
-        if self.session.plan.checkpoint:  # before anything is written into the run directory
-            check_checkpoint(self.session.plan.checkpoint, self.model)
+        self._check_trainer_setup(config, kwargs["callbacks"])
         try:
             trainer = super().instantiate_trainer(**kwargs)
         except (MisconfigurationException, ValueError, TypeError) as error:  # trainer flags that cannot work together
             raise UserError(f"trainer: {str(error).strip().splitlines()[0]}") from error
         restore_cuda_check(USER_NVML_CUDA_CHECK, uses_cuda=trainer.strategy.root_device.type == "cuda")
         return trainer
+
+    def _check_trainer_setup(self, config: Any, callbacks: list[Any]) -> None:
+        checks.check_callbacks([*callbacks, config.get("checkpoint")])
+        explain.check_devices(config["trainer"].get("accelerator"), config["trainer"].get("devices"))
+        if self.session.plan.checkpoint:  # before anything is written into the run directory
+            check_checkpoint(self.session.plan.checkpoint, self.model)
 
     def _subcommand_config(self) -> Any:
         return self.config[self.subcommand] if self.subcommand else self.config
@@ -221,10 +212,7 @@ class LitDLCLI(*(extension.CLISteps for extension in EXTENSIONS), LightningCLI):
         if trainer.interrupted:
             return
         outcome = fit_outcome(trainer)
-        test = {}
-        if self.test_after_fit and self.datamodule is not None and is_overridden("test_dataloader", self.datamodule):
-            outputs = trainer.test(self.model, datamodule=self.datamodule, ckpt_path=outcome.get("best_checkpoint"), verbose=False)
-            test = scalars(outputs[0] if outputs else {}, "test/")
+        test = self._test_best(outcome.get("best_checkpoint"))
         if not trainer.is_global_zero:
             return
         if trainer.fast_dev_run:  # a smoke test of the whole fit: like Lightning, it records nothing
@@ -238,6 +226,13 @@ class LitDLCLI(*(extension.CLISteps for extension in EXTENSIONS), LightningCLI):
             print(report.metrics_line("test", test))
         finish_fit(trainer, self.session.run_dir)
         print(self.session.run_dir, flush=True)
+
+    def _test_best(self, best: str | None) -> dict[str, float]:
+        """The test after fit, of the best checkpoint: its whole-set metrics ({} for none)."""
+        if not self.test_after_fit or self.datamodule is None or not is_overridden("test_dataloader", self.datamodule):
+            return {}
+        outputs = self.trainer.test(self.model, datamodule=self.datamodule, ckpt_path=best, verbose=False)
+        return scalars(outputs[0] if outputs else {}, "test/")
 
     # -- evaluations: recorded beside the fit's values ----------------------------------------
     def validate(self, **kwargs: Any) -> None:
@@ -286,6 +281,29 @@ class LitDLCLI(*(extension.CLISteps for extension in EXTENSIONS), LightningCLI):
         print(run_dir, flush=True)
 
 
+_LIGHTNING_CLI_ARGUMENTS = {
+    "subclass_mode_model": True,
+    "subclass_mode_data": True,
+    "trainer_class": LitDLTrainer,
+    "save_config_callback": SaveConfigOnce,
+    "parser_kwargs": {
+        **_NO_EXIT, "description": DESCRIPTION, "formatter_class": _KeepLineBreaks,
+        **{name: dict(_NO_EXIT) for name in LitDLCLI.subcommands()},
+    },
+    "auto_configure_optimizers": False,
+}
+
+
+def _check_parsed(config: Any, subcommand: str) -> None:
+    """The checks of a parsed command line: options in range, no linked option typed, and a
+    readable checkpoint (before LightningCLI reads its hyperparameters)."""
+    checks.check_options(subcommand, config)
+    checks.check_links(config, DATA_LINKS)
+    ckpt_path = config.get("ckpt_path")
+    if ckpt_path and Path(ckpt_path).is_file():
+        check_readable(ckpt_path)
+
+
 class _Parsed(Exception):
     """Raised once a command line parsed, before anything is built; carries the parser."""
 
@@ -311,5 +329,4 @@ def parse_again(parser: LightningArgumentParser, args: list[str]) -> None:
         config = parser.parse_args(args)
     except ArgumentError as error:
         raise UserError(explain.explain_parse_error(str(error), explain.option_names(parser, args, LitDLCLI.subcommands()))) from error
-    checks.check_options(config.subcommand, config[config.subcommand])
-    checks.check_links(config[config.subcommand], DATA_LINKS)
+    _check_parsed(config[config.subcommand], config.subcommand)

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from lit_dl.errors import CommandLineError, UserError
+from lit_dl.run.check import check_record
 from lit_dl.run.reader import Run, find_runs, load_run
 from lit_dl.run.results import STATUSES
 
@@ -95,6 +96,16 @@ def run_status(run: Run) -> str:
     return "completed" if "val" in run.results or "test" in run.results else "unknown"
 
 
+def shown_status(run: Run) -> str:
+    """The status, marked `!` when the run breaks one of its promises (`lit-dl check` says which)."""
+    return run_status(run) + ("!" if run_problems(run) else "")
+
+
+def run_problems(run: Run) -> list[str]:
+    """What `lit-dl check` finds wrong with a run, from its files beside the checkpoints."""
+    return check_record(run.path, read_checkpoints=False) if run.results.get("status") else []
+
+
 def with_status(runs: list[Run], wanted: str | None) -> list[Run]:
     """The runs whose status is one of `wanted` (comma-separated); all runs for None."""
     if wanted is None:
@@ -122,7 +133,7 @@ def build_columns(runs: list[Run], metric: str | None = None, sort: str | None =
     settings = differing_settings(runs)
     all_keys = [key for run in runs for key in run.config]
     names = {key: ALIASES.get(name, name) for key, name in short_names(settings, all_keys).items()}
-    columns = [Column("run", "run", run_names(runs)), Column("status", "status", [run_status(run) for run in runs])]
+    columns = [Column("run", "run", run_names(runs)), Column("status", "status", [shown_status(run) for run in runs])]
     columns += [Column(key, names[key], [_setting(run.config.get(key)) for run in runs]) for key in settings]
     first_metric = len(columns)
     columns.append(Column(monitor, f"{monitor} (best)", [best_recorded(run, monitor, higher) for run in runs], higher, True))
@@ -480,6 +491,10 @@ def main(argv: list[str]) -> None:
         sys.stdout.write(render(shown, rows, args.format))
     for note in dict.fromkeys(value.note for column in shown for value in column.values if isinstance(value, Disputed)):
         print(f"* {note}", file=sys.stderr)
+    for run in runs:
+        problems = run_problems(run)
+        if problems:
+            print(f"! {run.path} is not whole: {problems[0]} (lit-dl check {run.path} lists all)", file=sys.stderr)
     if args.plot:
         metric = args.metric or runs[0].monitor[0]
         written = plot_curves(runs, args.plot, metric, args.x, plot_labels(columns))
