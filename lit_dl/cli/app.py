@@ -34,6 +34,7 @@ from lightning.pytorch.utilities.model_helpers import is_overridden
 import lit_dl.losses  # noqa: F401  (teaches jsonargparse to read class weights from YAML lists)
 from lit_dl.cli import DESCRIPTION, USER_NVML_CUDA_CHECK, checks, explain
 from lit_dl.cli.lr_find import FIGURE_FILE, LR_FIND, write_lr_find
+from lit_dl.cli.predictions import write_predictions_table
 from lit_dl.errors import TrainingDiverged, UserError
 from lit_dl.plots import plot_confusion_matrix
 from lit_dl.run import results as record
@@ -419,6 +420,7 @@ class LitDLCLI(LightningCLI):
             torch.save(torch.cat([torch.as_tensor(batch) for batch in outputs]), path)
             record.add_evaluation(self.run_dir, "predict", str(self.plan.checkpoint), {})
             print(f"predictions: {path}")
+            print(f"predictions table: {write_predictions_table(self.run_dir, outputs, self.model, self.datamodule)}")
             print(self.run_dir, flush=True)
 
     def _after_evaluation(self, command: str, prefix: str) -> None:
