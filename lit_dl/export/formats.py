@@ -14,11 +14,14 @@ Every writer takes the model, an example batch, the dynamic dimensions (torch.ex
 
 from __future__ import annotations
 
+import contextlib
 import importlib
+import io
 import json
+import logging
 import os
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -28,6 +31,7 @@ from torch import Tensor, nn
 
 from lit_dl.errors import UserError
 from lit_dl.export.model import INPUT_NAME
+from lit_dl.training.internals import forget_cached_rnn_kernels
 
 INSTALL = 'pip install "lit-dl[export]"'
 METADATA_FILE = "lit_dl.json"  # inside a .pt2 archive
@@ -59,6 +63,20 @@ def require(format_name: str) -> Format:
     return chosen
 
 
+@contextlib.contextmanager
+def quiet() -> Iterator[None]:
+    """No output while an exporter works: its warnings, log records and printed graphs are about
+    its own internals (a failure is raised, and becomes one line)."""
+    previous = logging.root.manager.disable
+    logging.disable(logging.CRITICAL)
+    try:
+        with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        logging.disable(previous)
+
+
 def _importable(module: str) -> bool:
     try:
         importlib.import_module(module)
@@ -69,8 +87,8 @@ def _importable(module: str) -> bool:
 
 # -- ONNX ---------------------------------------------------------------------------------------
 def write_onnx(model: nn.Module, example: Tensor, dynamic_shapes: Any, path: Path, metadata: dict[str, str]) -> None:
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # the exporter's notes on its own internals
+    forget_cached_rnn_kernels()  # else a second LSTM or GRU in this process loses its free length
+    with quiet():
         program = torch.onnx.export(
             model, (example,), dynamo=True, verbose=False, input_names=[INPUT_NAME],
             output_names=[getattr(model, "output_name", "outputs")], dynamic_shapes=dynamic_shapes,
@@ -90,8 +108,7 @@ def load_onnx(path: Path, fresh_model: Callable[[], nn.Module]) -> Runner:
 
 # -- torch.export -------------------------------------------------------------------------------
 def write_torch_export(model: nn.Module, example: Tensor, dynamic_shapes: Any, path: Path, metadata: dict[str, str]) -> None:
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
+    with quiet():
         program = torch.export.export(model, (example,), dynamic_shapes=dynamic_shapes)
     torch.export.save(program, str(path), extra_files={METADATA_FILE: json.dumps(metadata)})
 
