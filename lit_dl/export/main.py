@@ -94,11 +94,11 @@ def test_inputs(datamodule: Any, count: int = CHECK_SAMPLES) -> Tensor:
 
 def run_metadata(run: LoadedRun, format_name: str) -> dict[str, Any]:
     """What the exported file records about where it comes from and what its output means."""
-    from lit_dl import __version__
+    import lit_dl
 
     net = run.task.net
     return {
-        "lit_dl_version": __version__,
+        "lit_dl_version": lit_dl.__version__,
         "format": format_name,
         "run": str(run.run_dir.resolve()),
         "checkpoint": str(run.checkpoint.resolve()),
