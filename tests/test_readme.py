@@ -5,7 +5,8 @@ the real format), in a workspace that looks like the repository root (experiment
 already holds one quickstart run. YAML blocks run as an experiment file, or added to the
 quickstart when they are a fragment. A block the README marks `<!-- not-run: REASON -->` (a GPU,
 sbatch, docker, this very suite) is checked as far as this machine allows: its config parses
-(`--print_config`), its script and Dockerfile exist. Placeholders (`my_data.npz`, `DIR`,
+(`--print_config`), its script and Dockerfile exist. Python blocks run as scripts, like notebook
+cells, in the workspace (whose quickstart run is also exported to ONNX). Placeholders (`my_data.npz`, `DIR`,
 `experiments/my_experiment.yaml`, `X`, `RUNS`) stand for real files here.
 """
 
@@ -63,6 +64,8 @@ def workspace(tmp_path_factory, tiny_cifar10) -> Path:
     (root / "placeholders.yaml").write_text(yaml.safe_dump(placeholders))
     code = _in_process(root, ["fit", "--config", QUICKSTART, *SHORT, *_tiny(root, "ToyClassificationDataModule")])[0]
     assert code == 0 and (root / "runs/quickstart/version_0/results.json").is_file()
+    code, out = _in_process(root, ["export", "runs/quickstart/version_0", "--format", "onnx"])  # what the Python examples read
+    assert code == 0, out
     return root
 
 
@@ -212,6 +215,14 @@ def test_documented_yaml_runs(documented: Snippet, workspace, tmp_path):
     configs = [path] if {"model", "data"} <= set(block) else [QUICKSTART, path]
     argv = ["fit", *(word for config in configs for word in ("--config", str(config)))]
     run_lit_dl(workspace, argv, documented)
+
+
+@pytest.mark.parametrize("documented", _params("python"))
+def test_documented_python_runs(documented: Snippet, workspace):
+    assert documented.not_run is None, f"{documented.where}: a Python example must run here"
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])}
+    done = subprocess.run([sys.executable, "-c", documented.text], cwd=workspace, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, f"{documented}\n{done.stdout[-2000:]}{done.stderr[-3000:]}"
 
 
 @pytest.mark.parametrize("documented", _params("transcript"))
