@@ -85,6 +85,12 @@ def load_run(path: str | Path, checkpoint: str = "best") -> LoadedRun:
     return LoadedRun(task, datamodule, user_model(task, datamodule), run_dir, checkpoint_file)
 
 
+def rebuild_model(run_dir: Path) -> UserModel:
+    """The run's UserModel built again from its config.yaml, with fresh weights: what a
+    safetensors export loads into."""
+    return user_model(*build_task_and_data([run_dir / CONFIG_FILE])).eval()
+
+
 def resolve_checkpoint(path: Path, checkpoint: str | None = "best") -> tuple[Path, Path]:
     """(run directory, checkpoint file) for a run directory and `best`/`last`, or for a
     checkpoint file inside a run directory (then `checkpoint` is not used)."""

@@ -10,15 +10,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-import torch
 from torch import Tensor
 
 from lit_dl.commands.compare import parse
 from lit_dl.errors import UserError
 from lit_dl.export.check import METADATA_SUFFIX, TOLERANCE, export_checked
 from lit_dl.export.formats import FORMATS, require
-from lit_dl.export.load import CONFIG_FILE, LoadedRun, load_run
-from lit_dl.export.model import output_description, user_model
+from lit_dl.export.load import LoadedRun, load_run, rebuild_model
+from lit_dl.export.model import output_description
 
 EXPORT_DIR = "export"  # in the run directory: export/best.onnx, export/last.pt2, ...
 CHECK_SAMPLES = 64  # test inputs the file must reproduce the trained model on
@@ -60,7 +59,7 @@ def main(argv: list[str]) -> None:
     out = Path(args.out) if args.out else run.run_dir / EXPORT_DIR / f"{run.checkpoint.stem}{chosen.suffix}"
     checked = export_checked(
         args.format, run.model, test_inputs(run.datamodule), out, run_metadata(run, args.format),
-        fresh_model=lambda: user_model(*rebuilt(run)), tolerance=args.tolerance,
+        fresh_model=lambda: rebuild_model(run.run_dir), tolerance=args.tolerance,
     )
     for note in checked.notes:
         print(note)
@@ -69,13 +68,6 @@ def main(argv: list[str]) -> None:
           f"{checked.max_difference:.2g}{scale} (tolerance {args.tolerance:g}, relative above 1); "
           f"metadata in {out.name}{METADATA_SUFFIX}")
     print(out, flush=True)
-
-
-def rebuilt(run: LoadedRun) -> tuple[Any, Any]:
-    """The run's task and data built again from its config.yaml, with fresh weights."""
-    from lit_dl.cli.rebuild import build_task_and_data
-
-    return build_task_and_data([run.run_dir / CONFIG_FILE])
 
 
 def test_inputs(datamodule: Any, count: int = CHECK_SAMPLES) -> Tensor:
