@@ -29,7 +29,7 @@ COMMANDS = {
     "compare": "Table and learning curves of runs: settings that differ, metrics.",
     "sweep": "Grid or random search: one run per trial, then a compare table.",
     "plot": "Figures for the docs: activation functions and their derivatives.",
-    "export": "A trained run as one ONNX, torch.export or safetensors file, checked.",
+    "export": "A trained run as an ONNX, torch.export or safetensors file, checked.",
 }
 # As the user had it: `import lightning` overwrites it (see lit_dl.training.speed.restore_cuda_check).
 USER_NVML_CUDA_CHECK = os.environ.get("PYTORCH_NVML_BASED_CUDA_CHECK")
