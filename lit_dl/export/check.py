@@ -105,7 +105,7 @@ def _write(chosen: Format, model: UserModel, inputs: Tensor, path: Path, metadat
     example = inputs[:2] if len(inputs) > 1 else inputs.repeat(2, *([1] * (inputs.ndim - 1)))
     dims: dict[int, Any] = {0: Dim("batch", min=1)}
     if steps is not None:
-        dims[1] = Dim("steps", min=steps[0], max=steps[1]) if steps[1] is not None else Dim("steps", min=steps[0])
+        dims[1] = Dim("steps", min=steps[0], max=steps[1])
     described = metadata_strings({**metadata, "input": input_description(model, steps)})
     try:
         chosen.write(model, example, {INPUT_NAME: dims}, path, described)
