@@ -25,6 +25,7 @@ from lightning.pytorch.utilities.model_helpers import is_overridden
 import lit_dl.losses  # noqa: F401  (teaches jsonargparse to read class weights from YAML lists)
 from lit_dl import internals
 from lit_dl.cli import checks, config_files, explain, report
+from lit_dl.cli.predictions import write_predictions_table
 from lit_dl.cli.console import USER_NVML_CUDA_CHECK, HeldBack
 from lit_dl.cli.table import BY_METHOD, DESCRIPTION
 from lit_dl.cli.trainer import EXTENSIONS, LitDLTrainer, SaveConfigOnce
@@ -105,7 +106,7 @@ class LitDLCLI(*(extension.CLISteps for extension in EXTENSIONS), LightningCLI):
                 config_files.check_yaml_file(path)
             raise UserError(explain.explain_parse_error(str(error), explain.option_names(parser, argv, self.subcommands()))) from error
         if self.config.get("subcommand"):
-            _check_parsed(self.config[self.config.subcommand], self.config.subcommand)
+            check_parsed(self.config[self.config.subcommand], self.config.subcommand)
 
     # -- the run -------------------------------------------------------------------------------
     def before_instantiate_classes(self) -> None:
@@ -197,14 +198,12 @@ class LitDLCLI(*(extension.CLISteps for extension in EXTENSIONS), LightningCLI):
 
     def before_fit(self) -> None:
         checks.check_monitors(self.model, monitored_metrics(self.trainer, self.model))
-        needed = 3 * sum(p.numel() * p.element_size() for p in self.model.parameters()) + (1 << 16)
-        if self.session.plan.checkpoint:
-            checks.check_resume_trains(self.session.plan.checkpoint, self.config["fit"]["trainer"], self.session.recorded("status"))
-            needed = max(needed, self.session.plan.checkpoint.stat().st_size)
+        resumed = self.session.plan.checkpoint
+        if resumed:
+            checks.check_resume_trains(resumed, self.config["fit"]["trainer"], self.session.recorded("status"))
         if self.trainer.is_global_zero:  # a full, read-only or blocked disk, before the first epoch
-            run_dir = self.session.run_dir
-            checks.check_room(run_dir if run_dir.is_dir() else run_dir.parent, needed)
-        self.console.release()
+            checks.check_room_for(self.model, self.session.run_dir, resumed)
+        self._setup_done()
         self.session.begin(seed=self.config["fit"].get("seed_everything"))
 
     def after_fit(self) -> None:
@@ -217,15 +216,14 @@ class LitDLCLI(*(extension.CLISteps for extension in EXTENSIONS), LightningCLI):
             return
         if trainer.fast_dev_run:  # a smoke test of the whole fit: like Lightning, it records nothing
             self.session.discard()
-            print(report.metrics_line("test", test) if test else "fast_dev_run: nothing recorded", flush=True)
-            return
-        self.session.run_dir.mkdir(parents=True, exist_ok=True)
-        per_class = report.per_class_results(self.model, self.session.run_dir, report.figure_name(None)) if test else {}
-        self.session.complete(**outcome, test=test, **per_class)
+        else:
+            self.session.run_dir.mkdir(parents=True, exist_ok=True)
+            per_class = report.per_class_results(self.model, self.session.run_dir, report.figure_name(None)) if test else {}
+            self.session.complete(**outcome, test=test, **per_class)
         if test:
             print(report.metrics_line("test", test))
         finish_fit(trainer, self.session.run_dir)
-        print(self.session.run_dir, flush=True)
+        print("fast_dev_run: nothing recorded" if trainer.fast_dev_run else self.session.run_dir, flush=True)
 
     def _test_best(self, best: str | None) -> dict[str, float]:
         """The test after fit, of the best checkpoint: its whole-set metrics ({} for none)."""
@@ -251,16 +249,13 @@ class LitDLCLI(*(extension.CLISteps for extension in EXTENSIONS), LightningCLI):
             torch.save(torch.cat([torch.as_tensor(batch) for batch in outputs]), path)
             self.session.evaluated("predict", str(self.session.plan.checkpoint), {})
             print(f"predictions: {path}")
+            print(f"predictions table: {write_predictions_table(self.session.run_dir, outputs, self.model, self.datamodule)}")
             print(self.session.run_dir, flush=True)
 
-    def before_validate(self) -> None:
-        self.console.release()
+    def _setup_done(self) -> None:
+        self.console.release()  # the command is set up: Lightning's held-back lines may show
 
-    def before_test(self) -> None:
-        self.console.release()
-
-    def before_predict(self) -> None:
-        self.console.release()
+    before_validate = before_test = before_predict = _setup_done
 
     def after_validate(self) -> None:
         self._after_evaluation("validate", "val/")
@@ -294,7 +289,7 @@ _LIGHTNING_CLI_ARGUMENTS = {
 }
 
 
-def _check_parsed(config: Any, subcommand: str) -> None:
+def check_parsed(config: Any, subcommand: str) -> None:
     """The checks of a parsed command line: options in range, no linked option typed, and a
     readable checkpoint (before LightningCLI reads its hyperparameters)."""
     checks.check_options(subcommand, config)
@@ -302,31 +297,3 @@ def _check_parsed(config: Any, subcommand: str) -> None:
     ckpt_path = config.get("ckpt_path")
     if ckpt_path and Path(ckpt_path).is_file():
         check_readable(ckpt_path)
-
-
-class _Parsed(Exception):
-    """Raised once a command line parsed, before anything is built; carries the parser."""
-
-
-class _ParseOnly(LitDLCLI):
-    def before_instantiate_classes(self) -> None:
-        raise _Parsed(self.parser)
-
-
-def parse_only(args: list[str]) -> LightningArgumentParser:
-    """Parse and check a command line as lit-dl would run it, building and writing nothing; a
-    mistake raises as it would there. Returns the parser, to parse more of the same command."""
-    try:
-        _ParseOnly(args=args)
-    except _Parsed as parsed:
-        return parsed.args[0]
-    raise AssertionError("LitDLCLI did not reach before_instantiate_classes")
-
-
-def parse_again(parser: LightningArgumentParser, args: list[str]) -> None:
-    """What `parse_only` checks, with a parser it returned (building a parser takes most of it)."""
-    try:
-        config = parser.parse_args(args)
-    except ArgumentError as error:
-        raise UserError(explain.explain_parse_error(str(error), explain.option_names(parser, args, LitDLCLI.subcommands()))) from error
-    _check_parsed(config[config.subcommand], config.subcommand)

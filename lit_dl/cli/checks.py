@@ -206,6 +206,15 @@ def _default(class_path: str, parameter: str) -> Any:
 
 
 # -- room to write ------------------------------------------------------------------------------
+def check_room_for(model: Any, run_dir: Path, resumed: Path | None) -> None:
+    """Room for a fit's checkpoints: three times the weights' bytes (weights, optimizer state,
+    a temporary copy while saving), or the size of the checkpoint it resumes."""
+    needed = 3 * sum(p.numel() * p.element_size() for p in model.parameters()) + (1 << 16)
+    if resumed is not None:
+        needed = max(needed, resumed.stat().st_size)
+    check_room(run_dir if run_dir.is_dir() else run_dir.parent, needed)
+
+
 def check_room(run_dir: Path, needed: int) -> None:
     """Before a fit spends time: the run directory is writable and its disk has `needed` bytes."""
     import errno
