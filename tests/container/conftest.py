@@ -188,7 +188,7 @@ def scratch_filesystem(size_gb: int = 40):
     parent = Path(os.environ.get("LIT_DL_CONTAINER_TMP") or "/var/tmp")
     free_gb = shutil.disk_usage(parent).free / 2**30
     if free_gb < FREE_GB_NEEDED:
-        pytest.skip(f"{free_gb:.0f} GB free under {parent}; building the image takes {FREE_GB_NEEDED} GB (vfs copies every layer whole)")
+        pytest.skip(f"{free_gb:.0f} GB free under {parent}; building the image takes {FREE_GB_NEEDED} GB (vfs copies every layer whole): set LIT_DL_CONTAINER_TMP to a roomier folder")
     folder = Path(tempfile.mkdtemp(prefix="lit-dl-container-", dir=parent))
     disk, mount = folder / "scratch.ext4", folder / "mnt"
     mount.mkdir()
