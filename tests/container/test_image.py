@@ -59,5 +59,6 @@ def test_the_quickstart_trains_in_the_image_into_the_mounted_runs_folder_owned_b
     assert owners == {YOU}
     results = read_results(on_host)
     assert results["status"] == "completed" and results["test"]["test/acc"] > 0.9, results
-    assert {path.name for path in (on_host / "checkpoints").iterdir()} == {"best.ckpt", "last.ckpt"}
+    check = image.run(*image.config["Entrypoint"], "check", run_dir, **you)  # and, on the host, every_run_is_whole
+    assert check.returncode == 0 and check.stdout.strip() == f"ok {run_dir}", check.stdout + check.stderr[-2000:]
     assert not list(Path(tmp_path / "data").iterdir())
