@@ -34,7 +34,7 @@ from lightning.pytorch.utilities.model_helpers import is_overridden
 import lit_dl.losses  # noqa: F401  (teaches jsonargparse to read class weights from YAML lists)
 from lit_dl.cli import DESCRIPTION, USER_NVML_CUDA_CHECK, checks, explain
 from lit_dl.cli.lr_find import FIGURE_FILE, LR_FIND, write_lr_find
-from lit_dl.errors import TrainingDiverged, UserError
+from lit_dl.errors import RunPruned, TrainingDiverged, UserError
 from lit_dl.plots import plot_confusion_matrix
 from lit_dl.run import results as record
 from lit_dl.run import slurm
@@ -202,7 +202,7 @@ class LitDLCLI(LightningCLI):
             if self.reservation is not None and not _has_started(self.reservation.run_dir):
                 self.reservation.discard()  # a run that neither logged nor saved anything leaves nothing
             else:
-                self._record_end("diverged" if isinstance(error, TrainingDiverged) else "failed", error)
+                self._record_end("diverged" if isinstance(error, TrainingDiverged) else "pruned" if isinstance(error, RunPruned) else "failed", error)
             raise
         finally:
             self.held_logs.drop()
@@ -448,7 +448,9 @@ class LitDLCLI(LightningCLI):
         """The run's status after a fit that did not complete; only the process that owns it."""
         if not self.records_status or self.run_dir is None or not (self.run_dir / record.RESULTS_FILE).is_file():
             return
-        fields: dict[str, Any] = {"error": explain.one_line(error)} if error is not None and status != "interrupted" else {}
+        fields: dict[str, Any] = {"error": explain.one_line(error)} if error is not None and status not in ("interrupted", "pruned") else {}
+        if isinstance(error, RunPruned):
+            fields["epochs"] = error.epoch
         if hasattr(self, "earlier_wall_time"):  # a requeued run's segments add up
             fields["wall_time_s"] = round(self.earlier_wall_time + time.monotonic() - self.started, 3)
         try:

@@ -17,8 +17,8 @@ from typing import Any, Literal
 from lit_dl.run.files import write_atomically
 
 RESULTS_FILE = "results.json"
-Status = Literal["running", "completed", "interrupted", "failed", "diverged"]
-STATUSES: tuple[str, ...] = ("running", "completed", "interrupted", "failed", "diverged")
+Status = Literal["running", "completed", "interrupted", "failed", "diverged", "pruned"]
+STATUSES: tuple[str, ...] = ("running", "completed", "interrupted", "failed", "diverged", "pruned")
 
 
 def read_results(run_dir: Path) -> dict[str, Any]:
