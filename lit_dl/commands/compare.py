@@ -394,12 +394,22 @@ def build_parser():
     parser.add_argument("--plot", type=str | None, default=None, help="Draw the learning curves of --metric into this file (curves.png, .pdf, .svg) or directory.")
     parser.add_argument("--x", type=Literal["step", "epoch"], default="step", help="The plot's x axis.")
     parser.add_argument("--columns", type=str | None, default=None, help="The columns to show, comma-separated (status,lr,test/acc); default: what fits the terminal.")
+    add_group_arguments(parser)
     return parser
+
+
+def add_group_arguments(parser: Any) -> None:
+    parser.add_argument("--group", action="store_true", help="One row per group of runs that differ only by seed: n, mean ± std, 95%% CI (Student t).")
+    parser.add_argument("--vs", type=str, nargs=2, default=None, help="With --group: Welch's t-test between two groups (by number or settings) on --metric.")
 
 
 def main(argv: list[str]) -> None:
     args = parse(build_parser(), argv)
     runs = with_status([load_run(path) for path in find_runs(args.runs)], args.status)
+    if args.group or args.vs:
+        from lit_dl.commands import compare_groups
+
+        return compare_groups.main(args, runs)
     columns = build_columns(runs, metric=args.metric, sort=args.sort)
     rows = sort_rows(columns, args.sort, args.reverse) if args.sort else list(range(len(runs)))
     if args.reverse and not args.sort:

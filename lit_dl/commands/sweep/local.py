@@ -9,7 +9,7 @@ from pathlib import Path
 
 from lit_dl.commands.sweep import worker
 
-WORKER_MODULE = "lit_dl.commands.sweep.worker"
+WORKER_MODULE = "lit_dl.commands.sweep"
 
 
 def run_workers(record: Path, workers: int) -> None:

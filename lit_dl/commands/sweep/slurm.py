@@ -34,7 +34,7 @@ tasks_per_node=${{SLURM_NTASKS_PER_NODE:-$((tasks / nodes))}}
 if [[ -n "${{SLURM_CPUS_PER_TASK:-}}" ]]; then export SRUN_CPUS_PER_TASK=$SLURM_CPUS_PER_TASK; fi
 export OMP_NUM_THREADS=${{SLURM_CPUS_PER_TASK:-1}}
 echo "$(date -Is) job ${{SLURM_JOB_ID}} (array task ${{SLURM_ARRAY_TASK_ID}}) restart ${{SLURM_RESTART_COUNT:-0}}"
-{python} -m lit_dl.commands.sweep.worker {record} --seed_offset "$SLURM_ARRAY_TASK_ID" --label "task $SLURM_ARRAY_TASK_ID" \\
+{python} -m lit_dl.commands.sweep {record} --seed_offset "$SLURM_ARRAY_TASK_ID" --label "task $SLURM_ARRAY_TASK_ID" \\
     --launcher srun -- --trainer.devices "$tasks_per_node" --trainer.num_nodes "$nodes"
 """
 

@@ -1,16 +1,14 @@
 """A sweep worker: takes the study's queued trials one at a time until none is left.
 
 `lit-dl sweep` runs one in its own process, `--workers N` starts N of them
-(`python -m lit_dl.commands.sweep.worker SWEEP_DIR`), and `--slurm` makes each array task one.
+(`python -m lit_dl.commands.sweep SWEEP_DIR`), and `--slurm` makes each array task one.
 A worker that is stopped (Ctrl-C, SIGTERM, a SLURM requeue) stops its fit the way a user would
 (last.ckpt is saved), queues that trial again and takes no other.
 """
 
 from __future__ import annotations
 
-import argparse
 import signal
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -107,23 +105,5 @@ def _unfinished(study: Any, trial: Any, fit: trials.Fit, label: str, log: Path) 
 def describe(values: dict[str, Any], settings: dict[str, Any]) -> str:
     """`lr=0.01 dropout=0.1`: a trial by its searched values, under short names."""
     names = settings["short_names"]
-    return " ".join(f"{names[key]}={value}" for key, value in values.items() if key in names)
-
-
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m lit_dl.commands.sweep.worker", description=__doc__.splitlines()[0])
-    parser.add_argument("record", help="The sweep record (<root>/<name>/sweep_<k>).")
-    parser.add_argument("--seed_offset", type=int, default=0, help="Added to the sampler's seed: each worker samples its own values.")
-    parser.add_argument("--label", default="", help="Put before each line this worker prints.")
-    parser.add_argument("--launcher", default="", help="A command each fit runs under (srun).")
-    argv = list(sys.argv[1:] if argv is None else argv)
-    split = argv.index("--") if "--" in argv else len(argv)
-    args = parser.parse_args(argv[:split])
-    try:
-        work(Path(args.record), args.seed_offset, f"{args.label}: " if args.label else "", args.launcher.split(), argv[split + 1 :])
-    except KeyboardInterrupt:
-        raise SystemExit(130) from None
-
-
-if __name__ == "__main__":
-    main()
+    return " ".join(f"{names[key]}={value:.4g}" if isinstance(value, float) else f"{names[key]}={value}"
+                    for key, value in values.items() if key in names)
