@@ -14,16 +14,11 @@ from lit_dl.errors import UserError
 
 
 def variants(sweep: space.Sweep, seeds: list[int] | None) -> list[dict[str, Any]]:
-    """The first value of every parameter, then each other value of one parameter at a time."""
-    firsts = {key: _values(spec)[0] for key, spec in sweep.parameters.items()}
-    if seeds:
-        firsts[space.SEED_KEY] = seeds[0]
-    base = [space.flag(key, value) for key, value in firsts.items()]
+    """The experiment alone (with the seed), then each value of each parameter on its own."""
+    base = [space.flag(space.SEED_KEY, seeds[0])] if seeds else []
     found = [{"key": None, "value": None, "flags": base}]
     for key, spec in sweep.parameters.items():
-        for value in _values(spec)[1:]:
-            flags = [space.flag(other, value if other == key else first) for other, first in firsts.items()]
-            found.append({"key": key, "value": value, "flags": flags})
+        found += [{"key": key, "value": value, "flags": [*base, space.flag(key, value)]} for value in _values(spec)]
     return found
 
 
@@ -48,5 +43,5 @@ def check_parameters(path: Path, sweep: space.Sweep, command: list[str], seeds: 
     if failure is None:
         return
     if failure["key"] is None:
-        raise UserError(f"{path}: the experiment does not accept the sweep's first values: {failure['error']}")
+        raise UserError(f"{path}: the experiment does not run with the flags given to every trial: {failure['error']}")
     raise UserError(f"{path}: parameter '{failure['key']}' = {failure['value']!r}: {failure['error']}")
