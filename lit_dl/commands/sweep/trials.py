@@ -18,13 +18,15 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from lit_dl.commands.sweep import space
 
 PRUNING_CALLBACK = "lit_dl.training.pruning.SweepPruning"
 TRIAL_ENV = "LIT_DL_SWEEP_TRIAL"  # read by the callback (lit_dl.training.pruning)
 STOP_WAIT_S = 300  # a fit stopping on a signal saves last.ckpt first
+# A fit stopped by SIGINT, SIGUSR1 (SLURM's time-limit warning: it requeues its job) or SIGTERM.
+STOP_CODES = (128 + signal.SIGINT, 128 + signal.SIGUSR1, 128 + signal.SIGTERM)
 
 
 @dataclass
@@ -91,8 +93,9 @@ def fit_env(record: Path, settings: dict[str, Any], number: int, report: bool) -
     return env
 
 
-def run_fit(command: list[str], log: Path, env: dict[str, str]) -> Fit:
-    """Run one `lit-dl fit` to its end, its output appended to `log`; how it ended."""
+def run_fit(command: list[str], log: Path, env: dict[str, str], run_dir: Callable[[], str | None] = lambda: None) -> Fit:
+    """Run one `lit-dl fit` to its end, its output appended to `log`; how it ended. `run_dir`
+    tells where the fit ran when its output does not (it was stopped)."""
     with open(log, "a") as output:
         output.write(f"$ {shlex.join(command)}\n")
         output.flush()
@@ -108,7 +111,7 @@ def run_fit(command: list[str], log: Path, env: dict[str, str]) -> Fit:
     with open(log, errors="replace") as output:
         output.seek(start)
         lines = [line.strip() for line in output.read().splitlines() if line.strip()]
-    return _outcome(returncode, lines, stopped)
+    return _outcome(returncode, lines, stopped, run_dir)
 
 
 def _stop(child: subprocess.Popen, signum: int) -> int:
@@ -124,15 +127,16 @@ def _stop(child: subprocess.Popen, signum: int) -> int:
         return child.wait()
 
 
-def _outcome(returncode: int, lines: list[str], stopped: bool) -> Fit:
+def _outcome(returncode: int, lines: list[str], stopped: bool, known_run_dir: Callable[[], str | None]) -> Fit:
     from lit_dl.run.results import read_results
 
     # `lit-dl fit` prints the run directory last; a warning at exit may still follow it.
     run_dir = next((line for line in reversed(lines) if (Path(line) / "config.yaml").is_file()), None)
+    run_dir = run_dir or (known_run_dir() if returncode != 0 else None)
     recorded = read_results(Path(run_dir)).get("status") if run_dir else None
     if returncode == 0 and run_dir:
         status = recorded if recorded in ("completed", "pruned") else "completed"
-    elif recorded == "interrupted" or (stopped and returncode in (130, 143)):
+    elif returncode in STOP_CODES or (stopped and returncode < 0):
         status = "interrupted"
     else:
         status = recorded if recorded == "diverged" else "failed"

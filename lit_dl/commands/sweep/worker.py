@@ -56,7 +56,9 @@ def run_trial(study: Any, trial: Any, record: Path, settings: dict[str, Any], la
             continue
         fit_settings = {**settings, "command": command}
         env = trials.fit_env(record, settings, trial.number, report=index == 0)
-        fit = trials.run_fit(trials.fit_command(fit_settings, values, seed, resume), log, env)
+        earlier = set(runs.values())
+        reported = lambda: (trial.user_attrs.get("run_dir") if trial.user_attrs.get("run_dir") not in earlier else None)  # noqa: E731
+        fit = trials.run_fit(trials.fit_command(fit_settings, values, seed, resume), log, env, reported)
         resume = None
         if fit.run_dir:
             runs[str(seed)] = fit.run_dir
