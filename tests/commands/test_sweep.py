@@ -184,3 +184,14 @@ def test_without_optuna_the_sweep_says_how_to_install_it(lit_dl, tmp_path, monke
     monkeypatch.setitem(sys.modules, "optuna", None)  # import optuna now raises ImportError
     code, out, err = lit_dl("sweep", write_grid(tmp_path, "config: QUICKSTART\nparameters:\n  lr: [1]\n"))
     assert code == 2 and "pip install 'lit-dl[sweep]'" in err and len(err.strip().splitlines()) == 1
+
+
+def test_trials_of_a_sweep_share_a_wandb_group_and_only_the_first_seed_reports(tmp_path, monkeypatch):
+    monkeypatch.setenv("WANDB_RUN_ID", "abc")  # a W&B run of the shell must not become every trial's
+    settings = {"name": "grid", "pruner": ["MedianPruner", {}]}
+    first = trials.fit_env(tmp_path / "sweep_3", settings, 7, report=True)
+    later = trials.fit_env(tmp_path / "sweep_3", settings, 7, report=False)
+    assert first["WANDB_RUN_GROUP"] == later["WANDB_RUN_GROUP"] == "grid-sweep_3" and "WANDB_RUN_ID" not in first
+    named = json.loads(first[trials.TRIAL_ENV])
+    assert named["trial"] == 7 and named["study"] == "grid" and named["journal"].endswith("sweep_3/study.journal")
+    assert trials.TRIAL_ENV not in later

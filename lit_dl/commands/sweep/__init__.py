@@ -13,6 +13,7 @@ The trials are `<root>/<name>/version_<n>`; `<root>/<name>/sweep_<k>/` is the sw
 
 from __future__ import annotations
 
+import shlex
 import sys
 from pathlib import Path
 from typing import Any, Literal
@@ -144,17 +145,17 @@ def _print_dry_run(sweep: Sweep, settings: dict[str, Any]) -> None:
     from lit_dl.commands.sweep.worker import describe as label
 
     shown = ["lit-dl", *settings["command"][3:]]
-    for index, seed in enumerate(settings["seeds"] or [None]):
-        seed_flag = [flag(SEED_KEY, seed)] if seed is not None else []
-        if sweep.method == "grid":
-            for i, point in enumerate(grid_points(sweep)):
-                values = {**sweep.fixed, **point}
-                print(f"trial {i + 1}/{settings['slots']}  {label(values, settings)}")
-                print("  " + " ".join([*shown, *(flag(k, v) for k, v in values.items()), *seed_flag]))
-        elif index == 0:
-            ranges = ", ".join(f"{key} ~ {describe(spec)}" for key, spec in sweep.searched.items())
-            print(f"{settings['slots']} {sweep.method} trials, each drawing {ranges}")
-            print("  " + " ".join([*shown, *(flag(k, v) for k, v in sweep.fixed.items()), *seed_flag, "--KEY=VALUE..."]))
+    seeds = settings["seeds"]
+    each = f"  (once for each of --{SEED_KEY}={','.join(map(str, seeds))})" if seeds else ""
+    if sweep.method == "grid":
+        for i, point in enumerate(grid_points(sweep)):
+            values = {**sweep.fixed, **point}
+            print(f"trial {i + 1}/{settings['slots']}  {label(values, settings)}")
+            print("  " + shlex.join([*shown, *(flag(k, v) for k, v in values.items())]) + each)
+        return
+    ranges = ", ".join(f"{key} ~ {describe(spec)}" for key, spec in sweep.searched.items())
+    print(f"{settings['slots']} {sweep.method} trials, each drawing {ranges}")
+    print("  " + shlex.join([*shown, *(flag(k, v) for k, v in sweep.fixed.items())]) + " --KEY=VALUE..." + each)
 
 
 def default_root(configs: list[Path]) -> str:
