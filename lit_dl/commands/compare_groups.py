@@ -126,6 +126,7 @@ def plot_group_curves(groups: list[Group], path: str | Path, metric: str, x: str
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    import matplotlib.ticker
 
     path = compare._plot_file(Path(path), metric, x)
     with plt.rc_context({"font.size": 9, "axes.spines.top": False, "axes.spines.right": False}):
@@ -141,6 +142,8 @@ def plot_group_curves(groups: list[Group], path: str | Path, metric: str, x: str
         if not drawn:
             plt.close(figure)
             raise UserError(f"no run logged '{metric}'; pick a metric with --metric")
+        if x == "epoch":
+            ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
         ax.set_xlabel(x)
         ax.set_ylabel(f"{metric} (mean ± std over seeds)")
         ax.grid(alpha=0.3, linewidth=0.6)
