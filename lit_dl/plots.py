@@ -3,6 +3,7 @@ this module stays cheap and never needs a display."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -76,13 +77,19 @@ def plot_confusion_matrix(matrix: Sequence[Sequence[int]], labels: Sequence[str]
 
 
 def save_figure(figure: Any, path: str | Path) -> Path:
-    """Write a matplotlib figure to `path` (its folders created) and close it."""
+    """Write a matplotlib figure to `path` (its folders created) and close it. The file appears
+    whole or not at all: a full disk leaves no empty or cut figure behind."""
     import matplotlib.pyplot as plt
+
+    from lit_dl.run.layout import temporary_path
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    partial = temporary_path(path)
     try:
-        figure.savefig(path, dpi=120)
+        figure.savefig(partial, dpi=120, format=path.suffix.lstrip(".") or "png")
+        os.replace(partial, path)
     finally:
         plt.close(figure)
+        partial.unlink(missing_ok=True)
     return path

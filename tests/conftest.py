@@ -91,3 +91,35 @@ def no_process_group_left_behind():
             os.environ.pop(name, None)
         else:
             os.environ[name] = value
+
+
+@pytest.fixture(autouse=True)
+def every_run_is_whole(request):
+    """After a test, every run directory it left under its tmp_path passes `lit-dl check`: the
+    run's record is whole whatever the test did to it. A test that leaves a run broken on
+    purpose (a kill without a resume, a corrupted file) says so with
+    `@pytest.mark.broken_runs("why")`."""
+    if "tmp_path" not in request.fixturenames or request.node.get_closest_marker("broken_runs"):
+        yield
+        return
+    root = request.getfixturevalue("tmp_path")
+    yield
+    report = getattr(request.node, "outcome_call", None)
+    if report is not None and report.failed:
+        return  # the test's own failure says enough
+    from lit_dl.cli.run_check import check_runs
+    from lit_dl.run.layout import RESULTS_FILE, is_run_dir_name
+
+    run_dirs = sorted({p.parent for p in root.rglob(RESULTS_FILE) if is_run_dir_name(p.parent.name)})
+    broken = {run: problems for run, problems in check_runs(run_dirs).items() if problems}
+    assert not broken, "runs this test left are not whole (lit-dl check):\n" + "\n".join(
+        f"{run}: {problem}" for run, problems in broken.items() for problem in problems
+    )
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_makereport(item, call):
+    report = yield
+    if report.when == "call":
+        item.outcome_call = report
+    return report

@@ -6,7 +6,10 @@ already holds one quickstart run. YAML blocks run as an experiment file, or adde
 quickstart when they are a fragment. A block the README marks `<!-- not-run: REASON -->` (a GPU,
 sbatch, docker, this very suite) is checked as far as this machine allows: its config parses
 (`--print_config`), its script and Dockerfile exist. Placeholders (`my_data.npz`, `DIR`,
-`experiments/my_experiment.yaml`, `X`, `RUNS`) stand for real files here.
+`experiments/my_experiment.yaml`, `X`, `RUNS`, `PATH`, `NAME`) stand for real files and names here.
+A flag the prose shows with a value (`--columns status,lr,test/acc`) runs with the lit-dl command
+that has that flag. Python blocks run as scripts, like notebook
+cells, in the workspace (whose quickstart run is also exported to ONNX).
 """
 
 from __future__ import annotations
@@ -16,6 +19,8 @@ import re
 import shlex
 import subprocess
 import sys
+from dataclasses import replace
+from functools import cache
 from pathlib import Path
 
 import pytest
@@ -61,10 +66,14 @@ def workspace(tmp_path_factory, tiny_cifar10) -> Path:
         "experiments/my_experiment.yaml": QUICKSTART,
         "X": QUICKSTART,
         "RUNS": "runs/quickstart",
+        "PATH": "runs/quickstart/version_0/checkpoints/last.ckpt",
+        "NAME": "my_experiment",
     }
     (root / "placeholders.yaml").write_text(yaml.safe_dump(placeholders))
     code = _in_process(root, ["fit", "--config", QUICKSTART, *SHORT, *_tiny(root, "ToyClassificationDataModule")])[0]
     assert code == 0 and (root / "runs/quickstart/version_0/results.json").is_file()
+    code, out = _in_process(root, ["export", "runs/quickstart/version_0", "--format", "onnx"])  # what the Python examples read
+    assert code == 0, out
     return root
 
 
@@ -216,6 +225,71 @@ def test_documented_yaml_runs(documented: Snippet, workspace, tmp_path):
     run_lit_dl(workspace, argv, documented)
 
 
+# Where a fragment of each command goes when the section around it shows none of that command.
+FRAGMENT_BASES = {"compare": "lit-dl compare RUNS", "sweep": "lit-dl sweep experiments/sweeps/quickstart.yaml"}
+EXPERIMENT_COMMANDS = ("fit", "lr-find", "validate", "test", "predict")
+
+
+@cache
+def lit_dl_flags(command: str) -> frozenset[str]:
+    """The flags of `lit-dl COMMAND` (without dashes), read from its own parser or --help."""
+    if command in FRAGMENT_BASES:
+        from lit_dl.commands import compare, sweep
+
+        parser = {"compare": compare, "sweep": sweep}[command].build_parser()
+        return frozenset(option.lstrip("-") for action in parser._actions for option in action.option_strings)
+    code, out = _in_process(REPO, [command, "--help"])
+    assert code == 0, out
+    return frozenset(re.findall(r"--([\w.]+)", out))
+
+
+def fragment_command(fragment: Snippet) -> str | None:
+    """The whole command a fragment belongs to: the section's last command when it has the
+    fragment's flag, else the first command that has it (fit first); None when none has it."""
+    flag = re.match(r"--([\w.]+)", fragment.text).group(1)
+    parts = flag.split(".")
+    context = shlex.split(fragment.context)[1] if fragment.context else None
+    for command in dict.fromkeys([*([context] if context else []), *FRAGMENT_BASES, *EXPERIMENT_COMMANDS]):
+        if not any(".".join(parts[:i]) in lit_dl_flags(command) for i in range(1, len(parts) + 1)):
+            continue
+        if command in FRAGMENT_BASES:
+            shown = shlex.split(fragment.context) if command == context else shlex.split(FRAGMENT_BASES[command])
+            base = shlex.join(shown[: next((i for i, word in enumerate(shown) if word.startswith("-")), len(shown))])
+        else:
+            checkpoint = " --ckpt_path best" if command in ("validate", "test", "predict") and "--ckpt_path" not in fragment.text else ""
+            base = f"lit-dl {command} --config {QUICKSTART}{checkpoint}"
+        return f"{base} {fragment.text}"
+    return None
+
+
+@pytest.mark.parametrize("documented", _params("fragment"))
+def test_documented_fragment_runs(documented: Snippet, workspace):
+    command = fragment_command(documented)
+    if command is None:
+        assert documented.not_run, f"{documented.where}: `{documented.text}` is no lit-dl flag; mark it <!-- not-run: whose flag it is -->"
+        return
+    if command in {snippet.text for snippet in SNIPPETS if snippet.kind == "command"}:
+        return  # the README shows the whole command too, and it runs as such
+    run_lit_dl(workspace, shlex.split(command)[1:], replace(documented, kind="command", text=command))
+
+
+def test_the_plot_file_the_readme_names_is_the_one_written(workspace):
+    """`--plot DIR/` writes the file the README says it does (the name holds the metric and --x)."""
+    promises = re.findall(r"`(--plot \S+(?: --x \w+)?)` writes `([^`]+)`", " ".join(README.read_text().split()))
+    assert promises, "the README says which file `--plot DIR/` writes"
+    for flags, written in promises:
+        code, out = _in_process(workspace, ["compare", "runs/quickstart", *flags.split()])
+        assert code == 0 and (workspace / written).is_file(), out
+
+
+@pytest.mark.parametrize("documented", _params("python"))
+def test_documented_python_runs(documented: Snippet, workspace):
+    assert documented.not_run is None, f"{documented.where}: a Python example must run here"
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])}
+    done = subprocess.run([sys.executable, "-c", documented.text], cwd=workspace, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, f"{documented}\n{done.stdout[-2000:]}{done.stderr[-3000:]}"
+
+
 @pytest.mark.parametrize("documented", _params("transcript"))
 def test_documented_transcript_matches(documented: Snippet, workspace):
     command, *expected = documented.text.splitlines()
@@ -229,7 +303,11 @@ def test_documented_run_directory_exists(documented: Snippet, workspace):
     top, *entries = documented.text.splitlines()
     run_dir = workspace / top.strip()
     for entry in entries:
-        name = entry.split()[0]
+        if entry.startswith("   "):  # the line above goes on
+            continue
+        name, _, said = entry.strip().partition(" ")
+        if said.strip().startswith("only while"):  # there while a process writes the run
+            continue
         assert (run_dir / name).exists(), f"{documented.where}: {name} is not in a run directory"
         if name == "checkpoints/":
             for checkpoint in re.findall(r"\b(\w+\.ckpt)\b", entry):

@@ -1,5 +1,5 @@
-"""The `lit-dl` entry point. Imports no Lightning: `compare`, `sweep` and `plot` need none and
-start fast; `fit`, `validate`, `test` and `predict` load `lit_dl.cli.app` (LitDLCLI).
+"""The `lit-dl` entry point. Imports no Lightning: `compare`, `sweep`, `check` and `plot` need
+none and start fast; the Trainer-backed commands (lit_dl.cli.table) load `lit_dl.cli.app`.
 
 A user's mistake ends in one line and exit code 2; a bug of ours shows its traceback;
 `LIT_DL_DEBUG=1` always does.
@@ -12,44 +12,24 @@ import os
 import sys
 from typing import Any
 
-# Commands that need no Trainer: module path of a `main(argv)` each.
-EXTRA_COMMANDS = {
-    "compare": "lit_dl.commands.compare",
-    "sweep": "lit_dl.commands.sweep",
-    "plot": "lit_dl.commands.plot",
-}
-# Every command, one line each, for `lit-dl --help` (fit..predict also head their own --help).
-COMMANDS = {
-    "fit": "Train an experiment, then test its best checkpoint.",
-    "validate": "Evaluate a checkpoint on the validation set, recorded in its run.",
-    "test": "Evaluate a checkpoint on the test set, recorded in its run.",
-    "predict": "Predict with a checkpoint; writes predictions.pt into its run.",
-    "lr-find": "Suggest a learning rate for an experiment and the flag to set it.",
-    "compare": "Table and learning curves of runs: settings that differ, metrics.",
-    "sweep": "Grid or random search: one run per trial, then a compare table.",
-    "plot": "Figures for the docs: activation functions and their derivatives.",
-}
-# As the user had it: `import lightning` overwrites it (see lit_dl.training.speed.restore_cuda_check).
-USER_NVML_CUDA_CHECK = os.environ.get("PYTORCH_NVML_BASED_CUDA_CHECK")
-DESCRIPTION = (
-    "Train, evaluate and compare deep-learning experiments described in YAML.\n\ncommands:\n"
-    + "".join(f"  {name:<9} {line}\n" for name, line in COMMANDS.items())
-    + "\n`lit-dl COMMAND --help` for a command's flags; start with\n"
-    "  lit-dl fit --config experiments/quickstart.yaml"
-)
+# Before any framework: `import lightning` overwrites a variable the console module remembers.
+from lit_dl.cli import console
+from lit_dl.cli.table import BY_NAME
 
 
 def run(argv: list[str] | None = None) -> None:
     """Run lit-dl on `argv` (the process's arguments by default); errors propagate."""
     argv = list(sys.argv[1:] if argv is None else argv)
-    if argv and argv[0] == "lr-find":  # LightningCLI names a subcommand after its Trainer method
-        argv[0] = "lr_find"
-    if argv and argv[0] in EXTRA_COMMANDS:
-        importlib.import_module(EXTRA_COMMANDS[argv[0]]).main(argv[1:])
+    command = BY_NAME.get(argv[0]) if argv else None
+    if command is not None and not command.trainer:
+        importlib.import_module(command.module).main(argv[1:])
         return
-    from lit_dl.cli.console import quiet_dependencies
+    if command is not None:
+        argv[0] = command.method  # LightningCLI names a subcommand after its Trainer method
+    from lit_dl.cli.config_files import check_experiment_given
 
-    quiet_dependencies()
+    check_experiment_given(argv)
+    console.quiet_dependencies()
     from lit_dl.cli.app import LitDLCLI
 
     # LightningCLI reads sys.argv itself; handing it a copy too only earns a warning.

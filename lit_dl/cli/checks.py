@@ -1,7 +1,7 @@
-"""Checks of a command's input before anything is built or written: config files that are not
-YAML mappings, options out of range, a fit that would train nothing, metrics that callbacks
-monitor but the task never logs. Each failure is one UserError naming the option or file and
-its valid range or fix."""
+"""Checks of a command's options before anything is built or written: options out of range
+(lr-find's too), a fit that would train nothing, callbacks given twice, metrics that callbacks
+monitor but the task never logs, no room on the disk. (The files themselves: config_files.py.)
+Each failure is one UserError naming the option and its valid range or fix."""
 
 from __future__ import annotations
 
@@ -15,47 +15,9 @@ from typing import Any
 
 from lit_dl.errors import UserError
 
-# Config sections that must be mappings when a file gives them (model and data may also be a
-# bare class path).
-MAPPING_SECTIONS = ("trainer", "checkpoint", "defaults")
 SEED_RANGE = (0, 2**32 - 1)  # what numpy's seeding accepts
 # Optimizer and scheduler arguments that are never negative.
 NON_NEGATIVE = ("lr", "max_lr", "base_lr", "min_lr", "eta_min", "weight_decay", "momentum", "eps")
-
-
-def check_config_file(path: str) -> None:
-    """A `--config` file must be UTF-8 text holding a YAML mapping of sections."""
-    import yaml
-
-    try:
-        raw = Path(path).read_bytes()
-    except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
-        if Path(path).is_dir():
-            raise UserError(f"--config {path} is a folder; pass a YAML file such as experiments/quickstart.yaml") from None
-        return  # jsonargparse names the missing file
-    except OSError as error:
-        raise UserError(f"cannot read config file {path}: {error.strerror}") from None
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as error:
-        raise UserError(
-            f"config file {path} is not UTF-8 text (byte {raw[error.start]:#04x} at position {error.start}); "
-            "save it as UTF-8 (or pass a YAML file, not a binary one)"
-        ) from None
-    try:
-        content = yaml.safe_load(text)
-    except yaml.YAMLError:
-        return  # explain.check_yaml_file names the line
-    shape = "a mapping of sections such as 'trainer:', 'model:' and 'data:'"
-    if content is None:
-        raise UserError(f"config file {path} is empty; it must hold {shape}")
-    if not isinstance(content, dict):
-        kind = "a list" if isinstance(content, list) else f"the single value {str(content)[:40]!r}"
-        raise UserError(f"config file {path} holds {kind}; it must hold {shape}")
-    for section in MAPPING_SECTIONS:
-        value = content.get(section)
-        if value is not None and not isinstance(value, dict):
-            raise UserError(f"'{section}' in config file {path} is a {type(value).__name__}; it must be a mapping of its options")
 
 
 def check_options(command: str, config: Any) -> None:
@@ -83,6 +45,8 @@ def check_options(command: str, config: Any) -> None:
     data = _init_args(config.get("data"))
     for key in ("batch_size", "eval_batch_size"):
         _at_least(data, f"data.init_args.{key}", 1, key=key)
+    if command == "lr_find":
+        _check_lr_search(config)
 
 
 def _check_seed(seed: Any) -> None:
@@ -111,6 +75,33 @@ def _check_trainer(command: str, trainer: Mapping[str, Any]) -> None:
         raise UserError(
             f"--trainer.val_check_interval {trainer.get('val_check_interval')} is not valid; use a fraction of the "
             "epoch in (0, 1] or a number of training batches of at least 1"
+        )
+
+
+def _check_lr_search(config: Mapping[str, Any]) -> None:
+    """lr-find's range, before its first step: rates to climb through, enough of them to suggest one."""
+    from lit_dl.cli.lr_find import FEWEST_RATES, SKIP_FIRST, SKIP_LAST
+
+    low, high, mode = _number(config.get("min_lr")), _number(config.get("max_lr")), config.get("mode")
+    if low is not None and (low < 0 or (low == 0 and mode != "linear")):
+        why = "the exponential search multiplies it, so it must be above 0" if low == 0 else "a rate is never negative"
+        raise UserError(f"--min_lr {config.get('min_lr')}: {why}; use a small rate such as 1e-8")
+    if low is not None and high is not None and high <= low:
+        raise UserError(
+            f"--max_lr {config.get('max_lr')} is not above --min_lr {config.get('min_lr')}: the search raises the rate "
+            "from --min_lr to --max_lr; give a wider range such as --min_lr 1e-8 --max_lr 1"
+        )
+    count = _number(config.get("num_training"))
+    if count is not None and count < FEWEST_RATES:
+        raise UserError(
+            f"--num_training {config.get('num_training')} tries too few rates: the first {SKIP_FIRST} and the last "
+            f"{'' if SKIP_LAST == 1 else f'{SKIP_LAST} '}are not candidates; use at least {FEWEST_RATES} (default 100)"
+        )
+    threshold = _number(config.get("early_stop_threshold"))
+    if threshold is not None and threshold <= 1:
+        raise UserError(
+            f"--early_stop_threshold {config.get('early_stop_threshold')} would stop the search as soon as the loss "
+            "rises above its best; use more than 1 (default 4), or null to try every rate"
         )
 
 
@@ -160,6 +151,26 @@ def check_monitors(task: Any, monitors: Iterable[tuple[str, str]]) -> None:
         raise UserError(f"{who} monitors '{metric}' but {why}; {fix}it logs {', '.join(logged)}")
 
 
+# -- callbacks ----------------------------------------------------------------------------------
+def check_callbacks(callbacks: Iterable[Any]) -> None:
+    """Two callbacks that would keep their state under one key in a checkpoint (two EMAs, two
+    identical ModelCheckpoints): Lightning refuses them with a traceback when the trainer is built."""
+    from lightning.pytorch.callbacks import Callback
+    from lightning.pytorch.utilities.model_helpers import is_overridden
+
+    seen: dict[str, Any] = {}
+    for callback in callbacks:
+        if not isinstance(callback, Callback) or not is_overridden("state_dict", instance=callback, parent=Callback):
+            continue
+        if callback.state_key in seen:
+            name = type(callback).__name__
+            raise UserError(
+                f"--trainer.callbacks holds {name} twice, and the two would share one record in the checkpoint "
+                f"({callback.state_key}); keep one {name} (in the config files and --trainer.callbacks+=)"
+            )
+        seen[callback.state_key] = callback
+
+
 # -- linked options -------------------------------------------------------------------------
 def check_links(config: Any, links: Iterable[tuple[str, str]]) -> None:
     """An option the CLI fills from the data (a net's input_shape, num_outputs) must not be typed:
@@ -195,6 +206,15 @@ def _default(class_path: str, parameter: str) -> Any:
 
 
 # -- room to write ------------------------------------------------------------------------------
+def check_room_for(model: Any, run_dir: Path, resumed: Path | None) -> None:
+    """Room for a fit's checkpoints: three times the weights' bytes (weights, optimizer state,
+    a temporary copy while saving), or the size of the checkpoint it resumes."""
+    needed = 3 * sum(p.numel() * p.element_size() for p in model.parameters()) + (1 << 16)
+    if resumed is not None:
+        needed = max(needed, resumed.stat().st_size)
+    check_room(run_dir if run_dir.is_dir() else run_dir.parent, needed)
+
+
 def check_room(run_dir: Path, needed: int) -> None:
     """Before a fit spends time: the run directory is writable and its disk has `needed` bytes."""
     import errno
@@ -213,15 +233,23 @@ def check_room(run_dir: Path, needed: int) -> None:
 
 
 # -- a resume that trains nothing ---------------------------------------------------------------
-def check_resume_trains(checkpoint: Path, trainer: Mapping[str, Any]) -> None:
-    """Continuing a run that already has all its epochs (or steps) would train nothing."""
+def check_resume_trains(checkpoint: Path, trainer: Mapping[str, Any], status: str | None = None) -> None:
+    """Continuing a run that already has all its epochs (or steps) would train nothing. A run
+    that trained them all but stopped before its record was complete (`status` running or
+    interrupted: killed during the test after fit) may resume: it finishes that record."""
+    if status in ("running", "interrupted"):
+        return
     import torch
 
     try:
         saved = torch.load(checkpoint, map_location="cpu", mmap=True, weights_only=False)
-        progress = saved["loops"]["fit_loop"]["epoch_progress"]["current"]["processed"]
         steps = int(saved.get("global_step", 0))
     except Exception:  # noqa: BLE001  an unusual checkpoint: Lightning decides
+        return
+    from lit_dl.internals import saved_epochs_done
+
+    progress = saved_epochs_done(saved)
+    if progress is None:
         return
     max_epochs, max_steps = trainer.get("max_epochs"), trainer.get("max_steps")
     epochs_done = max_epochs is not None and max_epochs >= 0 and progress >= max_epochs

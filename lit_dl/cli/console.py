@@ -11,6 +11,11 @@ import logging
 import os
 import warnings
 
+NVML_CHECK = "PYTORCH_NVML_BASED_CUDA_CHECK"
+# As the user had it: `import lightning` overwrites it (see lit_dl.training.speed.restore_cuda_check);
+# lit_dl.cli imports this module before anything imports Lightning.
+USER_NVML_CUDA_CHECK = os.environ.get(NVML_CHECK)
+
 # (message, module it is attributed to) of warnings that tell a lit-dl user nothing.
 QUIET_WARNINGS = (
     # lit-dl's tasks move their batches themselves (channels-last images), on purpose.
@@ -35,6 +40,10 @@ QUIET_LOGGERS = (
     "lightning.pytorch.trainer.connectors.signal_connector",
     # "`weights_only` was not set, defaulting to `False`." on every checkpoint lit-dl loads
     "lightning.pytorch.trainer.connectors.checkpoint_connector",
+    # "Initializing distributed: GLOBAL_RANK: 1, MEMBER: 2/2" from every rank, and the
+    # "distributed_backend=gloo / All distributed processes registered" banner: the summary's
+    # `device:` line says how many processes train.
+    "lightning.fabric.utilities.distributed",
 )
 
 
@@ -49,3 +58,55 @@ def quiet_dependencies() -> None:
         warnings.filterwarnings("ignore", message=message, module=module)
     for name in QUIET_LOGGERS:
         logging.getLogger(name).setLevel(logging.WARNING)
+
+
+# Lightning's chatter while a command is set up (`Seed set to N`, `GPU available: ...`).
+LIGHTNING_LOGGERS = ["lightning.fabric", "lightning.pytorch", "lightning"]
+
+
+class HeldBack:
+    """Holds Lightning's log records and Python's warnings back until `release()` (then they
+    are shown) or `drop()` (an error ends the command: it comes alone)."""
+
+    def __init__(self, loggers: list[str] = LIGHTNING_LOGGERS) -> None:
+        self.handlers = [handler for name in loggers for handler in logging.getLogger(name).handlers]
+        self.records: list[tuple[logging.Handler, logging.LogRecord]] = []
+        for handler in self.handlers:
+            handler.addFilter(_Holding(self, handler))
+        self.catching: warnings.catch_warnings | None = warnings.catch_warnings(record=True)
+        self.warnings = self.catching.__enter__()
+
+    def __deepcopy__(self, memo: dict) -> HeldBack:
+        # LightningCLI's instantiators hold the CLI, and the optimizer callables they build hold
+        # those; a deep copy of the model (weight averaging) must not copy the logging handlers.
+        return self
+
+    def __getstate__(self) -> dict:
+        return {"handlers": [], "records": [], "catching": None, "warnings": None}
+
+    def release(self) -> None:
+        records, caught = self.records, list(self.warnings or [])
+        self.drop()
+        for handler, log_record in records:
+            handler.handle(log_record)
+        for warning in caught:
+            warnings.warn_explicit(warning.message, warning.category, warning.filename, warning.lineno, source=warning.source)
+
+    def drop(self) -> None:
+        for handler in self.handlers:
+            for held in [f for f in handler.filters if isinstance(f, _Holding) and f.held is self]:
+                handler.removeFilter(held)
+        self.records = []
+        if self.catching is not None:
+            self.catching.__exit__(None, None, None)
+            self.catching, self.warnings = None, None
+
+
+class _Holding(logging.Filter):
+    def __init__(self, held: HeldBack, handler: logging.Handler) -> None:
+        super().__init__()
+        self.held, self.handler = held, handler
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        self.held.records.append((self.handler, record))
+        return False

@@ -12,7 +12,8 @@ import re
 from collections.abc import Iterable
 from typing import Any
 
-from lit_dl.errors import UserError
+from lit_dl.cli.table import COMMANDS
+from lit_dl.errors import UserError, one_line
 
 _NOT_ACCEPTED = re.compile(r"(?:Option|Key) '([^']+)' is not (?:accepted|expected)")
 _SUBCOMMAND_KEY = re.compile(r"does not accept (?:option|key) '([^']+)'|Unrecognized arguments: --?(\S+)", re.I)
@@ -28,6 +29,7 @@ _LITERAL = re.compile(r"typing\.Literal\[(.*?)\]")
 _ALIASES = {"learning_rate": "lr", "lr_rate": "lr", "wd": "weight_decay", "l2": "weight_decay"}
 _GOT_CLASS = re.compile(r"Got value: Namespace\(class_path='([^']+)'")
 _REQUIRED = re.compile(r"the following arguments are required: ([\w, .]+)")
+_SUBCOMMAND_PREFIX = re.compile(rf"^(?:{'|'.join(c.method for c in COMMANDS if c.trainer)})\.")
 _GIVEN_VALUE = re.compile(r"^\s*Given value: (.*)$", re.M)
 
 
@@ -52,29 +54,6 @@ def _init_params(class_path: str) -> list[str]:
         return [p for p in inspect.signature(target).parameters if p not in ("self", "args", "kwargs")]
     except (ImportError, AttributeError, ValueError, TypeError):
         return []
-
-
-def check_yaml_file(path: str) -> None:
-    """Raise a UserError naming the file, line and problem if `path` is a file of broken YAML."""
-    import yaml
-
-    try:
-        with open(path, encoding="utf-8") as file:
-            text = file.read()
-    except (OSError, UnicodeDecodeError):
-        return  # not a readable file: jsonargparse reports it (or reads the value as inline YAML)
-    try:
-        yaml.safe_load(text)
-    except yaml.MarkedYAMLError as error:
-        mark = error.problem_mark or error.context_mark
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        problem = error.problem or error.context or "invalid YAML"
-        opened = error.context_mark
-        if error.context and opened and mark and opened.line != mark.line:
-            problem += f" ({error.context} opened at line {opened.line + 1})"
-        raise UserError(f"YAML syntax error in {path}{where}: {problem}; fix the file") from None
-    except yaml.YAMLError as error:
-        raise UserError(f"YAML syntax error in {path}: {error}; fix the file") from None
 
 
 def _class_path_problem(message: str, where: str) -> str | None:
@@ -146,7 +125,8 @@ def explain_parse_error(message: str, valid_keys: Iterable[str] = ()) -> str:
     if required:
         classes = _CLASS_PATH.findall(message)
         owner = f"{classes[-1]} " if classes else ""
-        names = [name.strip() for name in required.group(1).split(",")]
+        # A subcommand's own keys come prefixed with it (`fit.data`); its flags are not (`--data`).
+        names = [_SUBCOMMAND_PREFIX.sub("", name.strip()) for name in required.group(1).split(",")]
         flags = ", ".join(f"--{where}.{name}" if where else f"--{name}" for name in names)
         return f"{where + ': ' if where else ''}{owner}needs {', '.join(names)}; give {flags}"
     framing = ("Parser key", "Does not validate", "Subtypes:", "Errors:", "Given value", "- Expected a <class 'NoneType'>", "Problem with given class_path")
@@ -221,23 +201,44 @@ def _device_count(devices: object) -> int | None:
         return None
 
 
-def config_paths(argv: list[str]) -> list[str]:
-    """The files given to `--config` / `-c` on the command line."""
-    paths = [value for flag, value in zip(argv, argv[1:]) if flag in ("--config", "-c")]
-    return paths + [arg.partition("=")[2] for arg in argv if arg.startswith("--config=")]
-
-
 def option_names(parser: Any, argv: list[str], subcommands: Iterable[str]) -> list[str]:
     """Every dotted option of the subcommand being parsed, for did-you-mean hints."""
+    from lit_dl import internals
+
     subcommand = next((a for a in argv if a in set(subcommands)), None)
-    # jsonargparse keeps its subcommand parsers in a private map; without it, the main parser's.
-    subparsers = getattr(parser, "_subcommands_action", None)
-    parsers = getattr(subparsers, "_name_parser_map", {})
-    target = parsers.get(subcommand, parser) if subcommand else parser
-    return [action.dest for action in getattr(target, "_actions", []) if action.dest]
+    target = internals.subcommand_parsers(parser).get(subcommand, parser) if subcommand else parser
+    return internals.option_names(target)
 
 
-def one_line(error: BaseException) -> str:
-    """The first line of an exception's message, for a run's recorded `error`."""
-    text = str(error).strip().splitlines()
-    return text[0] if text else type(error).__name__
+# -- a value torch or Lightning reject while a fit is set up ------------------------------------
+def raised_by_torch_or_lightning(error: BaseException) -> bool:
+    """Whether the innermost frame of the error is in torch or Lightning: a check of theirs."""
+    import os
+    from pathlib import Path
+
+    import lightning
+    import torch
+
+    packages = [str(Path(module.__file__).resolve().parent) for module in (torch, lightning)]
+    traceback = error.__traceback__
+    innermost = None
+    while traceback is not None:
+        innermost, traceback = traceback.tb_frame, traceback.tb_next
+    where = str(Path(innermost.f_code.co_filename).resolve()) if innermost is not None else ""
+    return any(where.startswith(package + os.sep) for package in packages)
+
+
+def setup_problem(error: BaseException) -> str:
+    """`<section>: <first sentence of the message>`, the section found from where it was raised."""
+    import os
+    import traceback as tb
+
+    files = [frame.filename for frame in tb.extract_tb(error.__traceback__)]
+    if any(name.endswith("lr_scheduler.py") for name in files):
+        where = "model.init_args.scheduler"
+    elif any(f"{os.sep}optim{os.sep}" in name for name in files):
+        where = "model.init_args.optimizer"
+    else:
+        where = "trainer"
+    first = re.split(r"(?<=[.!?])\s+(?=[A-Z])", one_line(error).strip())[0]
+    return f"{where}: {first}"

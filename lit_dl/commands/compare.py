@@ -8,6 +8,7 @@ rich and matplotlib are imported only when a table is printed or a figure drawn.
 from __future__ import annotations
 
 import csv
+import difflib
 import io
 import math
 import os
@@ -17,7 +18,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+from lit_dl.commands.statistics import estimate, welch
 from lit_dl.errors import CommandLineError, UserError
+from lit_dl.run.check import check_record
 from lit_dl.run.reader import Run, find_runs, load_run
 from lit_dl.run.results import STATUSES
 
@@ -26,9 +29,22 @@ NOT_SETTINGS = {"trainer.default_root_dir", "name"}
 SHORT_HEADER = 9  # headers up to this long stay on one line; longer ones break at / _ . and spaces
 # Shorter headers for settings whose own name is long.
 ALIASES = {"seed_everything": "seed"}
-# A metric whose name holds one of these is better when higher; any other (loss, mse, ...) when lower.
-HIGHER_IS_BETTER = re.compile(r"acc|f1|auroc|auc|precision|recall|r2|iou|dice|map|score")
+# A metric one of whose words (between / _ - .) is one of these is better when higher: val/acc,
+# test/f1_macro, test/precision/cat, val/map50; any other (loss, mse, mae, mape, ...) when lower.
+HIGHER_IS_BETTER = re.compile(r"(?:^|[/_.-])(?:acc|accuracy|f1|auroc|auc|ap|precision|recall|r2|iou|dice|map|score)(?=$|[/_.\-\d])")
 CLASS_PATH = re.compile(r"(?:[a-z_]\w*\.)+[A-Z]\w*")
+
+
+class Disputed(float):
+    """A best value that results.json records but metrics.csv lacks (a metrics.csv cut short):
+    shown marked, with `note` saying why."""
+
+    note: str
+
+    def __new__(cls, value: float, note: str) -> Disputed:
+        made = super().__new__(cls, value)
+        made.note = note
+        return made
 
 
 @dataclass
@@ -81,6 +97,16 @@ def run_status(run: Run) -> str:
     return "completed" if "val" in run.results or "test" in run.results else "unknown"
 
 
+def shown_status(run: Run) -> str:
+    """The status, marked `!` when the run breaks one of its promises (`lit-dl check` says which)."""
+    return run_status(run) + ("!" if run_problems(run) else "")
+
+
+def run_problems(run: Run) -> list[str]:
+    """What `lit-dl check` finds wrong with a run, from its files beside the checkpoints."""
+    return check_record(run.path, read_checkpoints=False) if run.results.get("status") else []
+
+
 def with_status(runs: list[Run], wanted: str | None) -> list[Run]:
     """The runs whose status is one of `wanted` (comma-separated); all runs for None."""
     if wanted is None:
@@ -95,18 +121,23 @@ def with_status(runs: list[Run], wanted: str | None) -> list[Run]:
     return kept
 
 
-def build_columns(runs: list[Run], metric: str | None = None, sort: str | None = None) -> list[Column]:
-    """Run name, status, differing settings, best validation metric, test metrics, epochs, wall time."""
+def build_columns(runs: list[Run], metric: str | None = None, sort: str | None = None, mode: str | None = None) -> list[Column]:
+    """Run name, status, differing settings, best validation metric, test metrics, epochs, wall time.
+    The metric is the runs' checkpoint monitor unless `metric` names another; `mode` (min or max)
+    overrides which way is better for it."""
     monitor, higher = runs[0].monitor
     if metric:
+        _check_logged(runs, metric)
         monitor, higher = metric, higher if metric == monitor else _higher_is_better(metric)
+    if mode:
+        higher = mode == "max"
     settings = differing_settings(runs)
     all_keys = [key for run in runs for key in run.config]
     names = {key: ALIASES.get(name, name) for key, name in short_names(settings, all_keys).items()}
-    columns = [Column("run", "run", run_names(runs)), Column("status", "status", [run_status(run) for run in runs])]
+    columns = [Column("run", "run", run_names(runs)), Column("status", "status", [shown_status(run) for run in runs])]
     columns += [Column(key, names[key], [_setting(run.config.get(key)) for run in runs]) for key in settings]
     first_metric = len(columns)
-    columns.append(Column(monitor, f"{monitor} (best)", [run.best(monitor, higher) for run in runs], higher, True))
+    columns.append(Column(monitor, f"{monitor} (best)", [best_recorded(run, monitor, higher) for run in runs], higher, True))
     tests = sorted({key for run in runs for key in (run.results.get("test") or {})})
     for key in tests:
         values = [(run.results.get("test") or {}).get(key) for run in runs]
@@ -117,24 +148,69 @@ def build_columns(runs: list[Run], metric: str | None = None, sort: str | None =
         logged = {key for run in runs for row in run.metrics for key in row}
         if sort not in logged:
             shown = [c.key if c.key == "wall_time" else c.header.removesuffix(" (best)") for c in columns[1:]]
-            known = dict.fromkeys(shown + sorted(logged - {"epoch", "step"}))
-            raise UserError(f"cannot sort by '{sort}': no such column or logged metric; choose one of {', '.join(known)}")
+            known = list(dict.fromkeys(shown + sorted(logged - {"epoch", "step"})))
+            raise UserError(f"cannot sort by '{sort}': no such column or logged metric; {_did_you_mean(sort, known)}choose one of {', '.join(known)}")
         higher = _higher_is_better(sort)
-        columns.insert(first_metric, Column(sort, f"{sort} (best)", [run.best(sort, higher) for run in runs], higher, True))
+        columns.insert(first_metric, Column(sort, f"{sort} (best)", [best_recorded(run, sort, higher) for run in runs], higher, True))
     return columns
 
 
-def choose_columns(columns: list[Column], names: list[str]) -> list[Column]:
-    """The run column and the columns `names` name (by config key, header or short name), in that order."""
+def logged_metrics(runs: list[Run]) -> list[str]:
+    """Every metric a run logged in metrics.csv or recorded in results.json."""
+    logged = {key for run in runs for row in run.metrics for key in row} - {"epoch", "step"}
+    recorded = {key for run in runs for section in ("val", "test") for key in (run.results.get(section) or {})}
+    return sorted(logged | recorded)
+
+
+def _check_logged(runs: list[Run], metric: str) -> None:
+    logged = logged_metrics(runs)
+    if metric not in logged:
+        raise UserError(f"--metric '{metric}': no run logged it; {_did_you_mean(metric, logged)}the runs logged {', '.join(logged) or 'nothing'}")
+
+
+def _did_you_mean(name: str, known: list[str]) -> str:
+    match = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
+    return f"did you mean '{match[0]}'? " if match else ""
+
+
+def best_recorded(run: Run, metric: str, higher: bool) -> float | None:
+    """The best value of `metric` in metrics.csv; results.json's, marked Disputed, when that one
+    is better: metrics.csv then lacks the rows where the run reached it."""
+    best = run.best(metric, higher)
+    recorded = (run.results.get("val") or {}).get(metric)
+    if best is None or not isinstance(recorded, (int, float)) or math.isclose(recorded, best, rel_tol=1e-6):
+        return best
+    if (recorded > best) != higher:
+        return best
+    return Disputed(recorded, f"{run.path}: results.json records {metric} {recorded:.4g}, better than the best in its "
+                    f"metrics.csv ({best:.4g}), so metrics.csv lacks rows (was it cut short?); the table shows results.json's value")
+
+
+def choose_columns(columns: list[Column], names: list[str], runs: list[Run] | None = None) -> list[Column]:
+    """The run column and the columns `names` name (by config key, header or short name), in that
+    order; a setting that is the same in every run of `runs` too."""
     chosen = [columns[0]]
     for name in names:
         column = _find_column(columns, name)
+        if column is None and runs:
+            column = setting_column(runs, name)
         if column is None:
-            known = ", ".join(c.header.removesuffix(" (best)") for c in columns[1:])
-            raise UserError(f"--columns: no column '{name}'; choose from {known}")
+            known = [c.header.removesuffix(" (best)") for c in columns[1:]]
+            raise UserError(f"--columns: no column '{name}'; {_did_you_mean(name, known)}choose from {', '.join(known)} or any setting")
         if column not in chosen:
             chosen.append(column)
     return chosen
+
+
+def setting_column(runs: list[Run], name: str) -> Column | None:
+    """The column of the one config key that `name` names: the key, its dotted tail without
+    `init_args` (`lr`, `optimizer.init_args.lr`) or its alias (`seed`)."""
+    wanted = [part for part in {alias: key for key, alias in ALIASES.items()}.get(name, name).split(".") if part != "init_args"]
+    keys = dict.fromkeys(key for run in runs for key in run.config if key not in NOT_SETTINGS)
+    found = [key for key in keys if [part for part in key.split(".") if part != "init_args"][-len(wanted):] == wanted]
+    if len(found) > 1:
+        raise UserError(f"--columns: '{name}' could be {' or '.join(found)}; give more of the key")
+    return Column(found[0], name, [_setting(run.config.get(found[0])) for run in runs]) if found else None
 
 
 def sort_rows(columns: list[Column], key: str, reverse: bool = False) -> list[int]:
@@ -164,7 +240,7 @@ def _find_column(columns: list[Column], key: str) -> Column | None:
 
 
 def _higher_is_better(metric: str) -> bool:
-    return bool(HIGHER_IS_BETTER.search(metric.rsplit("/", 1)[-1].lower()))
+    return bool(HIGHER_IS_BETTER.search(metric.lower()))
 
 
 def _setting(value: Any) -> Any:
@@ -186,6 +262,8 @@ def cell(value: Any, column: Column, raw: bool = False) -> str:
         return str(value)
     if column.key == "wall_time":
         return _duration(float(value))
+    if isinstance(value, Disputed):
+        return f"{value:.4g}*"
     if isinstance(value, float):
         return f"{value:.4g}"
     return str(value)
@@ -373,7 +451,9 @@ def parse(parser: Any, argv: list[str]) -> Any:
     try:
         return parser.parse_args(argv)
     except ArgumentError as error:
-        raise CommandLineError(str(error), [a.dest for a in parser._actions]) from error
+        from lit_dl.internals import option_names
+
+        raise CommandLineError(str(error), option_names(parser)) from error
 
 
 def build_parser():
@@ -390,6 +470,7 @@ def build_parser():
     parser.add_argument("--sort", type=str | None, default=None, help="Sort by a column or any logged metric (test/acc, val/loss, lr, epochs, wall_time); best first for metrics.")
     parser.add_argument("--reverse", action="store_true", help="Reverse the sort order.")
     parser.add_argument("--metric", type=str | None, default=None, help="Validation metric shown at its best and plotted (default: the runs' checkpoint.monitor).")
+    parser.add_argument("--mode", type=Literal["min", "max"] | None, default=None, help="Whether lower (min) or higher (max) --metric is better; default: max for accuracy, F1, precision, recall, AUC, IoU, Dice, R2 and scores, min for the rest (loss, MSE, MAE).")
     parser.add_argument("--format", type=Literal["table", "markdown", "csv"], default="table", help="table (rich, for a terminal), markdown or csv.")
     parser.add_argument("--plot", type=str | None, default=None, help="Draw the learning curves of --metric into this file (curves.png, .pdf, .svg) or directory.")
     parser.add_argument("--x", type=Literal["step", "epoch"], default="step", help="The plot's x axis.")
@@ -407,18 +488,22 @@ def main(argv: list[str]) -> None:
     args = parse(build_parser(), argv)
     runs = with_status([load_run(path) for path in find_runs(args.runs)], args.status)
     if args.group or args.vs:
-        from lit_dl.commands import compare_groups
-
-        return compare_groups.main(args, runs)
-    columns = build_columns(runs, metric=args.metric, sort=args.sort)
+        return main_grouped(args, runs)
+    columns = build_columns(runs, metric=args.metric, sort=args.sort, mode=args.mode)
     rows = sort_rows(columns, args.sort, args.reverse) if args.sort else list(range(len(runs)))
     if args.reverse and not args.sort:
         rows.reverse()
-    shown = choose_columns(columns, [name.strip() for name in args.columns.split(",") if name.strip()]) if args.columns else columns
+    shown = choose_columns(columns, [name.strip() for name in args.columns.split(",") if name.strip()], runs) if args.columns else columns
     if args.format == "table":
         print_table(shown, rows, width=10_000 if args.columns else None)
     else:
         sys.stdout.write(render(shown, rows, args.format))
+    for note in dict.fromkeys(value.note for column in shown for value in column.values if isinstance(value, Disputed)):
+        print(f"* {note}", file=sys.stderr)
+    for run in runs:
+        problems = run_problems(run)
+        if problems:
+            print(f"! {run.path} is not whole: {problems[0]} (lit-dl check {run.path} lists all)", file=sys.stderr)
     if args.plot:
         metric = args.metric or runs[0].monitor[0]
         written = plot_curves(runs, args.plot, metric, args.x, plot_labels(columns))
@@ -434,3 +519,158 @@ def plot_labels(columns: list[Column], most: int = 3) -> list[str]:
         told = ", ".join(f"{c.header}={cell(c.values[i], c)}" for c in settings)
         labels.append(f"{name}  {told}" if told else name)
     return labels
+
+
+# -- runs that differ only by seed (--group, --vs) ------------------------------------------------
+# One row per group: n, mean ± standard deviation and 95% Student-t confidence interval of the best
+# validation metric and of each test metric; `--vs A B` Welch's t-test between two groups; `--plot`
+# each group's mean curve with a band of ± one standard deviation.
+SEED_KEYS = ("seed_everything",)
+
+
+@dataclass
+class Group:
+    number: int  # 1-based, in the table's order
+    label: str  # `max_lr=0.01 dropout=0.1`: the settings that set it apart
+    runs: list[Run]
+
+
+def group_runs(runs: list[Run]) -> list[list[Run]]:
+    """Runs with the same config but for the seed, in the order their first run comes."""
+    groups: dict[str, list[Run]] = {}
+    for run in runs:
+        settings = sorted((key, repr(value)) for key, value in run.config.items() if key not in NOT_SETTINGS and key not in SEED_KEYS)
+        groups.setdefault(repr(settings), []).append(run)
+    return list(groups.values())
+
+
+def build_groups(runs: list[Run], metric: str, higher: bool) -> list[Group]:
+    """The groups, best mean first, each labelled by the settings that differ between groups."""
+    grouped = group_runs(runs)
+    keys = [key for key in differing_settings([members[0] for members in grouped]) if key not in SEED_KEYS]
+    names = short_names(keys, [key for run in runs for key in run.config])
+
+    def label(members: list[Run]) -> str:
+        shown = [f"{ALIASES.get(names[k], names[k])}={_short(_setting(members[0].config.get(k)))}" for k in keys]
+        return " ".join(shown) or "all runs"
+
+    def mean(members: list[Run]) -> float:
+        values = [v for v in (run.best(metric, higher) for run in members) if v is not None]
+        return (-1 if higher else 1) * (sum(values) / len(values)) if values else math.inf
+
+    ordered = sorted(grouped, key=mean)
+    return [Group(i + 1, label(members), members) for i, members in enumerate(ordered)]
+
+
+def _short(value: Any) -> Any:
+    return f"{value:.4g}" if isinstance(value, float) else value
+
+
+def group_columns(groups: list[Group], metric: str, higher: bool) -> list[Column]:
+    columns = [
+        Column("group", "group", [str(group.number) for group in groups]),
+        Column("settings", "settings", [group.label for group in groups]),
+        Column("n", "n", [len(group.runs) for group in groups]),
+    ]
+    tests = sorted({key for group in groups for run in group.runs for key in (run.results.get("test") or {})})
+    metrics = [(metric, f"{metric} (best)", lambda run: run.best(metric, higher))]
+    metrics += [(key, key, lambda run, key=key: (run.results.get("test") or {}).get(key)) for key in tests]
+    for key, header, value_of in metrics:
+        estimates = [_estimate([value_of(run) for run in group.runs]) for group in groups]
+        columns.append(Column(key, f"{header} mean ± std", estimates, _higher_is_better(key), True))
+        columns.append(Column(f"{key} ci", "95% CI", [e.interval if e else None for e in estimates], is_metric=True))
+    return columns
+
+
+def _estimate(values: list[Any]):
+    present = [float(v) for v in values if v is not None and math.isfinite(float(v))]
+    return estimate(present) if present else None
+
+
+def find_group(groups: list[Group], name: str) -> Group:
+    """A group by its number, its settings label, or the path of one of its runs."""
+    for group in groups:
+        if name in (str(group.number), group.label) or any(Path(name).resolve() == run.path.resolve() for run in group.runs):
+            return group
+    shown = "; ".join(f"{g.number}: {g.label}" for g in groups)
+    raise UserError(f"--vs: no group '{name}'; name a group by its number or its settings ({shown})")
+
+
+def welch_line(groups: list[Group], names: list[str], metric: str, higher: bool) -> str:
+    first, second = (find_group(groups, name) for name in names)
+    values = [[v for v in (run.best(metric, higher) for run in group.runs) if v is not None] for group in (first, second)]
+    for group, found in zip((first, second), values):
+        if len(found) < 2:
+            raise UserError(f"--vs: group {group.number} ({group.label}) has {len(found)} run(s) with {metric}; "
+                            "Welch's t-test needs two or more in each (more seeds: lit-dl sweep --seeds K)")
+    test = welch(*values)
+    means = [sum(found) / len(found) for found in values]
+    return (f"{metric} (best): group {first.number} ({first.label}) {means[0]:.4g} vs group {second.number} "
+            f"({second.label}) {means[1]:.4g}: difference {means[0] - means[1]:+.4g}, Welch's t = {test.t:.3f}, "
+            f"df = {test.df:.1f}, p = {test.p:.3g}")
+
+
+def main_grouped(args: Any, runs: list[Run]) -> None:
+    """compare's table, one row per group (--group), with Welch's test (--vs) and bands (--plot)."""
+    monitor, higher = runs[0].monitor
+    metric = args.metric or monitor
+    if args.metric:
+        _check_logged(runs, metric)
+        higher = higher if metric == monitor else _higher_is_better(metric)
+    if getattr(args, "mode", None):
+        higher = args.mode == "max"
+    groups = build_groups(runs, metric, higher)
+    columns = group_columns(groups, metric, higher)
+    rows = list(range(len(groups)))
+    if args.format == "table":
+        print_table(columns, rows, width=10_000)
+    else:
+        sys.stdout.write(render(columns, rows, args.format))
+    if args.vs:
+        print(welch_line(groups, list(args.vs), metric, higher))
+    if args.plot:
+        written = plot_group_curves(groups, args.plot, metric, args.x)
+        print(f"learning curves: {written}", file=sys.stderr)
+
+
+def plot_group_curves(groups: list[Group], path: str | Path, metric: str, x: str) -> Path:
+    """Each group's mean curve of `metric` with a band of ± one standard deviation across its runs."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import matplotlib.ticker
+
+    path = _plot_file(Path(path), metric, x)
+    with plt.rc_context({"font.size": 9, "axes.spines.top": False, "axes.spines.right": False}):
+        figure, ax = plt.subplots(figsize=(6.0, 3.6 + 0.2 * len(groups)), layout="constrained")
+        drawn = 0
+        for group in groups:
+            xs, means, stds = _mean_curve(group.runs, metric, x)
+            if not xs:
+                continue
+            line, = ax.plot(xs, means, linewidth=1.4, label=f"{group.number}: {group.label} (n={len(group.runs)})")
+            ax.fill_between(xs, [m - s for m, s in zip(means, stds)], [m + s for m, s in zip(means, stds)], color=line.get_color(), alpha=0.2, linewidth=0)
+            drawn += 1
+        if not drawn:
+            plt.close(figure)
+            raise UserError(f"no run logged '{metric}'; pick a metric with --metric")
+        if x == "epoch":
+            ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
+        ax.set_xlabel(x)
+        ax.set_ylabel(f"{metric} (mean ± std over seeds)")
+        ax.grid(alpha=0.3, linewidth=0.6)
+        figure.legend(loc="outside lower center", ncols=1, frameon=False, fontsize="small")
+        figure.savefig(path, dpi=200)
+    plt.close(figure)
+    return path
+
+
+def _mean_curve(runs: list[Run], metric: str, x: str) -> tuple[list[float], list[float], list[float]]:
+    by_x: dict[float, list[float]] = {}
+    for run in runs:
+        for at, value in zip(*run.series(metric, x)):
+            by_x.setdefault(at, []).append(value)
+    xs = sorted(by_x)
+    found = [estimate(by_x[at]) for at in xs]
+    return xs, [e.mean for e in found], [e.std or 0.0 for e in found]

@@ -17,6 +17,7 @@ import torch
 from torch import Tensor
 
 from lit_dl.data.base import InMemoryDataModule
+from lit_dl.data.inputs import RawInputs
 from lit_dl.errors import UserError
 
 REQUIRED_KEYS = ("x_train", "y_train", "x_test", "y_test")
@@ -144,6 +145,7 @@ class ArrayDataModule(InMemoryDataModule):
         _check_arrays(arrays, self.path)
 
         stored_shape = tuple(arrays["x_train"].shape[1:]) or (1,)  # a 1-D x is one feature per sample
+        self.stored_shape = stored_shape
         sample_size = math.prod(stored_shape)
         self.input_shape = tuple(input_shape) if input_shape is not None else stored_shape
         if math.prod(self.input_shape) != sample_size or any(d < 1 for d in self.input_shape):
@@ -187,6 +189,17 @@ class ArrayDataModule(InMemoryDataModule):
         self.splits = {split: (x[split], y[split]) for split in ("train", "val", "test")}
         if self.task == "regression" and standardize_targets:
             self.scale_targets()
+
+    def input_transform(self) -> RawInputs:
+        """A row of the file's `x_*` arrays to the net's input: reshaped to `input_shape`, and
+        standardised with the training split's statistics when `standardize` is on."""
+        return RawInputs(self.stored_shape, self.input_shape, mean=self.input_mean, std=self.input_std,
+                         what="the training split's mean and standard deviation")
+
+    def raw_test_inputs(self, count: int) -> Tensor:
+        """The first `count` rows of `x_test` as the file holds them."""
+        x_test = _read_npz(self.path)["x_test"][:count]
+        return torch.from_numpy(x_test.astype(np.float32).reshape(len(x_test), *self.stored_shape))
 
     def _check_labels(self, targets: dict[str, np.ndarray]) -> int:
         for split, labels in targets.items():

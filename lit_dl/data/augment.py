@@ -55,26 +55,41 @@ class ImageAugment:
     mixup: float = 0.0
     cutmix: float = 0.0
 
-    def __post_init__(self) -> None:
+    def check(self, image_size: tuple[int, int] | None = None) -> None:
+        """Every option in its range (and, given the images' (height, width), a pixel option
+        smaller than the image), else a UserError naming it. Called by `as_augment`, where a
+        DataModule takes the options: jsonargparse builds this class while it tries each type of
+        `augment: bool | ImageAugment` and keeps only the text of an error raised here."""
         if self.auto not in ("none", "trivial", "randaugment"):
             raise UserError(f"augment.auto must be 'none', 'trivial' or 'randaugment', got {self.auto!r}")
         if not 0.0 <= self.erasing <= 1.0:
             raise UserError(f"augment.erasing is a probability in [0, 1], got {self.erasing}")
-        if self.padding < 0 or self.cutout < 0 or self.mixup < 0 or self.cutmix < 0:
-            raise UserError("augment.padding, cutout, mixup and cutmix must be >= 0 (0 turns them off)")
+        for name in ("padding", "cutout", "mixup", "cutmix"):
+            if getattr(self, name) < 0:
+                raise UserError(f"augment.{name} is {getattr(self, name)}; it must be 0 or more (0 turns it off)")
+        side = min(image_size) if image_size else None
+        for name in ("padding", "cutout"):
+            if side is not None and getattr(self, name) >= side:
+                height, width = image_size
+                raise UserError(
+                    f"augment.{name} {getattr(self, name)} is not smaller than the {height}x{width} images, so it would "
+                    f"blank whole images; use fewer than {side} pixels (0 turns it off)"
+                )
 
     @property
     def mixes_batches(self) -> bool:
         return self.mixup > 0 or self.cutmix > 0
 
 
-def as_augment(augment: bool | dict[str, Any] | ImageAugment) -> ImageAugment:
-    """`augment` as an ImageAugment: true is crop + flip, false is nothing."""
-    if isinstance(augment, ImageAugment):
-        return augment
+def as_augment(augment: bool | dict[str, Any] | ImageAugment, image_size: tuple[int, int] | None = None) -> ImageAugment:
+    """`augment` as an ImageAugment, checked (for images of `image_size` when given): true is
+    crop + flip, false is nothing."""
     if isinstance(augment, dict):
-        return ImageAugment(**augment)
-    return ImageAugment(crop_flip=bool(augment))
+        augment = ImageAugment(**augment)
+    elif not isinstance(augment, ImageAugment):
+        augment = ImageAugment(crop_flip=bool(augment))
+    augment.check(image_size)
+    return augment
 
 
 def auto_policy(name: AutoPolicy) -> list[Callable]:

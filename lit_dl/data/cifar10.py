@@ -38,6 +38,7 @@ from lit_dl.data.augment import (
     per_image_after_normalise,
 )
 from lit_dl.data.base import distributed_position, training_device
+from lit_dl.data.inputs import RawInputs
 from lit_dl.data.loader import TensorBatchLoader
 from lit_dl.errors import UserError
 
@@ -46,6 +47,7 @@ CIFAR10_STD = (0.2470, 0.2435, 0.2616)
 FOLDER = "cifar-10-batches-py"
 ARCHIVE = "cifar-10-python.tar.gz"
 CLASS_NAMES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
+IMAGE_SHAPE = (3, 32, 32)  # channels, height, width
 FILES = (*(f"data_batch_{i}" for i in range(1, 6)), "test_batch", "batches.meta")
 SOURCE = "https://www.cs.toronto.edu/~kriz/cifar.html"
 
@@ -174,7 +176,7 @@ class CIFAR10DataModule(pl.LightningDataModule):
         self.data_dir = Path(data_dir)
         self.download = download
         self.val_size = val_size
-        self.augment = as_augment(augment)
+        self.augment = as_augment(augment, image_size=IMAGE_SHAPE[1:])
         if device_resident and (self.augment.auto != "none" or self.augment.erasing > 0):
             raise UserError(
                 "augment.auto and augment.erasing run per image in DataLoader workers, which device_resident "
@@ -189,7 +191,7 @@ class CIFAR10DataModule(pl.LightningDataModule):
         self.verify_md5 = verify_md5
         self.seed = seed
 
-        self.input_shape = (3, 32, 32)
+        self.input_shape = IMAGE_SHAPE
         self.num_classes = 10
         self.class_names = CLASS_NAMES  # labels of the per-class test results
         self.num_outputs = 10
@@ -309,6 +311,20 @@ class CIFAR10DataModule(pl.LightningDataModule):
         from torchvision import transforms
 
         return transforms.Compose([transforms.ToTensor(), transforms.Normalize(CIFAR10_MEAN, CIFAR10_STD)])
+
+    # --- a user's own images ----------------------------------------------------------------------
+
+    def input_transform(self) -> RawInputs:
+        """An image as a user has it (height x width x channels, 0-255, as `CIFAR10.data` holds
+        them) to the net's input: channels first, divided by 255, normalised like `_eval_transform`."""
+        return RawInputs((32, 32, 3), self.input_shape, permute=(2, 0, 1), scale=255.0,
+                         mean=torch.tensor(CIFAR10_MEAN).view(-1, 1, 1), std=torch.tensor(CIFAR10_STD).view(-1, 1, 1),
+                         what="CIFAR-10's channel mean and standard deviation")
+
+    def raw_test_inputs(self, count: int) -> Tensor:
+        """The first `count` test images, height x width x channels, values 0-255 (float32)."""
+        self._ensure_files(allow_download=False)
+        return torch.from_numpy(self._read(train=False).data[:count]).float()
 
     # --- loaders -----------------------------------------------------------------------------
 

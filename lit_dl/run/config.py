@@ -5,14 +5,28 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from lit_dl.errors import UserError
 from lit_dl.run.files import write_once
-
-CONFIG_FILE = "config.yaml"
+from lit_dl.run.layout import RunPaths
 
 
 def save_config(run_dir: Path, text: str) -> bool:
     """Write the fit's resolved config; never rewrite one an earlier command wrote."""
-    return write_once(Path(run_dir) / CONFIG_FILE, text)
+    return write_once(RunPaths(Path(run_dir)).config, text)
+
+
+def read_config(run_dir: Path) -> dict[str, Any]:
+    """The run's config.yaml as a mapping ({} when the run has none); a broken file is a UserError."""
+    import yaml
+
+    path = RunPaths(Path(run_dir)).config
+    if not path.is_file():
+        return {}
+    try:
+        config = yaml.safe_load(path.read_text())
+    except (yaml.YAMLError, UnicodeDecodeError) as error:
+        raise UserError(f"cannot read {path}: {error}; fix or remove the broken file") from error
+    return config if isinstance(config, dict) else {}
 
 
 def flatten(config: dict[str, Any], prefix: str = "") -> dict[str, Any]:

@@ -1,4 +1,10 @@
-"""What a run records about where it ran: process rank, package versions, git commit."""
+"""Where a process runs: its rank, the run it joins, the packages and commit it runs with.
+
+How the processes of one run learn which run directory they share is decided here, and only
+here: rank zero resolves the run and `share_run_dir` hands it to the DDP processes Lightning
+starts from it (an environment variable they inherit); inside a SLURM job every task instead
+finds the run its job marked (`lit_dl.run.slurm`). `Environment.read` is the one reader.
+"""
 
 from __future__ import annotations
 
@@ -6,8 +12,13 @@ import os
 import platform
 import subprocess
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 
+from lit_dl.run import slurm
+
+# Rank zero's run directory, inherited by the DDP processes Lightning starts from it.
+RUN_DIR_ENV = "LIT_DL_RUN_DIR"
 PACKAGES = ("lit-dl", "torch", "lightning", "torchmetrics", "torchvision", "jsonargparse", "wandb")
 
 
@@ -20,6 +31,36 @@ def process_rank(env: Mapping[str, str] = os.environ) -> int:
     if int(env.get("LOCAL_RANK", 0)) or int(env.get("NODE_RANK", 0)):
         return max(int(env.get("LOCAL_RANK", 0)), int(env.get("NODE_RANK", 0)))
     return int(env.get("SLURM_PROCID", 0))
+
+
+@dataclass(frozen=True)
+class Environment:
+    """What the environment says about the run a process works in."""
+
+    rank: int = 0
+    inherited_run_dir: Path | None = None
+    slurm_job: str | None = None  # `<job id>:<config hash>` inside a SLURM job
+    slurm_restarted: bool = False
+
+    @classmethod
+    def read(cls, command: str, config_text: str = "", env: Mapping[str, str] = os.environ) -> Environment:
+        rank = process_rank(env)
+        inherited = env.get(RUN_DIR_ENV) if rank != 0 else None
+        return cls(
+            rank=rank,
+            inherited_run_dir=Path(inherited) if inherited else None,
+            slurm_job=slurm.job_key(env, config_text) if command == "fit" else None,
+            slurm_restarted=slurm.restarted(env),
+        )
+
+
+def share_run_dir(run_dir: Path, environment: Environment) -> None:
+    """Rank zero tells the processes it starts (DDP) and its requeued job which run is theirs."""
+    if environment.rank != 0:
+        return
+    os.environ[RUN_DIR_ENV] = str(run_dir)
+    if environment.slurm_job and run_dir.is_dir():
+        slurm.mark_job(run_dir, environment.slurm_job)
 
 
 def package_versions() -> dict[str, str]:

@@ -6,13 +6,15 @@ import errno
 import os
 from pathlib import Path
 
+from lit_dl.run.layout import temporary_path
+
 
 def write_atomically(path: Path, text: str) -> None:
     """Write `text` to a temporary file beside `path`, fsync it, then rename it into place.
 
     On any failure (a full disk, a read-only folder) the temporary file is removed and `path`
     keeps its old content."""
-    partial = path.with_name(f"{path.name}.tmp-{os.getpid()}")
+    partial = temporary_path(path)
     try:
         with open(partial, "w", encoding="utf-8") as file:
             file.write(text)

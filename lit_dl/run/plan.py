@@ -14,18 +14,15 @@ creates the directory the plan names. The rules (DESIGN.md, "The run directory")
 
 from __future__ import annotations
 
-import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from lit_dl.errors import UserError
 from lit_dl.run import layout, slurm
-from lit_dl.run.environment import process_rank
+from lit_dl.run.environment import Environment
 from lit_dl.run.results import read_results
 
-# Rank zero's run directory, inherited by the DDP processes Lightning starts from it.
-RUN_DIR_ENV = "LIT_DL_RUN_DIR"
 EVALUATING = ("validate", "test", "predict")
 NEW_RUN_COMMANDS = ("fit", "lr_find")  # without a checkpoint, each starts a new version
 
@@ -38,25 +35,6 @@ class RunRequest:
     config_files: Sequence[str] = ()
     ckpt_path: str | None = None  # as given: PATH, "last", "best" or None
     config_text: str = ""  # the resolved config, to recognise a requeued SLURM job's run
-
-
-@dataclass(frozen=True)
-class Environment:
-    rank: int = 0
-    inherited_run_dir: Path | None = None
-    slurm_job: str | None = None  # `<job id>:<config hash>` inside a SLURM job
-    slurm_restarted: bool = False
-
-    @classmethod
-    def read(cls, request: RunRequest, env: Mapping[str, str] = os.environ) -> Environment:
-        rank = process_rank(env)
-        inherited = env.get(RUN_DIR_ENV) if rank != 0 else None
-        return cls(
-            rank=rank,
-            inherited_run_dir=Path(inherited) if inherited else None,
-            slurm_job=slurm.job_key(env, request.config_text) if request.command == "fit" else None,
-            slurm_restarted=slurm.restarted(env),
-        )
 
 
 @dataclass(frozen=True)
@@ -80,7 +58,7 @@ def resolve_run(request: RunRequest, environment: Environment) -> RunPlan:
     if request.command in NEW_RUN_COMMANDS:
         return RunPlan(experiment, experiment_dir, None, checkpoint, new_run=True)
     # A checkpoint from outside any run is evaluated in a run of its own, made only if written to.
-    return RunPlan(experiment, experiment_dir, experiment_dir / f"version_{layout.next_version(experiment_dir)}", checkpoint)
+    return RunPlan(experiment, experiment_dir, layout.version_dir(experiment_dir, layout.next_version(experiment_dir)), checkpoint)
 
 
 def experiment_name(name: str | None, config_files: Sequence[str]) -> str:
@@ -107,7 +85,7 @@ def _checkpoint(request: RunRequest, environment: Environment, experiment_dir: P
     if given is None and request.command in EVALUATING:
         raise UserError(f"lit-dl {request.command} needs weights to evaluate; pass --ckpt_path best, last or PATH")
     if given is None and environment.slurm_job and environment.slurm_restarted:
-        requeued = slurm.find_job_run(experiment_dir, environment.slurm_job)
+        requeued = slurm.job_run(experiment_dir, environment.slurm_job, with_checkpoint=True)
         return layout.latest_checkpoint(requeued) if requeued else None
     if given in ("last", "best"):
         return _newest_runs_checkpoint(experiment_dir, given)
@@ -142,9 +120,7 @@ def _shared_run(environment: Environment, experiment_dir: Path) -> Path | None:
     if environment.inherited_run_dir is not None:
         return environment.inherited_run_dir
     if environment.slurm_job:
-        for version in reversed(layout.versions(experiment_dir)):
-            run_dir = experiment_dir / f"version_{version}"
-            marker = run_dir / slurm.SLURM_JOB_FILE
-            if marker.is_file() and marker.read_text().strip() == environment.slurm_job:
-                return run_dir
+        marked = slurm.job_run(experiment_dir, environment.slurm_job)
+        if marked is not None:
+            return marked
     return layout.newest_run(experiment_dir)

@@ -11,10 +11,10 @@ from pathlib import Path
 from typing import Any
 
 from lit_dl.errors import UserError
-from lit_dl.run.config import CONFIG_FILE, flatten
-from lit_dl.run.results import RESULTS_FILE
+from lit_dl.run.config import flatten, read_config
+from lit_dl.run.layout import METRICS_FILE, RESULTS_FILE, RunPaths
+from lit_dl.run.results import read_results
 
-METRICS_FILE = "metrics.csv"
 RUN_FILES = (METRICS_FILE, RESULTS_FILE)
 
 
@@ -82,26 +82,20 @@ def find_runs(patterns: list[str]) -> list[Path]:
 
 
 def load_run(path: Path) -> Run:
-    import json
-
-    import yaml
-
-    config_file, results_file = path / CONFIG_FILE, path / RESULTS_FILE
-    try:
-        config = yaml.safe_load(config_file.read_text()) if config_file.is_file() else {}
-        results = json.loads(results_file.read_text()) if results_file.is_file() else {}
-    except (yaml.YAMLError, json.JSONDecodeError) as error:
-        raise UserError(f"cannot read {path}: {error}; fix or remove the broken file") from error
-    return Run(path=path, config=flatten(config or {}), results=results, metrics=_read_metrics(path / METRICS_FILE))
+    config, results = read_config(path), read_results(path, strict=True)
+    return Run(path=path, config=flatten(config), results=results, metrics=read_metrics(RunPaths(path).metrics))
 
 
-def _read_metrics(path: Path) -> list[dict[str, float]]:
+def read_metrics(path: Path) -> list[dict[str, float]]:
+    """The rows of a metrics.csv, each with the columns it has a value in; a last row that a
+    kill cut short is left out."""
     if not path.is_file():
         return []
-    with open(path, newline="") as file:
-        return [{k: float(v) for k, v in row.items() if k and v not in (None, "")} for row in csv.DictReader(file)]
-
-
+    text = path.read_text()
+    lines = text.splitlines()
+    if text and not text.endswith("\n"):
+        lines = lines[:-1]
+    return [{k: float(v) for k, v in row.items() if k and v not in (None, "")} for row in csv.DictReader(lines)]
 
 
 def _is_run_dir(path: Path) -> bool:

@@ -9,9 +9,7 @@ import hashlib
 from collections.abc import Mapping
 from pathlib import Path
 
-from lit_dl.run.layout import latest_checkpoint, versions
-
-SLURM_JOB_FILE = "slurm_job"
+from lit_dl.run.layout import RunPaths, latest_checkpoint, run_dirs
 
 
 def job_key(env: Mapping[str, str], config_text: str) -> str | None:
@@ -30,14 +28,14 @@ def restarted(env: Mapping[str, str]) -> bool:
 
 
 def mark_job(run_dir: Path, key: str) -> None:
-    (run_dir / SLURM_JOB_FILE).write_text(key + "\n")
+    RunPaths(run_dir).slurm_job.write_text(key + "\n")
 
 
-def find_job_run(experiment_dir: Path, key: str) -> Path | None:
-    """The newest run of the experiment this job (with this config) started, if it has a checkpoint."""
-    for version in reversed(versions(experiment_dir)):
-        run_dir = experiment_dir / f"version_{version}"
-        marker = run_dir / SLURM_JOB_FILE
-        if marker.is_file() and marker.read_text().strip() == key and latest_checkpoint(run_dir):
+def job_run(experiment_dir: Path, key: str, with_checkpoint: bool = False) -> Path | None:
+    """The newest run of the experiment this job (with this config) marked; with
+    `with_checkpoint`, only one that saved a checkpoint to continue from."""
+    for run_dir in run_dirs(experiment_dir):
+        marker = RunPaths(run_dir).slurm_job
+        if marker.is_file() and marker.read_text().strip() == key and (not with_checkpoint or latest_checkpoint(run_dir)):
             return run_dir
     return None

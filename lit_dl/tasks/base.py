@@ -5,7 +5,6 @@ A task never knows which net it holds: a batch is `(*inputs, target)` and the ne
 
 from __future__ import annotations
 
-import functools
 import inspect
 from typing import Any, Literal
 
@@ -15,6 +14,7 @@ from lightning.pytorch.cli import LRSchedulerCallable, OptimizerCallable
 from torch import Tensor, nn
 
 from lit_dl.errors import UserError
+from lit_dl.internals import attached_trainer, is_last_batch, unwrap_callable
 
 # Schedulers whose period is counted in optimizer steps, not epochs.
 STEP_SCHEDULERS = ("OneCycleLR", "CyclicLR")
@@ -118,7 +118,7 @@ class Task(pl.LightningModule):
         the gradients before clipping them and refuses an optimizer that unscales inside its own
         step, which the fused ones do.
         """
-        given, optimizer_class = _unwrap_partial(self.optimizer_factory)
+        given, optimizer_class = unwrap_callable(self.optimizer_factory)
         clipped = self._clips_under_mixed_precision()
         if clipped and given.get("fused"):
             raise UserError(
@@ -139,7 +139,7 @@ class Task(pl.LightningModule):
     def _clips_under_mixed_precision(self) -> bool:
         from lightning.pytorch.plugins.precision import MixedPrecision
 
-        if self._trainer is None:
+        if attached_trainer(self) is None:
             return False
         return bool(self.trainer.gradient_clip_val) and isinstance(self.trainer.precision_plugin, MixedPrecision)
 
@@ -150,7 +150,7 @@ class Task(pl.LightningModule):
         # would fail deep in the loop once it runs out, after the run had been extended.
         for state in checkpoint.get("lr_schedulers") or []:
             planned = state.get("total_steps") if isinstance(state, dict) else None
-            fitting = self._trainer is not None and self.trainer.state.fn == "fit"
+            fitting = attached_trainer(self) is not None and self.trainer.state.fn == "fit"
             if planned is not None and fitting:
                 needed = int(self.trainer.estimated_stepping_batches)
                 if needed > planned:
@@ -162,7 +162,7 @@ class Task(pl.LightningModule):
 
     def _scheduler_defaults(self) -> dict[str, Any]:
         """The schedule lengths a user would otherwise have to compute from the trainer."""
-        given, scheduler_class = _unwrap_partial(self.scheduler_factory)
+        given, scheduler_class = unwrap_callable(self.scheduler_factory)
         params = inspect.signature(scheduler_class).parameters
         defaults = {}
         if "total_steps" in params and given.get("total_steps") is None and given.get("epochs") is None:
@@ -232,13 +232,13 @@ class Task(pl.LightningModule):
     def _step_is_logged(self) -> bool:
         """Whether Lightning writes the logs after this training step (every
         `log_every_n_steps` optimizer steps, at an epoch's last batch, in a fast_dev_run)."""
-        trainer = self._trainer
+        trainer = attached_trainer(self)
         if trainer is None:  # plain use, outside a Trainer
             return True
         return bool(
             (trainer.global_step + 1) % trainer.log_every_n_steps == 0
             or trainer.fast_dev_run
-            or trainer.fit_loop.epoch_loop.batch_progress.is_last_batch
+            or is_last_batch(trainer)
         )
 
     def _log_metric(self, name: str, metric: Any, **kwargs: Any) -> None:
@@ -272,8 +272,9 @@ class Task(pl.LightningModule):
         logged `step` as the step), not at the 0 of a trainer that did not train."""
         epoch, step = getattr(self, "_checkpoint_position", (None, None))
         if epoch is not None and step is not None:
-            self.log("epoch", float(epoch), on_step=False, on_epoch=True)
-            self.log("step", float(step), on_step=False, on_epoch=True)
+            # The same values on every rank: sync_dist only says so (and keeps Lightning quiet under DDP).
+            self.log("epoch", float(epoch), on_step=False, on_epoch=True, sync_dist=True)
+            self.log("step", float(step), on_step=False, on_epoch=True, sync_dist=True)
 
 
 def to_channels_last(x: Any) -> Any:
@@ -281,14 +282,3 @@ def to_channels_last(x: Any) -> Any:
     if isinstance(x, Tensor) and x.dim() == 4 and x.is_floating_point():
         return x.contiguous(memory_format=torch.channels_last)
     return x
-
-
-def _unwrap_partial(factory: Any) -> tuple[dict[str, Any], Any]:
-    """The keywords already bound and the class behind a callable from the config.
-
-    jsonargparse hands over `functools.partial(helper, instantiator, SchedulerClass, **kwargs)`;
-    a plain class or function stands for itself."""
-    if isinstance(factory, functools.partial):
-        target = next((a for a in factory.args if inspect.isclass(a)), factory.func)
-        return dict(factory.keywords), target
-    return {}, factory

@@ -15,6 +15,7 @@ from torchmetrics.classification import (
 )
 
 from lit_dl.errors import UserError
+from lit_dl.internals import attached_trainer
 from lit_dl.losses import loss_inputs
 from lit_dl.tasks.base import Task, to_channels_last
 from lit_dl.tasks.data_checks import TaskKind, check_classification_loss, check_task, data_task_of
@@ -89,7 +90,7 @@ class Classifier(Task):
         self.test_per_class: dict[str, Any] | None = None
 
     def setup(self, stage: str) -> None:
-        check_task("classification", data_task_of(self._trainer))
+        check_task("classification", data_task_of(attached_trainer(self)))
 
     def metric_names(self) -> list[str]:
         return [*super().metric_names(), *(f"{stage}/acc" for stage in ("train", "val", "test")), "test/f1_macro"]

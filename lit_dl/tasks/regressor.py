@@ -9,6 +9,7 @@ from torch import Tensor, nn
 from torchmetrics import MeanAbsoluteError, MeanSquaredError
 
 from lit_dl.errors import UserError
+from lit_dl.internals import attached_trainer
 from lit_dl.losses import loss_inputs
 from lit_dl.tasks.base import Task
 from lit_dl.tasks.data_checks import TaskKind, check_regression_loss, check_task, data_task_of
@@ -48,8 +49,8 @@ class Regressor(Task):
         return nn.MSELoss()
 
     def setup(self, stage: str) -> None:
-        check_task("regression", data_task_of(self._trainer))
-        datamodule = getattr(self._trainer, "datamodule", None)
+        check_task("regression", data_task_of(attached_trainer(self)))
+        datamodule = getattr(attached_trainer(self), "datamodule", None)
         if hasattr(datamodule, "target_mean"):  # a DataModule that says how it scaled its targets
             mean, std = datamodule.target_mean, datamodule.target_std
             self.set_target_scale(*(torch.zeros(1), torch.ones(1)) if mean is None else (mean, std))

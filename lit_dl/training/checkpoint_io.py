@@ -9,7 +9,6 @@
 from __future__ import annotations
 
 import errno
-import glob
 import os
 import pickle
 import shutil
@@ -20,11 +19,11 @@ from typing import Any
 import torch
 from fsspec.implementations.local import LocalFileSystem
 from lightning.fabric.utilities.cloud_io import get_filesystem
-from lightning.fabric.utilities.types import _PATH
 from lightning.pytorch.plugins.io import TorchCheckpointIO
 from torch import Tensor
 
 from lit_dl.errors import UserError
+from lit_dl.run.layout import RunPaths, run_dir_of_checkpoint, stale_temporaries, temporary_path
 
 
 class AtomicCheckpointIO(TorchCheckpointIO):
@@ -36,16 +35,16 @@ class AtomicCheckpointIO(TorchCheckpointIO):
     is atomic on POSIX filesystems. Remote URLs keep Lightning's behaviour.
     """
 
-    def save_checkpoint(self, checkpoint: dict[str, Any], path: _PATH, storage_options: Any | None = None) -> None:
+    def save_checkpoint(self, checkpoint: dict[str, Any], path: Path | str, storage_options: Any | None = None) -> None:
         if not _is_local(path):
             return super().save_checkpoint(checkpoint, path, storage_options)
         if storage_options is not None:
             raise TypeError(f"{type(self).__name__} takes no storage_options")
         target = Path(path)
         target.parent.mkdir(parents=True, exist_ok=True)
-        for stale in target.parent.glob(f"{glob.escape(target.name)}.tmp-*"):
-            stale.unlink(missing_ok=True)  # left by a process killed while saving
-        partial = target.with_name(f"{target.name}.tmp-{os.getpid()}")
+        for stale in stale_temporaries(target):
+            stale.unlink(missing_ok=True)
+        partial = temporary_path(target)
         try:
             with open(partial, "wb") as file:
                 _save_or_report_full_disk(checkpoint, file, target)
@@ -56,7 +55,7 @@ class AtomicCheckpointIO(TorchCheckpointIO):
             partial.unlink(missing_ok=True)
         _fsync_directory(target.parent)
 
-    def load_checkpoint(self, path: _PATH, map_location: Any = lambda storage, loc: storage, weights_only: bool | None = None) -> dict[str, Any]:
+    def load_checkpoint(self, path: Path | str, map_location: Any = lambda storage, loc: storage, weights_only: bool | None = None) -> dict[str, Any]:
         try:
             return super().load_checkpoint(path, map_location=map_location, weights_only=weights_only)
         except FileNotFoundError:
@@ -75,7 +74,7 @@ def _save_or_report_full_disk(checkpoint: dict[str, Any], file: Any, target: Pat
         raise
 
 
-def _is_local(path: _PATH) -> bool:
+def _is_local(path: Path | str) -> bool:
     return isinstance(get_filesystem(path), LocalFileSystem)
 
 
@@ -97,7 +96,7 @@ def _fsync_directory(directory: Path) -> None:
 _UNREADABLE = (RuntimeError, EOFError, pickle.UnpicklingError, zipfile.BadZipFile, ValueError, OSError)
 
 
-def unreadable_checkpoint_message(path: _PATH, error: BaseException) -> str:
+def unreadable_checkpoint_message(path: Path | str, error: BaseException) -> str:
     reason = (str(error).strip().splitlines() or [type(error).__name__])[0]
     if "eights only" in reason or len(reason) > 80:
         reason = type(error).__name__
@@ -107,7 +106,7 @@ def unreadable_checkpoint_message(path: _PATH, error: BaseException) -> str:
     )
 
 
-def check_readable(path: _PATH) -> None:
+def check_readable(path: Path | str) -> None:
     """Raise a UserError unless `path` loads the way LightningCLI reads a checkpoint's
     hyperparameters (`weights_only=True`), before LightningCLI tries and fails with a traceback."""
     try:
@@ -116,7 +115,7 @@ def check_readable(path: _PATH) -> None:
         raise UserError(unreadable_checkpoint_message(path, error)) from None
 
 
-def check_checkpoint(path: _PATH, model: torch.nn.Module) -> None:
+def check_checkpoint(path: Path | str, model: torch.nn.Module) -> None:
     """Raise a UserError unless `path` is a readable checkpoint whose weights fit `model`.
 
     The file is memory-mapped, so only the tensors' metadata is read: cheap even for big models.
@@ -145,6 +144,7 @@ def check_checkpoint(path: _PATH, model: torch.nn.Module) -> None:
     for label, names in (("missing", missing), ("unexpected", unexpected), ("shape (checkpoint vs model)", reshaped)):
         if names:
             problems.append(f"{len(names)} {label}: {', '.join(names[:3])}{', ...' if len(names) > 3 else ''}")
-    run_config = Path(path).resolve().parent.parent / "config.yaml"
-    fix = f"use the config it was trained with ({run_config})" if run_config.is_file() else "use the config it was trained with"
+    owner = run_dir_of_checkpoint(Path(path))
+    run_config = RunPaths(owner).config if owner is not None else None
+    fix = f"use the config it was trained with ({run_config})" if run_config and run_config.is_file() else "use the config it was trained with"
     raise UserError(f"checkpoint {path} was saved from another architecture ({'; '.join(problems)}); {fix}")

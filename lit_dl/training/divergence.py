@@ -12,6 +12,7 @@ from lightning.pytorch.callbacks import Callback, ModelCheckpoint
 from torch import Tensor
 
 from lit_dl.errors import TrainingDiverged
+from lit_dl.internals import is_last_batch
 
 
 class StopOnNonFiniteLoss(Callback):
@@ -45,7 +46,7 @@ class StopOnNonFiniteLoss(Callback):
         bad = ~torch.isfinite(loss.detach()).all()
         self._first_bad_step = torch.where(bad, torch.clamp(self._first_bad_step, max=step), self._first_bad_step)
         every = self.check_every_n_steps or trainer.log_every_n_steps or 1
-        if step % every == 0 or trainer.fit_loop.epoch_loop.batch_progress.is_last_batch:
+        if step % every == 0 or is_last_batch(trainer):
             # Every rank checks at the same steps, so the reduction is a collective they all join.
             first_bad = int(trainer.strategy.reduce(self._first_bad_step.clone(), reduce_op="min"))
             if first_bad < self._NONE:

@@ -24,6 +24,7 @@ from lightning.pytorch.trainer.states import TrainerFn
 from torch.optim.swa_utils import get_ema_multi_avg_fn
 
 from lit_dl.errors import UserError
+from lit_dl.internals import averaged_module
 
 
 class EMA(WeightAveraging):
@@ -57,6 +58,18 @@ class EMA(WeightAveraging):
         self.start_step = start_step
         self.every_n_steps = every_n_steps
 
+    def on_fit_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        # An average that never updates is the initial weights, which validation, the test and
+        # the checkpoints would then use in place of the trained ones.
+        total = trainer.estimated_stepping_batches
+        if self.start_step >= total:
+            raise UserError(
+                f"EMA: start_step {self.start_step} is at or after the end of the run ({int(total)} optimizer steps), so "
+                "the average would never update and validation, test and checkpoints would use the untrained weights; "
+                f"use a start_step below {int(total)}"
+            )
+        super().on_fit_start(trainer, pl_module)
+
     def should_update(self, step_idx: int | None = None, epoch_idx: int | None = None) -> bool:
         if step_idx is None:  # epoch ends: the per-step updates already cover them
             return False
@@ -73,4 +86,4 @@ class EMA(WeightAveraging):
     @property
     def averaged_model(self) -> torch.nn.Module | None:
         """The averaged copy of the task during fit (None before fit starts)."""
-        return self._average_model.module if self._average_model is not None else None
+        return averaged_module(self)

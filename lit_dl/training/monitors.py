@@ -2,9 +2,28 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import lightning.pytorch as pl
+from lightning.pytorch.callbacks import LearningRateMonitor
 from lightning.pytorch.utilities import grad_norm
 from torch.optim import Optimizer
+
+
+class StepLearningRateMonitor(LearningRateMonitor):
+    """Lightning's LearningRateMonitor (`lr-<optimizer>` every logged step), once per optimizer
+    step: with gradient accumulation Lightning's logs the same step's rate at each of its batches,
+    which metrics.csv would then hold twice."""
+
+    def __init__(self, log_momentum: bool = False, log_weight_decay: bool = False) -> None:
+        super().__init__(logging_interval="step", log_momentum=log_momentum, log_weight_decay=log_weight_decay)
+        self._step_seen: int | None = None
+
+    def on_train_batch_start(self, trainer: pl.Trainer, *args: Any, **kwargs: Any) -> None:
+        if trainer.global_step == self._step_seen:
+            return
+        self._step_seen = trainer.global_step
+        super().on_train_batch_start(trainer, *args, **kwargs)
 
 
 class GradientNormMonitor(pl.Callback):
@@ -33,3 +52,24 @@ class GradientNormMonitor(pl.Callback):
         if self.per_layer:
             logged.update({f"grad_norm/{name.removeprefix(prefix + '/')}": value for name, value in norms.items()})
         pl_module.log_dict(logged, on_step=True, on_epoch=False)
+
+
+def monitored_metrics(trainer: pl.Trainer, task: Any) -> list[tuple[str, str]]:
+    """(who, metric) for every metric the fit follows: checkpoints, early stopping, the LR plateau."""
+    from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint
+    from torch.optim.lr_scheduler import ReduceLROnPlateau
+
+    from lit_dl.internals import unwrap_callable
+
+    found = []
+    for callback in trainer.callbacks:
+        if isinstance(callback, ModelCheckpoint) and callback.monitor:
+            found.append(("--checkpoint.monitor" if callback is trainer.checkpoint_callback else "ModelCheckpoint", callback.monitor))
+        elif isinstance(callback, EarlyStopping):
+            found.append(("EarlyStopping", callback.monitor))
+    scheduler = getattr(task, "scheduler_factory", None)
+    if scheduler is not None:
+        scheduler_class = unwrap_callable(scheduler)[1]
+        if isinstance(scheduler_class, type) and issubclass(scheduler_class, ReduceLROnPlateau):
+            found.append(("ReduceLROnPlateau (--model.init_args.monitor)", getattr(task, "monitor", None)))
+    return found

@@ -5,10 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 import lightning.pytorch as pl
-from lightning.pytorch.callbacks import Callback, ModelCheckpoint
+from lightning.pytorch.callbacks import Callback
 
 from lit_dl.errors import UserError
-from lit_dl.training.signals import last_checkpoint_path
+from lit_dl.internals import is_last_batch
+from lit_dl.training.checkpoints import save_last
 
 
 class PeriodicCheckpoint(Callback):
@@ -30,16 +31,11 @@ class PeriodicCheckpoint(Callback):
             return
         if _validation_follows(trainer, batch_idx):
             return  # ModelCheckpoint saves after it; Lightning resumes a save made before it as if validated
-        path = last_checkpoint_path(trainer)
-        trainer.save_checkpoint(path)
-        for callback in trainer.checkpoint_callbacks:
-            if isinstance(callback, ModelCheckpoint) and callback.save_last:
-                # Its next `last.ckpt` then overwrites ours instead of becoming `last-v1.ckpt`.
-                callback.last_model_path = path
+        save_last(trainer)
 
 
 def _validation_follows(trainer: pl.Trainer, batch_idx: int) -> bool:
-    if trainer.fit_loop.epoch_loop.batch_progress.is_last_batch:
+    if is_last_batch(trainer):
         return True
     every = trainer.val_check_batch
     if not isinstance(every, int) or not trainer.enable_validation:

@@ -19,7 +19,8 @@ from lightning.pytorch.utilities.combined_loader import CombinedLoader
 from torch import Tensor
 from torchmetrics import Metric
 
-from lit_dl.run.csv_logger import RunCSVLogger
+from lit_dl import internals
+from lit_dl.training.csv_logger import RunCSVLogger
 
 
 class ExactResume(Callback):
@@ -52,7 +53,7 @@ class ExactResume(Callback):
         checkpoint.setdefault("callbacks", {})[self.state_key] = {
             "rng": _rng_states(),
             # Mid-epoch only: at an epoch's end the training metrics are about to be reset.
-            "metrics": {} if trainer.fit_loop.epoch_loop.batch_progress.is_last_batch else {
+            "metrics": {} if internals.is_last_batch(trainer) else {
                 name: _metric_state(metric) for name, metric in pl_module.named_modules() if isinstance(metric, Metric)
             },
             "step": trainer.global_step,
@@ -69,8 +70,7 @@ class ExactResume(Callback):
 
     def on_load_checkpoint(self, trainer: pl.Trainer, pl_module: pl.LightningModule, checkpoint: dict[str, Any]) -> None:
         self._saved = checkpoint.get("callbacks", {}).get(self.state_key) or {}
-        fit_loop = checkpoint.get("loops", {}).get("fit_loop", {})
-        self._loader_states = list(fit_loop.get("state_dict", {}).get("combined_loader", []))
+        self._loader_states = internals.saved_loader_states(checkpoint)
 
     def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         saved, self._saved = self._saved, {}
@@ -126,8 +126,7 @@ def _load_metric_state(metric: Metric, saved: dict[str, Any]) -> None:
     device = metric.device
     for key, value in saved["states"].items():
         setattr(metric, key, [v.to(device) for v in value] if isinstance(value, list) else value.to(device))
-    metric._update_count = saved["updates"]  # torchmetrics has no public setter for it
-    metric._computed = None
+    internals.restore_update_count(metric, saved["updates"])
 
 
 def _is_stateful(loader: Any) -> bool:

@@ -34,16 +34,21 @@ import signal
 import subprocess
 import sys
 import threading
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import lightning.pytorch as pl
 import torch
-from lightning.fabric.utilities.types import _PATH
-from lightning.pytorch.callbacks import Callback, ModelCheckpoint
+from lightning.pytorch.callbacks import Callback
 from lightning.pytorch.trainer.states import TrainerFn
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 from lightning.pytorch.utilities.rank_zero import rank_zero_only
+
+from lit_dl.errors import one_line
+from lit_dl.internals import request_stop
+from lit_dl.run.layout import RunPaths
+from lit_dl.training.checkpoints import save_last
 
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGUSR1, signal.SIGINT)
 REQUEUE_SIGNAL = signal.SIGUSR1
@@ -111,21 +116,20 @@ class StopOnSignal(Callback):
         if not received:
             return
         self.received, self._stopping = received, True
-        connector = getattr(trainer, "_signal_connector", None)
-        if connector is not None and hasattr(connector, "received_sigterm"):
-            connector.received_sigterm = True  # Lightning's own checks stop every rank at this batch
-        else:
+        if not request_stop(trainer):  # Lightning's own checks stop every rank at this batch
             raise SIGTERMException
 
     # -- the stop ------------------------------------------------------------------------------
     def on_exception(self, trainer: pl.Trainer, pl_module: pl.LightningModule, exception: BaseException) -> None:
+        if isinstance(exception, KeyboardInterrupt):  # a second Ctrl-C: no save, Lightning exits
+            self.stopped_by = signal.SIGINT
+            return
         if not isinstance(exception, SIGTERMException):
             return
         signum = self.stopped_by = self.received or signal.SIGTERM
         if trainer.state.fn == TrainerFn.FITTING and not trainer.sanity_checking:
-            path = last_checkpoint_path(trainer)
-            trainer.save_checkpoint(path)  # every rank: it ends with a barrier, so the file is complete
-            if trainer.is_global_zero:
+            path = save_last(trainer)  # every rank: it ends with a barrier, so the file is complete
+            if trainer.is_global_zero and path:
                 print(
                     f"lit-dl: stopped by {signal.Signals(signum).name} at step {trainer.global_step}; "
                     f"saved {path}; resume with: {resume_command(path)}",
@@ -145,6 +149,34 @@ class StopOnSignal(Callback):
         self._previous = {}
 
 
+@dataclass(frozen=True)
+class Stop:
+    """How a fit that did not complete ended, for its record and the process's exit code."""
+
+    status: str  # interrupted | diverged | failed | what the exception says (`status`)
+    exit_code: int | None = None  # None: the exception goes on as it is
+    error: str | None = None  # the one-line reason of a failure
+    message: str | None = None  # what to tell the user, when lit-dl says it (a second Ctrl-C)
+    rewind: bool = False  # no stop checkpoint: the record goes back to the last one
+
+
+def how_it_stopped(trainer: pl.Trainer | None, error: BaseException) -> Stop:
+    """Read the exception that ended a fit: a signal (StopOnSignal), a second Ctrl-C (after which
+    Lightning itself exits with code 1), an exception that names its own status, or a failure."""
+    callback = next((c for c in getattr(trainer, "callbacks", None) or [] if isinstance(c, StopOnSignal)), None)
+    signum = callback.stopped_by if callback is not None else None
+    if isinstance(error, SIGTERMException):
+        return Stop("interrupted", 128 + int(signum or signal.SIGTERM))
+    if isinstance(error, KeyboardInterrupt) or (isinstance(error, SystemExit) and signum == signal.SIGINT):
+        step = trainer.global_step if trainer is not None else 0
+        return Stop("interrupted", 128 + signal.SIGINT, rewind=True, message=f"lit-dl: aborted by a second Ctrl-C at step "
+                    f"{step}; the run goes back to its last saved checkpoint (resume with --ckpt_path last)")
+    status = getattr(error, "status", None)
+    if isinstance(status, str):
+        return Stop(status, getattr(error, "exit_code", None), error=one_line(error))
+    return Stop("failed", error=one_line(error))
+
+
 def requeue_slurm_job() -> None:
     """`scontrol requeue` this SLURM job (this array task); nothing outside a SLURM job."""
     env = os.environ
@@ -160,13 +192,7 @@ def requeue_slurm_job() -> None:
     print(f"lit-dl: {outcome} SLURM job {job}", file=sys.stderr, flush=True)
 
 
-def last_checkpoint_path(trainer: pl.Trainer) -> str:
-    callback = next((c for c in trainer.checkpoint_callbacks if isinstance(c, ModelCheckpoint) and c.dirpath), None)
-    directory = callback.dirpath if callback is not None else os.path.join(trainer.default_root_dir, "checkpoints")
-    return os.path.join(directory, ModelCheckpoint.CHECKPOINT_NAME_LAST + ModelCheckpoint.FILE_EXTENSION)
-
-
-def resume_command(checkpoint: _PATH) -> str:
+def resume_command(checkpoint: str | Path) -> str:
     """The command that continues the run a checkpoint belongs to, in that run's directory."""
-    config = Path(checkpoint).parent.parent / "config.yaml"
+    config = RunPaths(Path(checkpoint).parent.parent).config
     return shlex.join(["lit-dl", "fit", "--config", str(config), "--ckpt_path", str(checkpoint)])

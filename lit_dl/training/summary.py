@@ -17,7 +17,7 @@ from typing import Any
 import lightning.pytorch as pl
 from lightning.pytorch.callbacks import Callback
 
-from lit_dl.run.csv_logger import RunCSVLogger
+from lit_dl.training.csv_logger import RunCSVLogger
 
 
 class RunSummary(Callback):

@@ -25,11 +25,12 @@ from urllib.parse import urlparse
 from lightning.pytorch.loggers import Logger, TensorBoardLogger, WandbLogger
 from lightning.pytorch.utilities import rank_zero_only
 
+from lit_dl.internals import logger_prefix, wandb_init_arguments, wandb_logs_model, wandb_run_started
 from lit_dl.run.config import flatten
+from lit_dl.run.layout import CONFIG_FILE, TENSORBOARD_DIR, WANDB_ID_FILE, RunPaths
 
-WANDB_ID_FILE = "wandb_id.txt"
-TENSORBOARD_DIR = "tensorboard"
 DEFAULT_WANDB_HOST = "https://api.wandb.ai"
+
 
 class RunWandbLogger(WandbLogger):
     """Lightning's WandbLogger whose W&B run config is the resolved lit-dl config.
@@ -43,13 +44,14 @@ class RunWandbLogger(WandbLogger):
         super().__init__(*args, **kwargs)
         # Lightning always hands wandb.init `anonymous` (None when unset), which wandb >= 0.19
         # answers with a deprecation warning on every run; unset, it is the same as absent.
-        if self._wandb_init.get("anonymous") is None:
-            self._wandb_init.pop("anonymous", None)
+        init = wandb_init_arguments(self)
+        if init.get("anonymous") is None:
+            init.pop("anonymous", None)
 
     @rank_zero_only
     def log_hyperparams(self, params: Any) -> None:
         params = dict(vars(params) if not isinstance(params, dict) else params)
-        known = {key.rsplit(".", 1)[-1] for key in (self._wandb_init.get("config") or {}) if ".init_args." in key}
+        known = {key.rsplit(".", 1)[-1] for key in (wandb_init_arguments(self).get("config") or {}) if ".init_args." in key}
         # Keys with a leading underscore are LightningCLI's bookkeeping (`_instantiator`).
         missing = {key: value for key, value in params.items() if key not in known and not key.startswith("_")}
         if missing:
@@ -63,7 +65,7 @@ class RunWandbLogger(WandbLogger):
         `wandb sync` of its segments appends rows rather than overwriting them). A row for an
         earlier step (the test of the best checkpoint) goes where W&B's history stands."""
         run = self.experiment
-        if step is None or step < run.step or self._prefix:
+        if step is None or step < run.step or logger_prefix(self):
             super().log_metrics(metrics, step)
         else:
             run.log({**metrics, "trainer/global_step": step}, step=step)
@@ -95,7 +97,7 @@ def prepare_loggers(
 def finish_fit(trainer: Any, run_dir: Path) -> None:
     """Close each W&B run of the fit (rank zero only), printing how to upload an offline one."""
     for logger in trainer.loggers:
-        if isinstance(logger, WandbLogger) and logger._experiment is not None:
+        if isinstance(logger, WandbLogger) and wandb_run_started(logger):
             _finish_wandb_run(logger, Path(run_dir))
 
 
@@ -195,13 +197,13 @@ def _finish_wandb_run(logger: WandbLogger, run_dir: Path) -> None:
     run = logger.experiment
     if getattr(run, "disabled", False):
         return
-    config_file = run_dir / "config.yaml"
-    if logger._log_model and config_file.is_file():
+    config_file = RunPaths(run_dir).config
+    if wandb_logs_model(logger) and config_file.is_file():
         # Lightning uploads the checkpoints (`log_model`); the config is what reruns them.
         import wandb
 
         artifact = wandb.Artifact(f"config-{run.id}", type="config")
-        artifact.add_file(str(config_file), name="config.yaml")
+        artifact.add_file(str(config_file), name=CONFIG_FILE)
         run.log_artifact(artifact)
     offline = run.offline
     run.finish()

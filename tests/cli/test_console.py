@@ -45,11 +45,12 @@ def test_a_fit_says_what_trains_and_where_in_four_lines_then_epochs(tmp_path):
 
 
 def test_help_lists_every_command_with_one_line_each(lit_dl):
-    from lit_dl.cli import COMMANDS, EXTRA_COMMANDS
+    from lit_dl.cli.table import BY_NAME
 
+    COMMANDS = {name: command.summary for name, command in BY_NAME.items()}
     code, out, _ = lit_dl("--help")
     assert code == 0
-    assert set(EXTRA_COMMANDS) | {"fit", "validate", "test", "predict"} <= set(COMMANDS)
+    assert {"fit", "validate", "test", "predict", "lr-find", "compare", "sweep", "plot", "check"} <= set(COMMANDS)
     ours = [line for line in out.splitlines() if line.startswith("  ") and not line.startswith("   ")]
     listed = {line.split()[0]: line for line in ours if line.split()[0] in COMMANDS}
     assert list(listed) == list(COMMANDS)

@@ -204,3 +204,23 @@ def test_trainer_setup_files_are_valid(lit_dl):
         code, out, err = lit_dl("fit", "--config", QUICKSTART, "--config", setup, "--print_config")
         assert code == 0, f"{setup.name}: {err}"
         assert "trainer:" in out
+
+
+def test_a_user_error_reached_only_through_the_context_is_one_line(monkeypatch, capsys):
+    """An error raised while handling a UserError (no `from`): the chain walk follows __context__
+    as well as __cause__, as jsonargparse and Lightning re-raise both ways."""
+    import lit_dl.cli
+    from lit_dl.errors import UserError
+
+    def failing(argv=None):
+        try:
+            raise UserError("sample 17 is broken; fix the data file")
+        except UserError:
+            raise RuntimeError("while loading the data")  # noqa: B904  (the point: no `from`)
+
+    monkeypatch.setattr(lit_dl.cli, "run", failing)
+    monkeypatch.delenv("LIT_DL_DEBUG", raising=False)
+    with pytest.raises(SystemExit) as stop:
+        lit_dl.cli.main(["fit"])
+    assert stop.value.code == 2
+    assert capsys.readouterr().err == "lit-dl: error: sample 17 is broken; fix the data file\n"

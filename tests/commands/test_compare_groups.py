@@ -9,6 +9,9 @@ import pytest
 import scipy.stats
 import yaml
 
+# Hand-written run records: only the files compare reads, no checkpoints.
+pytestmark = pytest.mark.broken_runs("hand-written run records hold only what compare reads")
+
 LOSSES = {0.01: [0.30, 0.32, 0.31], 0.1: [0.40, 0.45, 0.38]}
 
 

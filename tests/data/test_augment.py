@@ -124,3 +124,19 @@ def test_yaml_options_train_end_to_end(lit_dl, tmp_path, tiny_cifar10, device_re
     )
     assert code == 0, err
     assert "test/acc" in out
+
+
+@pytest.mark.parametrize("augment", [{"cutout": 32}, {"cutout": 64}, {"padding": 40}])
+def test_pixel_options_as_large_as_the_image_are_user_errors(augment):
+    (name, size), = augment.items()
+    with pytest.raises(UserError, match=f"augment.{name} {size} is not smaller than the 32x32 images"):
+        as_augment(augment, image_size=(32, 32))
+    assert as_augment({name: 31}, image_size=(32, 32))  # just inside
+
+
+def test_the_datamodule_checks_its_options_where_jsonargparse_would_hide_the_reason():
+    """jsonargparse builds ImageAugment while it tries each type of `bool | ImageAugment`, and
+    keeps only the text of an error raised there: the check runs in the DataModule instead."""
+    assert ImageAugment(mixup=-1.0).mixup == -1.0  # built without complaint
+    with pytest.raises(UserError, match="augment.mixup is -1.0"):
+        CIFAR10DataModule(data_dir="nowhere", download=False, augment=ImageAugment(mixup=-1.0))

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import signal
+
 import lightning.pytorch as pl
 
 from lit_dl.errors import UserError
@@ -21,3 +24,27 @@ class StopAfterFirstEpoch(pl.Callback):
     def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         if trainer.current_epoch == 0:
             trainer.should_stop = True
+
+
+class SignalAt(pl.Callback):
+    """Sends this process real signals (by name, in order) after optimizer step `step`: what a
+    user's Ctrl-C (SIGINT, twice for an abort), `kill` or SLURM would send."""
+
+    def __init__(self, step: int = 2, signals: list[str] = ["SIGINT"]) -> None:  # noqa: B006 (jsonargparse needs a literal default)
+        self.step, self.signals = step, list(signals)
+
+    def on_train_batch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule, outputs, batch, batch_idx) -> None:
+        import os
+        import signal
+
+        if trainer.global_step == self.step and trainer.is_global_zero:
+            for name in self.signals:
+                os.kill(os.getpid(), getattr(signal, name))
+
+
+class TermThenUsr1(SignalAt):
+    """SIGTERM, then SIGUSR1, to this process after the second optimizer step: a preemption and
+    SLURM's time-limit warning arriving within one batch."""
+
+    def __init__(self) -> None:
+        super().__init__(step=2, signals=["SIGTERM", "SIGUSR1"])

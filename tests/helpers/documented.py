@@ -3,6 +3,9 @@ run commands in the header comments of the experiment files.
 
 A README block (or inline command) preceded by `<!-- not-run: REASON -->` cannot run on a test
 machine (a GPU, sbatch, docker, this test suite itself); it is still checked as far as it can be.
+
+Inline flags with a value in the prose (`--columns status,lr,test/acc`) are "fragments": they run
+with the lit-dl command that has that flag, the one the section was just showing when it has it.
 """
 
 from __future__ import annotations
@@ -21,13 +24,19 @@ INLINE = re.compile(
     r"(?:<!--\s*not-run:\s*(.*?)\s*-->\s*)?`((?:lit-dl|python scripts/)[^`]+|--(?:trainer\.|defaults\.|config )[^`]+|trainer: \{[^`]+)`"
 )
 
+# An inline `--flag value` (or `--flag=value`) that INLINE leaves: a fragment of some command.
+# One listing alternatives (`last|best`) or eliding (`...`) is a template, not something to run.
+FRAGMENT = re.compile(r"(?:<!--\s*not-run:\s*(.*?)\s*-->\s*)?`(--[\w.+-]+(?:=|\s+)[^`]+)`")
+TEMPLATE = re.compile(r"\||\.\.\.")
+
 
 @dataclass
 class Snippet:
     where: str  # "README.md:52"
-    kind: str  # "command", "yaml", "transcript" (a `$ command` and its output) or "listing" (a run directory)
+    kind: str  # "command", "yaml", "python" (run as a script), "transcript" (a `$ command` and its output) or "listing" (a run directory)
     text: str  # a command's words joined by spaces; a block's text
     not_run: str | None = None  # why it cannot run here
+    context: str | None = None  # a fragment's: the last `lit-dl` command before it in its section
 
     @property
     def argv(self) -> list[str]:
@@ -82,7 +91,26 @@ def readme_snippets(readme: Path) -> list[Snippet]:
             code = f"lit-dl {command} --config {QUICKSTART} {rest}"
         where = f"{readme.name}:{text.count(chr(10), 0, match.start()) + 1}"
         snippets.append(Snippet(where, kind, code, match.group(1)))
+    snippets += _fragments(readme.name, text, snippets)
     return sorted(snippets, key=lambda snippet: int(snippet.where.rsplit(":", 1)[1]))
+
+
+def _fragments(name: str, prose: str, snippets: list[Snippet]) -> list[Snippet]:
+    """The flag fragments of the prose, each with the `lit-dl` command its section showed last."""
+    taken = {match.start(2) for match in INLINE.finditer(prose)}
+    headings = [number for number, line in enumerate(prose.splitlines(), 1) if line.startswith("#")]
+    line_of = lambda snippet: int(snippet.where.rsplit(":", 1)[1])  # noqa: E731
+    commands = sorted((s for s in snippets if s.kind == "command" and s.text.startswith("lit-dl ")), key=line_of)
+    found = []
+    for match in FRAGMENT.finditer(prose):
+        code = " ".join(match.group(2).split())
+        if match.start(2) in taken or TEMPLATE.search(code):
+            continue
+        line = prose.count("\n", 0, match.start()) + 1
+        section = max((h for h in headings if h <= line), default=0)
+        before = [s for s in commands if section <= line_of(s) <= line]
+        found.append(Snippet(f"{name}:{line}", "fragment", code, match.group(1), before[-1].text if before else None))
+    return found
 
 
 def _block(where: str, language: str, body: str, reason: str | None) -> list[Snippet]:
@@ -90,6 +118,8 @@ def _block(where: str, language: str, body: str, reason: str | None) -> list[Sni
         return [Snippet(where, "command", command, reason) for command in commands_of_shell_block(body)]
     if language in ("yaml", "yml"):
         return [Snippet(where, "yaml", body, reason)]
+    if language == "python":
+        return [Snippet(where, "python", body, reason)]
     if body.startswith("$ "):
         return [Snippet(where, "transcript", body, reason)]
     if body.splitlines()[0].rstrip().endswith("/"):

@@ -51,3 +51,25 @@ def test_the_newest_run_passes_over_lr_find_versions(tmp_path):
     (experiment / "version_1" / layout.LR_FIND_FILE).write_text("{}")
     (experiment / "version_0" / layout.LR_FIND_FILE).write_text("{}")
     assert layout.newest_run(experiment) is None
+
+
+def test_versions_count_as_numbers_and_last_resumes_version_10(tmp_path, lit_dl):
+    """version_10 is newer than version_9 (as text it would sort first): `--ckpt_path last`
+    continues version_10. Both are real unfinished runs; version_0..8 are empty folders."""
+    from tests.helpers.paths import QUICKSTART
+
+    experiment = tmp_path / "runs" / "quickstart"
+    for version in range(9):
+        (experiment / f"version_{version}").mkdir(parents=True)
+    tiny = ["--config", QUICKSTART, "--trainer.default_root_dir", tmp_path / "runs", "--test_after_fit", "false",
+            "--data.init_args.n_train", "128", "--data.init_args.n_val", "64", "--data.init_args.n_test", "64",
+            "--model.init_args.scheduler", "null"]
+    for version in (9, 10):
+        code, out, err = lit_dl("fit", *tiny, "--trainer.max_epochs", "1")
+        assert code == 0 and out.strip().splitlines()[-1] == str(experiment / f"version_{version}"), err
+    assert layout.versions(experiment) == list(range(11))
+    assert layout.newest_run(experiment) == experiment / "version_10"
+    code, out, err = lit_dl("fit", *tiny, "--trainer.max_epochs", "2", "--ckpt_path", "last")
+    assert code == 0, err
+    assert out.strip().splitlines()[-1] == str(experiment / "version_10")
+    assert "version_10" in err + out and not (experiment / "version_11").exists()

@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from lit_dl.errors import UserError
-from lit_dl.run.plan import Environment, RunRequest, experiment_name, resolve_run
+from lit_dl.run.environment import Environment
+from lit_dl.run.plan import RunRequest, experiment_name, resolve_run
 
 
 @pytest.fixture
@@ -85,10 +86,10 @@ def test_requeued_slurm_job_continues_its_run(root):
 
 def test_environment_reads_rank_and_slurm():
     env = {"SLURM_PROCID": "1", "SLURM_JOB_ID": "5", "SLURM_RESTART_COUNT": "2", "LIT_DL_RUN_DIR": "/r"}
-    read = Environment.read(RunRequest("fit", Path("runs"), config_text="cfg"), env)
+    read = Environment.read("fit", "cfg", env)
     assert (read.rank, read.inherited_run_dir, read.slurm_restarted) == (1, Path("/r"), True)
     assert read.slurm_job.startswith("5:")
-    assert Environment.read(RunRequest("test", Path("runs")), {}).slurm_job is None
+    assert Environment.read("test", "", {}).slurm_job is None
 
 
 def test_resolving_writes_nothing(root):

@@ -340,19 +340,20 @@ def test_atomic_save_keeps_the_old_file_when_the_write_fails(tmp_path, monkeypat
 
 
 def test_resumed_log_forgets_the_rows_logged_after_the_checkpoint(tmp_path):
-    from lit_dl.run.csv_logger import RunCSVLogger
+    from lit_dl.training.csv_logger import RunCSVLogger
 
-    first = RunCSVLogger(save_dir=tmp_path, name="exp", version=0)
+    run_dir = tmp_path / "exp" / "version_0"
+    first = RunCSVLogger(run_dir)
     for step in range(6):
         first.log_metrics({"train/loss": float(step)}, step=step)
     first.save()
 
-    resumed = RunCSVLogger(save_dir=tmp_path, name="exp", version=0)
+    resumed = RunCSVLogger(run_dir)
     resumed.drop_rows_from_step(4)
     resumed.log_metrics({"train/loss": 40.0, "val/loss": 1.0}, step=4)
     resumed.save()
 
-    with open(tmp_path / "exp" / "version_0" / "metrics.csv", newline="") as file:
+    with open(run_dir / "metrics.csv", newline="") as file:
         rows = list(csv.DictReader(file))
     assert [(r["step"], r["train/loss"], r["val/loss"]) for r in rows] == [
         ("0", "0.0", ""), ("1", "1.0", ""), ("2", "2.0", ""), ("3", "3.0", ""), ("4", "40.0", "1.0"),

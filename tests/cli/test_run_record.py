@@ -1,0 +1,94 @@
+"""The run's record where it used to be wrong: last.ckpt after an epoch that was not the best,
+val at the best checkpoint, a second writer, the seed of a resumed run, Ctrl-C pressed twice."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import torch
+
+from tests.helpers.paths import QUICKSTART, REPO, SMALL_QUICKSTART
+
+# The best checkpoint is the epoch with the *highest* validation loss, which falls as the run
+# trains: the first epoch is the best, every later one is not.
+FIRST_EPOCH_BEST = ["--checkpoint.monitor", "val/loss", "--checkpoint.mode", "max"]
+NO_SCHEDULE = ["--model.init_args.scheduler", "null"]  # a run that can be extended
+
+
+def load(path: Path) -> dict:
+    return torch.load(path, map_location="cpu", weights_only=False)
+
+
+def test_last_is_the_newest_state_when_the_last_epoch_is_not_the_best(fit_quickstart, lit_dl):
+    run_dir = fit_quickstart(*FIRST_EPOCH_BEST, "--trainer.max_epochs", "3")
+    best, last = load(run_dir / "checkpoints" / "best.ckpt"), load(run_dir / "checkpoints" / "last.ckpt")
+    results = json.loads((run_dir / "results.json").read_text())
+    assert best["epoch"] == 0 and last["epoch"] == 2
+    assert last["global_step"] == results["steps"] == 3 * 8 and results["epochs"] == 3
+    # val is the best checkpoint's validation, val_last the last epoch's.
+    assert results["val"]["val/loss"] == results["best_score"] > results["val_last"]["val/loss"]
+    # `test --ckpt_path last` evaluates the newest weights, recorded at their step.
+    code, _, err = lit_dl("test", "--config", run_dir / "config.yaml", "--ckpt_path", "last")
+    assert code == 0, err
+    evaluation = json.loads((run_dir / "results.json").read_text())["evaluations"][-1]
+    assert evaluation["checkpoint"].endswith("last.ckpt")
+    # A finished run cannot be resumed into more training by accident.
+    code, _, err = lit_dl("fit", "--config", run_dir / "config.yaml", "--ckpt_path", "last")
+    assert code == 2 and "already trained 3 epochs" in err
+
+
+def test_when_the_newest_state_is_the_best_it_is_written_once(fit_quickstart):
+    run_dir = fit_quickstart("--trainer.max_epochs", "1")
+    best, last = (os.stat(run_dir / "checkpoints" / name) for name in ("best.ckpt", "last.ckpt"))
+    assert best.st_ino == last.st_ino and best.st_nlink == 2  # one file, two names
+
+
+def test_a_second_writer_is_told_who_holds_the_run_while_readers_read(fit_quickstart, lit_dl):
+    from lit_dl.run.lock import RunLock
+
+    run_dir = fit_quickstart(*NO_SCHEDULE, "--trainer.max_epochs", "1")
+    before = (run_dir / "metrics.csv").read_bytes()
+    lock = RunLock(run_dir)
+    lock.acquire()  # as a fit in another process would hold it
+    try:
+        code, _, err = lit_dl("fit", "--config", run_dir / "config.yaml", "--ckpt_path", "last", "--trainer.max_epochs", "2")
+        assert code == 2 and f"is being written by pid {os.getpid()}" in err, err
+        assert len(err.strip().splitlines()) == 1
+        code, out, err = lit_dl("test", "--config", run_dir / "config.yaml", "--ckpt_path", "best")
+        assert code == 0 and out.startswith("test: "), err
+        code, out, _ = lit_dl("compare", run_dir)
+        assert code == 0
+    finally:
+        lock.release()
+    assert (run_dir / "metrics.csv").read_bytes() == before
+    assert not (run_dir / "run.lock").exists()
+
+
+def test_a_resumed_run_keeps_and_prints_its_own_seed(fit_quickstart, lit_dl, tmp_path):
+    run_dir = fit_quickstart(*NO_SCHEDULE, "--seed_everything", "7", "--trainer.callbacks+=tests.helpers.callbacks.StopAfterFirstEpoch")
+    code, out, err = lit_dl(
+        "fit", "--config", QUICKSTART, *SMALL_QUICKSTART, *NO_SCHEDULE, "--trainer.default_root_dir", tmp_path / "runs",
+        "--ckpt_path", "last",
+    )
+    assert code == 0, err
+    assert out.splitlines()[0].startswith("quickstart (seed 7): ")
+    assert json.loads((run_dir / "results.json").read_text())["seed"] == 7
+
+
+def test_ctrl_c_twice_aborts_with_a_message_and_an_interrupted_record(tmp_path):
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])}
+    done = subprocess.run(
+        [sys.executable, "-m", "lit_dl.cli", "fit", "--config", str(QUICKSTART), *SMALL_QUICKSTART,
+         "--trainer.default_root_dir", str(tmp_path / "runs"), "--checkpoint.every_n_epochs", "1",
+         "--trainer.callbacks+=tests.helpers.callbacks.SignalAt", "--trainer.callbacks.init_args.step", "12",
+         "--trainer.callbacks.init_args.signals", "[SIGINT, SIGINT]"],
+        capture_output=True, text=True, env=env, timeout=300,
+    )
+    assert done.returncode == 130, done.stderr
+    assert "aborted by a second Ctrl-C at step 12" in done.stderr and "Traceback" not in done.stderr
+    results = json.loads((tmp_path / "runs" / "quickstart" / "version_0" / "results.json").read_text())
+    assert results["status"] == "interrupted" and "error" not in results

@@ -1,0 +1,137 @@
+"""`lit-dl check`: each promise of a run, broken one at a time in a copy of a real run, is found
+and named; a whole run is `ok`."""
+
+from __future__ import annotations
+
+import csv
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from lit_dl.run.check import check_record
+from tests.helpers.paths import QUICKSTART, SMALL_QUICKSTART
+
+
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory) -> Path:
+    """A real quickstart run of three epochs (a module's worth of copies are broken below)."""
+    from lit_dl.cli import main
+
+    root = tmp_path_factory.mktemp("checked")
+    try:
+        main(["fit", "--config", str(QUICKSTART), "--trainer.default_root_dir", str(root), *SMALL_QUICKSTART, "--trainer.max_epochs", "3"])
+    except SystemExit as exit_:
+        assert exit_.code in (0, None)
+    return root / "quickstart" / "version_0"
+
+
+@pytest.fixture
+def run(finished_run, tmp_path) -> Path:
+    copy = tmp_path / "runs" / "quickstart" / "version_0"
+    shutil.copytree(finished_run, copy)
+    return copy
+
+
+def rows(run: Path) -> tuple[list[str], list[dict[str, str]]]:
+    with open(run / "metrics.csv", newline="") as file:
+        reader = csv.DictReader(file)
+        return list(reader.fieldnames or []), list(reader)
+
+
+def write_rows(run: Path, header: list[str], table: list[dict[str, str]]) -> None:
+    with open(run / "metrics.csv", "w", newline="") as file:
+        writer = csv.DictWriter(file, fieldnames=header)
+        writer.writeheader()
+        writer.writerows(table)
+
+
+def edit_results(run: Path, **fields) -> None:
+    record = json.loads((run / "results.json").read_text())
+    (run / "results.json").write_text(json.dumps({**record, **fields}))
+
+
+@pytest.mark.broken_runs("the copies are broken on purpose")
+def test_a_whole_run_keeps_every_promise(run):
+    assert check_record(run) == []
+
+
+def stale_last(run: Path) -> None:
+    header, table = rows(run)
+    last_step = max(int(r["step"]) for r in table if r.get("val/loss"))
+    table.append({**{k: "" for k in header}, "epoch": "3", "step": str(last_step + 20), "val/loss": "0.5", "val/acc": "0.5"})
+    write_rows(run, header, table)
+
+
+def repeated_epoch(run: Path) -> None:
+    header, table = rows(run)
+    table.append(next(r for r in table if r.get("val/loss")))
+    write_rows(run, header, table)
+
+
+def unvalidated_epoch(run: Path) -> None:
+    header, table = rows(run)
+    first = next(i for i, r in enumerate(table) if r.get("val/loss"))
+    write_rows(run, header, table[:first] + table[first + 1:])
+
+
+BROKEN = {
+    "stale last.ckpt": (stale_last, "last.ckpt is stale"),
+    "an epoch validated twice": (repeated_epoch, "twice at step"),
+    "an epoch never validated": (unvalidated_epoch, "never validated"),
+    "steps that last.ckpt does not hold": (lambda run: edit_results(run, steps=3), "results.json says 3 steps"),
+    "a best score metrics.csv never reached": (lambda run: edit_results(run, best_score=0.123), "is not metrics.csv's best"),
+    "val that is not the best checkpoint's": (lambda run: edit_results(run, val={"val/loss": 9.0}), "is not the best checkpoint's"),
+    "a best checkpoint that is gone": (lambda run: (run / "checkpoints" / "best.ckpt").unlink(), "does not exist"),
+    "an unknown status": (lambda run: edit_results(run, status="done"), "status 'done'"),
+    "running, but nobody holds it": (lambda run: edit_results(run, status="running"), "it was killed"),
+    "failed without a reason": (lambda run: edit_results(run, status="failed"), "without the error"),
+    "a temporary file left behind": (lambda run: (run / "results.json.tmp-4242").write_text("{"), "temporary file left behind"),
+    "a cut-off row": (lambda run: open(run / "metrics.csv", "a").write("1,0.5,0.001,99"), "cut-off row"),
+    "no config.yaml": (lambda run: (run / "config.yaml").unlink(), "config.yaml is missing"),
+    "unreadable results.json": (lambda run: (run / "results.json").write_text("{broken"), "cannot read"),
+    "last.ckpt missing": (lambda run: (run / "checkpoints" / "last.ckpt").unlink(), "last.ckpt is missing"),
+}
+
+
+@pytest.mark.broken_runs("the copies are broken on purpose")
+@pytest.mark.parametrize("case", list(BROKEN), ids=list(BROKEN))
+def test_each_broken_promise_is_found_and_named(run, case):
+    breaks, said = BROKEN[case]
+    breaks(run)
+    problems = check_record(run)
+    assert any(said in problem for problem in problems), problems
+
+
+@pytest.mark.broken_runs("the copies are broken on purpose")
+def test_the_command_says_ok_or_each_problem_and_exits_1(run, lit_dl, tmp_path):
+    code, out, err = lit_dl("check", run)
+    assert (code, out.strip(), err) == (0, f"ok {run}", "")
+    edit_results(run, steps=3)
+    (run / "results.json.tmp-7").write_text("")
+    code, out, _ = lit_dl("check", tmp_path / "runs")
+    assert code == 1
+    assert [line.split(": ", 1)[0] for line in out.splitlines()] == [str(run)] * 2, out
+    code, _, err = lit_dl("check", tmp_path / "nothing-here")
+    assert code == 2 and "no run directory" in err
+
+
+@pytest.mark.broken_runs("the copy's config is broken on purpose")
+def test_a_config_that_does_not_rerun_is_found(run):
+    from lit_dl.cli.run_check import check_runs
+
+    text = (run / "config.yaml").read_text().replace("max_epochs: 3", "max_epocs: 3")
+    (run / "config.yaml").write_text(text)
+    (problems,) = check_runs([run]).values()
+    assert any(p.startswith("config.yaml does not rerun") and "max_epocs" in p for p in problems), problems
+
+
+@pytest.mark.broken_runs("the copy is broken on purpose")
+def test_compare_marks_a_run_that_is_not_whole(run, lit_dl):
+    code, out, err = lit_dl("compare", run, "--columns", "status")
+    assert code == 0 and "completed!" not in out and err == ""
+    edit_results(run, best_score=0.123)
+    code, out, err = lit_dl("compare", run, "--columns", "status")
+    assert code == 0 and "completed!" in out
+    assert err.startswith(f"! {run} is not whole: ") and f"lit-dl check {run}" in err
