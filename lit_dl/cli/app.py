@@ -10,13 +10,12 @@ Trainer-backed commands beyond LightningCLI's own add their steps as mixins (lit
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 from pathlib import Path
 from typing import Any
 
-from jsonargparse import ArgumentError, DefaultHelpFormatter
+from jsonargparse import ArgumentError
 from lightning.fabric.utilities.exceptions import MisconfigurationException
 from lightning.pytorch import LightningModule, Trainer
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
@@ -26,14 +25,14 @@ import lit_dl.losses  # noqa: F401  (teaches jsonargparse to read class weights 
 from lit_dl import internals
 from lit_dl.cli import checks, config_files, explain, report
 from lit_dl.cli.predictions import write_predictions_table
-from lit_dl.cli.console import USER_NVML_CUDA_CHECK, HeldBack
-from lit_dl.cli.table import BY_METHOD, DESCRIPTION
+from lit_dl.cli.console import USER_NVML_CUDA_CHECK, HeldBack, KeepLineBreaks
+from lit_dl.cli.table import DESCRIPTION
 from lit_dl.cli.trainer import EXTENSIONS, LitDLTrainer, SaveConfigOnce
 from lit_dl.errors import UserError
 from lit_dl.run.environment import Environment
 from lit_dl.run.layout import DEFAULT_ROOT_DIR
 from lit_dl.run.plan import RunRequest, resolve_run
-from lit_dl.run.session import RunSession
+from lit_dl.run.session import WRITING_COMMANDS, RunSession
 from lit_dl.training.checkpoint_io import check_checkpoint, check_readable
 from lit_dl.training.checkpoints import CHECKPOINT_DEFAULTS, RunCheckpoint, fit_outcome, rewind_to_last_checkpoint, scalars
 from lit_dl.training.defaults import RunDefaults
@@ -51,14 +50,10 @@ DATA_LINKS = (
 )
 
 
-class _KeepLineBreaks(argparse.RawDescriptionHelpFormatter, DefaultHelpFormatter):
-    """jsonargparse's help, with the description's command list kept on its lines."""
-
-
 _NO_EXIT = {"exit_on_error": False}
 
 
-class LitDLCLI(*(extension.CLISteps for extension in EXTENSIONS), LightningCLI):
+class LitDLCLI(*(extension.CLISteps for extension in EXTENSIONS.values()), LightningCLI):
     """LightningCLI that links data shapes into the net and runs each command in its run."""
 
     def __init__(self, args: list[str] | None = None, run: bool = True) -> None:
@@ -81,8 +76,7 @@ class LitDLCLI(*(extension.CLISteps for extension in EXTENSIONS), LightningCLI):
     def subcommands() -> dict[str, set[str]]:
         """LightningCLI's subcommands and the command table's other Trainer-backed ones, with
         the method arguments the CLI fills itself."""
-        extra = {BY_METHOD[name].method: set(e.FILLED) for e in EXTENSIONS for name in BY_METHOD if BY_METHOD[name].module == e.__name__}
-        return {**LightningCLI.subcommands(), **extra}
+        return {**LightningCLI.subcommands(), **{name: set(extension.FILLED) for name, extension in EXTENSIONS.items()}}
 
     # -- parser ------------------------------------------------------------------------------
     def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
@@ -116,7 +110,10 @@ class LitDLCLI(*(extension.CLISteps for extension in EXTENSIONS), LightningCLI):
         self.session = RunSession.open(resolve_run(request, environment), environment, command, create=bool(self.subcommand))
         if command == "fit":
             self._keep_the_runs_seed(self._subcommand_config())
-        internals.dump_config_with_init_args(self)
+
+    def instantiate_classes(self) -> None:
+        internals.dump_config_with_init_args(self)  # the hyperparameters Lightning records
+        super().instantiate_classes()
 
     def _run_request(self, command: str) -> RunRequest:
         config = self._subcommand_config()
@@ -145,7 +142,7 @@ class LitDLCLI(*(extension.CLISteps for extension in EXTENSIONS), LightningCLI):
         kwargs.update(defaults.trainer_arguments(
             config["trainer"], run_dir=self.session.run_dir, checkpoint=config.get("checkpoint"),
             logger_specs=self._subcommand_config().trainer.logger, config_text=self._config_text,
-            training=self.subcommand in (None, "fit"),
+            training=(self.subcommand or "fit") in WRITING_COMMANDS,
         ))
         self._check_trainer_setup(config, kwargs["callbacks"])
         try:
@@ -245,7 +242,7 @@ class LitDLCLI(*(extension.CLISteps for extension in EXTENSIONS), LightningCLI):
         outputs = self.trainer.predict(**{**kwargs, "ckpt_path": str(self.session.plan.checkpoint)})
         if self.trainer.is_global_zero and outputs:
             self.session.run_dir.mkdir(parents=True, exist_ok=True)
-            path = self.session.run_dir / "predictions.pt"
+            path = self.session.paths.predictions
             torch.save(torch.cat([torch.as_tensor(batch) for batch in outputs]), path)
             self.session.evaluated("predict", str(self.session.plan.checkpoint), {})
             print(f"predictions: {path}")
@@ -282,7 +279,7 @@ _LIGHTNING_CLI_ARGUMENTS = {
     "trainer_class": LitDLTrainer,
     "save_config_callback": SaveConfigOnce,
     "parser_kwargs": {
-        **_NO_EXIT, "description": DESCRIPTION, "formatter_class": _KeepLineBreaks,
+        **_NO_EXIT, "description": DESCRIPTION, "formatter_class": KeepLineBreaks,
         **{name: dict(_NO_EXIT) for name in LitDLCLI.subcommands()},
     },
     "auto_configure_optimizers": False,

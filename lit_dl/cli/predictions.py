@@ -16,10 +16,10 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from lit_dl.run.layout import RunPaths
 from lit_dl.run.files import write_atomically
 from lit_dl.tasks.classifier import Classifier, class_labels
 
-TABLE_FILE = "predictions.csv"
 
 
 def class_probabilities(logits: Tensor) -> Tensor:
@@ -47,7 +47,7 @@ def write_predictions_table(run_dir: Path, outputs: list[Any], task: Any, datamo
     writer = csv.writer(text, lineterminator="\n")
     writer.writerow(header)
     writer.writerows([index, *(_cell(value) for value in row)] for index, row in enumerate(rows))
-    path = Path(run_dir) / TABLE_FILE
+    path = RunPaths(Path(run_dir)).predictions_table
     write_atomically(path, text.getvalue())
     return path
 

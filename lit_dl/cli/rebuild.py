@@ -18,6 +18,7 @@ from lightning.pytorch import LightningDataModule, LightningModule
 from jsonargparse import ArgumentError
 from lightning.pytorch.cli import LightningArgumentParser
 
+from lit_dl import internals
 from lit_dl.cli import explain
 from lit_dl.cli.app import LitDLCLI, check_parsed
 from lit_dl.errors import UserError
@@ -45,6 +46,7 @@ class _TaskAndData(LitDLCLI):
         config.trainer.logger, config.trainer.callbacks = False, None
         if "compile" in config.model.init_args:
             config.model.init_args.compile = False
+        internals.dump_config_with_init_args(self)  # the hyperparameters Lightning records
         self.config_init = self.parser.instantiate_classes(config)
         self.datamodule: Any = self.config_init.data
         self.model: Any = self.config_init.model

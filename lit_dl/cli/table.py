@@ -43,8 +43,6 @@ COMMANDS = (
     Command("plot", "Figures for the docs: activation functions and their derivatives.", "lit_dl.commands.plot"),
 )
 BY_NAME = {command.name: command for command in COMMANDS}
-BY_METHOD = {command.method: command for command in COMMANDS}
-TRAINER_EXTENSIONS = tuple(c.module for c in COMMANDS if c.trainer and c.module)  # modules, as strings
 
 DESCRIPTION = (
     "Train, evaluate and compare deep-learning experiments described in YAML.\n\ncommands:\n"

@@ -18,12 +18,11 @@ from torch import Tensor
 from lit_dl.cli.rebuild import build_task_and_data
 from lit_dl.errors import UserError
 from lit_dl.export.model import UserModel, output_description, user_model
-from lit_dl.run.layout import CHECKPOINTS, best_checkpoint, latest_checkpoint, newest_run, run_dir_of_checkpoint
+from lit_dl.run.layout import CHECKPOINTS, CONFIG_FILE, best_checkpoint, latest_checkpoint, newest_run, run_dir_of_checkpoint
 from lit_dl.run.results import read_results
 from lit_dl.training.checkpoint_io import check_checkpoint
 
 CHECKPOINT_CHOICES = ("best", "last")
-CONFIG_FILE = "config.yaml"
 
 
 @dataclass

@@ -18,8 +18,8 @@ from lit_dl.export.check import METADATA_SUFFIX, TOLERANCE, export_checked
 from lit_dl.export.formats import FORMATS, require
 from lit_dl.export.load import LoadedRun, load_run, rebuild_model
 from lit_dl.export.model import output_description
+from lit_dl.run.layout import EXPORT_DIR, RunPaths
 
-EXPORT_DIR = "export"  # in the run directory: export/best.onnx, export/last.pt2, ...
 CHECK_SAMPLES = 64  # test inputs the file must reproduce the trained model on
 FormatName = Literal["onnx", "torch-export", "safetensors"]
 
@@ -56,7 +56,7 @@ def main(argv: list[str]) -> None:
         raise UserError(f"--checkpoint picks a run directory's best or last checkpoint, but {path} is a checkpoint file; "
                         "drop --checkpoint, or pass the run directory")
     run = load_run(path, args.checkpoint or "best")
-    out = Path(args.out) if args.out else run.run_dir / EXPORT_DIR / f"{run.checkpoint.stem}{chosen.suffix}"
+    out = Path(args.out) if args.out else RunPaths(run.run_dir).exports / f"{run.checkpoint.stem}{chosen.suffix}"
     checked = export_checked(
         args.format, run.model, test_inputs(run.datamodule), out, run_metadata(run, args.format),
         fresh_model=lambda: rebuild_model(run.run_dir), tolerance=args.tolerance,
