@@ -37,11 +37,13 @@ SHORT = ["--trainer.max_epochs", "1"]
 
 
 def _is_slow(snippet: Snippet) -> bool:
-    """Several processes (a sweep's trials, DDP on CPU), or an experiment file's own command (the
-    default suite runs every experiment in tests/test_experiments.py and tests/experiments/)."""
+    """Several processes (a sweep's trials, DDP on CPU, a grouped compare of the seeded sweep the
+    README runs just before it), or an experiment file's own command (the default suite runs every
+    experiment in tests/test_experiments.py and tests/experiments/)."""
     words = snippet.text.split()
     running = snippet.not_run is None and words[:1] == ["lit-dl"]
     several = running and (words[1] == "sweep" or re.search(r"--trainer\.devices [2-9]", snippet.text) is not None)
+    several = several or (running and words[1] == "compare" and "--group" in words)  # reads the runs of the sweep before it
     return several or not snippet.where.startswith(README.name)
 
 
