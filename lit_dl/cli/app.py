@@ -158,6 +158,10 @@ class SaveConfigOnce(SaveConfigCallback):
             for flag in self.COMMAND_FLAGS:
                 if flag in config:
                     del config[flag]
+            # Init args the DataModule resolved from the data (ArrayDataModule's `standardize: auto`
+            # becomes the mode used, relabelled `classes`), so the file says and reruns what was used.
+            for key, value in getattr(trainer.datamodule, "choices", {}).items():
+                config[f"data.init_args.{key}"] = value
             save_config(Path(log_dir), self.parser.dump(config, skip_none=False, skip_check=True))
 
 
@@ -364,6 +368,8 @@ class LitDLCLI(LightningCLI):
         if self.records_status and self.run_dir.is_dir():
             seed = self.config["fit"].get("seed_everything")
             fields = {"seed": seed, "versions": package_versions(), "git": git_commit()} if self.plan.new_run else {}
+            if self.plan.new_run:  # the net that trains (NetForShape picks one) and what the data chose
+                fields |= {"net": type(getattr(self.model, "net", self.model)).__name__, "data": getattr(self.datamodule, "choices", {})}
             record.update_results(self.run_dir, status="running", **fields)
         self.earlier_wall_time = record.wall_time_so_far(self.run_dir)
 

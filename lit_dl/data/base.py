@@ -55,11 +55,15 @@ class InMemoryDataModule(pl.LightningDataModule):
         self.target_mean, self.target_std = mean, std
         self.splits = {name: (*split[:-1], (split[-1] - mean) / std) for name, split in self.splits.items()}
 
+    def tensors(self, split: str) -> Split:
+        """The tensors a loader of `split` serves (a subclass may transform the stored ones)."""
+        return self.splits[split]
+
     def _loader(self, split: str, train: bool) -> TensorBatchLoader:
         # Each DDP rank reads its own shard.
         rank, world = distributed_position(self.trainer)
         return TensorBatchLoader(
-            self.splits[split],
+            self.tensors(split),
             batch_size=self.batch_size if train else self.eval_batch_size,
             shuffle=train,
             seed=self.seed,
