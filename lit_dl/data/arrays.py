@@ -105,7 +105,7 @@ class ArrayDataModule(InMemoryDataModule):
         input_shape: list[int] | None = None,
         task: Literal["classification", "regression"] | None = None,
         standardize: Literal["auto", "feature", "channel", "global", "none"] | bool = "auto",
-        std_floor: float = 0.1,
+        std_floor: float = 0.2,
         clip_quantile: float = 0.0,
         standardize_targets: bool = True,
         classes: list[int | float] | None = None,
@@ -127,8 +127,9 @@ class ArrayDataModule(InMemoryDataModule):
                 of [C, H, W], each feature of [T, F]), global (one mean and scale) or none; auto
                 picks channel for [C, H, W] and [T, F], feature for flat vectors (true is auto,
                 false none). The run's config.yaml records the mode used.
-            std_floor: each scale is at least this fraction of the range of the training values
-                it scales, so no training value lands beyond 1 / std_floor scales from the mean.
+            std_floor: each scale is at least this fraction of the largest distance of a training
+                value from the mean, so no training value lands beyond 1 / std_floor scales from
+                it (5 by default): a nearly constant feature cannot blow up; 0 turns it off.
             clip_quantile: fit the scaling on training values clipped to their [q, 1 - q]
                 quantiles (e.g. 0.01), for heavy-tailed inputs; 0 fits on the values as they are.
             standardize_targets: for regression, train on targets scaled to zero mean and unit

@@ -6,12 +6,13 @@
 - `global`: one for the whole input;
 - `none`: inputs as they are.
 
-The scale is the standard deviation, raised to a floor of `std_floor` times the range (max - min)
-of the values it scales, so that no training value lands further than 1 / std_floor scales from
-the mean: a nearly constant feature (a border pixel that is lit in a handful of images, a rare
-one-hot column) cannot blow a test value up to 50. A constant one is centred and left unscaled.
-`clip_quantile` fits the mean, scale and range on values clipped to their [q, 1 - q] quantiles,
-so that a few huge values (heavy tails) do not squash all the others.
+The scale is the standard deviation, raised to a floor of `std_floor` times the largest distance
+of a training value from the mean, so that no training value lands further than 1 / std_floor
+scales from the mean (5 for the default 0.2): a nearly constant feature (a border pixel lit in a
+handful of images, a rare one-hot column) cannot blow a value up to 50, while an ordinary one is
+left alone (a normal feature's values stay within 5 standard deviations). A constant feature is
+centred and left unscaled. `clip_quantile` fits the mean and scale on values clipped to their
+[q, 1 - q] quantiles, so that a few huge values (heavy tails) do not squash all the others.
 """
 
 from __future__ import annotations
@@ -66,7 +67,7 @@ class InputScaler:
         self.mode, self.mean, self.scale = mode, mean, scale
 
     @classmethod
-    def fit(cls, x: Tensor, mode: Mode, std_floor: float = 0.1, clip_quantile: float = 0.0) -> InputScaler:
+    def fit(cls, x: Tensor, mode: Mode, std_floor: float = 0.2, clip_quantile: float = 0.0) -> InputScaler:
         """Statistics of the training inputs `x` `(N, *input_shape)`."""
         check_options(std_floor, clip_quantile)
         if mode == "none":
@@ -80,8 +81,8 @@ class InputScaler:
             low, high = np.quantile(columns.numpy(), [clip_quantile, 1 - clip_quantile], axis=0)
             columns = columns.clamp(torch.from_numpy(low), torch.from_numpy(high))
         std, mean = torch.std_mean(columns, dim=0) if len(columns) > 1 else (torch.zeros(columns.shape[1]), columns[0])
-        spread = columns.amax(dim=0) - columns.amin(dim=0)
-        scale = torch.maximum(std, std_floor * spread)
+        farthest = (columns - mean).abs().amax(dim=0)
+        scale = torch.maximum(std, std_floor * farthest)
         scale = torch.where(scale > 0, scale, torch.ones_like(scale))  # a constant: centred, not scaled
         return cls(mode, mean.float().reshape(shape[1:]), scale.float().reshape(shape[1:]))
 
@@ -100,6 +101,6 @@ class InputScaler:
 
 def check_options(std_floor: float, clip_quantile: float) -> None:
     if not 0 <= std_floor < 1:
-        raise UserError(f"std_floor must be in [0, 1) (a fraction of each feature's range), got {std_floor}")
+        raise UserError(f"std_floor must be in [0, 1) (a fraction of the largest deviation from the mean), got {std_floor}")
     if not 0 <= clip_quantile < 0.5:
         raise UserError(f"clip_quantile must be in [0, 0.5) (e.g. 0.01 fits on the 1st-99th percentiles), got {clip_quantile}")
