@@ -17,7 +17,7 @@ import torch
 from torch import Tensor
 
 from lit_dl.data.base import InMemoryDataModule
-from lit_dl.data.scaling import InputScaler, check_options, resolve_mode
+from lit_dl.data.scaling import InputScaler, resolve_mode
 from lit_dl.errors import UserError
 
 REQUIRED_KEYS = ("x_train", "y_train", "x_test", "y_test")
@@ -149,7 +149,6 @@ class ArrayDataModule(InMemoryDataModule):
         self.path = Path(path)
         arrays = _read_npz(self.path)
         _check_arrays(arrays, self.path)
-        check_options(std_floor, clip_quantile)
 
         stored_shape = tuple(arrays["x_train"].shape[1:]) or (1,)  # a 1-D x is one feature per sample
         sample_size = math.prod(stored_shape)
@@ -160,25 +159,8 @@ class ArrayDataModule(InMemoryDataModule):
                 f"(stored as {list(stored_shape)}); its entries must multiply to {sample_size}"
             )
 
-        y_train = arrays["y_train"]
-        if task != "regression" and _is_one_hot(y_train):
-            raise UserError(
-                f"y_train in {self.path} looks one-hot encoded (shape {list(y_train.shape)}, one 1 per row); "
-                "store one class index per sample instead: y.argmax(axis=1)"
-            )
-        self.task = task or infer_task(y_train)
         targets = {split: arrays[f"y_{split}"] for split in ("train", "val", "test") if f"y_{split}" in arrays}
-        self.classes: list[int | float] | None = None
-        if self.task == "classification":
-            labels = class_labels(targets, self.path, classes)
-            self.classes = [_plain_number(label) for label in labels]
-            self.num_classes = self.num_outputs = len(labels)
-            self.class_names = [str(label) for label in self.classes]
-            y = {split: torch.from_numpy(class_indices(labels, values.reshape(len(values)))) for split, values in targets.items()}
-        else:
-            self.num_classes = None
-            self.num_outputs = math.prod(y_train.shape[1:])
-            y = {split: torch.from_numpy(values.reshape(len(values), -1).astype(np.float32)) for split, values in targets.items()}
+        y = self._read_targets(targets, task, classes)
         x = {
             split: torch.from_numpy(arrays[f"x_{split}"].astype(np.float32).reshape(-1, *self.input_shape))
             for split in targets
@@ -193,6 +175,28 @@ class ArrayDataModule(InMemoryDataModule):
         self.splits = {split: (x[split], y[split]) for split in ("train", "val", "test")}
         if self.task == "regression" and standardize_targets:
             self.scale_targets()
+
+    def _read_targets(
+        self, targets: dict[str, np.ndarray], task: str | None, classes: list[int | float] | None
+    ) -> dict[str, Tensor]:
+        """Each split's targets as tensors; sets the task, its classes or outputs."""
+        y_train = targets["train"]
+        if task != "regression" and _is_one_hot(y_train):
+            raise UserError(
+                f"y_train in {self.path} looks one-hot encoded (shape {list(y_train.shape)}, one 1 per row); "
+                "store one class index per sample instead: y.argmax(axis=1)"
+            )
+        self.task = task or infer_task(y_train)
+        self.classes: list[int | float] | None = None
+        if self.task == "regression":
+            self.num_classes = None
+            self.num_outputs = math.prod(y_train.shape[1:])
+            return {split: torch.from_numpy(values.reshape(len(values), -1).astype(np.float32)) for split, values in targets.items()}
+        labels = class_labels(targets, self.path, classes)
+        self.classes = [_plain_number(label) for label in labels]
+        self.num_classes = self.num_outputs = len(labels)
+        self.class_names = [str(label) for label in self.classes]
+        return {split: torch.from_numpy(class_indices(labels, values.reshape(len(values)))) for split, values in targets.items()}
 
     @property
     def input_mean(self) -> Tensor | None:
