@@ -47,6 +47,19 @@ def test_validation_split_is_seeded_and_disjoint(write_npz):
     assert not torch.equal(other.splits["val"][0][:10], first.splits["val"][0])
 
 
+def test_train_on_val_trains_on_the_validation_samples_too(write_npz):
+    arrays = classification_arrays()
+    arrays["x_train"][:, 0] = np.arange(100)  # a sample id
+    datamodule = ArrayDataModule(write_npz(**arrays), train_on_val=True, standardize="none")
+    train_ids = sorted(datamodule.splits["train"][0][:, 0].long().tolist())
+    assert train_ids == list(range(100)) and len(datamodule.splits["val"][0]) == 10
+    assert set(datamodule.splits["val"][0][:, 0].long().tolist()) <= set(train_ids)
+    assert "trained on val too" in datamodule.description
+    # The scaling is fitted on every sample that trains.
+    scaled = ArrayDataModule(write_npz(**arrays), train_on_val=True)
+    torch.testing.assert_close(scaled.input_mean[0], torch.tensor(49.5))
+
+
 def test_stored_validation_split_is_used(write_npz):
     arrays = classification_arrays()
     arrays.update(x_val=np.ones((7, 64)), y_val=np.zeros(7, dtype=np.int64))

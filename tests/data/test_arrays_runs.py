@@ -44,7 +44,7 @@ def test_arrays_recipe_picks_the_net_from_the_shape_and_records_it(lit_dl, tmp_p
     path = write_npz(**image_arrays())
     run_dir, out = fit(lit_dl, tmp_path, path, *(["--data.init_args.input_shape", shape] if shape else []))
     assert f"Classifier with {net}," in out
-    assert f"data: ArrayDataModule (standardize {mode})," in out
+    assert f"data: ArrayDataModule (standardize {mode}; trained on val too)," in out
     results = json.loads((run_dir / "results.json").read_text())
     assert results["net"] == net and results["data"] == {"standardize": mode}
     config = yaml.safe_load((run_dir / "config.yaml").read_text())
