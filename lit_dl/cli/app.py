@@ -201,7 +201,9 @@ class LitDLCLI(*(extension.CLISteps for extension in EXTENSIONS.values()), Light
         if self.trainer.is_global_zero:  # a full, read-only or blocked disk, before the first epoch
             checks.check_room_for(self.model, self.session.run_dir, resumed)
         self._setup_done()
-        self.session.begin(seed=self.config["fit"].get("seed_everything"))
+        # A new run records the net that trains (NetForShape picks one) and what the data chose.
+        made = {"net": type(getattr(self.model, "net", self.model)).__name__, "data": getattr(self.datamodule, "choices", {})}
+        self.session.begin(seed=self.config["fit"].get("seed_everything"), **made)
 
     def after_fit(self) -> None:
         trainer = self.trainer

@@ -85,4 +85,8 @@ class SaveConfigOnce(SaveConfigCallback):
             for flag in self.COMMAND_FLAGS:
                 if flag in config:
                     del config[flag]
+            # Init args the DataModule resolved from the data (ArrayDataModule's `standardize: auto`
+            # becomes the mode used, relabelled `classes`), so the file says and reruns what was used.
+            for key, value in getattr(trainer.datamodule, "choices", {}).items():
+                config[f"data.init_args.{key}"] = value
             save_config(Path(log_dir), self.parser.dump(config, skip_none=False, skip_check=True))

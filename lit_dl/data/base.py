@@ -65,11 +65,15 @@ class InMemoryDataModule(pl.LightningDataModule):
         """The first `count` test inputs as a user has them, before `input_transform`."""
         return self.splits["test"][0][:count].cpu()
 
+    def tensors(self, split: str) -> Split:
+        """The tensors a loader of `split` serves (a subclass may transform the stored ones)."""
+        return self.splits[split]
+
     def _loader(self, split: str, train: bool) -> TensorBatchLoader:
         # Each DDP rank reads its own shard.
         rank, world = distributed_position(self.trainer)
         return TensorBatchLoader(
-            self.splits[split],
+            self.tensors(split),
             batch_size=self.batch_size if train else self.eval_batch_size,
             shuffle=train,
             seed=self.seed,
