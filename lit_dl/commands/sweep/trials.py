@@ -128,10 +128,11 @@ def _stop(child: subprocess.Popen, signum: int) -> int:
 
 
 def _outcome(returncode: int, lines: list[str], stopped: bool, known_run_dir: Callable[[], str | None]) -> Fit:
+    from lit_dl.run.layout import RunPaths
     from lit_dl.run.results import read_results
 
     # `lit-dl fit` prints the run directory last; a warning at exit may still follow it.
-    run_dir = next((line for line in reversed(lines) if (Path(line) / "config.yaml").is_file()), None)
+    run_dir = next((line for line in reversed(lines) if RunPaths(Path(line)).config.is_file()), None)
     run_dir = run_dir or (known_run_dir() if returncode != 0 else None)
     recorded = read_results(Path(run_dir)).get("status") if run_dir else None
     if returncode == 0 and run_dir:
