@@ -71,7 +71,8 @@ def whole_nets() -> set[str]:
 
 
 def test_the_walk_covers_every_whole_net():
-    assert {cls.__name__ for cls, *_ in ZOO} == whole_nets()
+    # NetForShape builds one of the walked nets (MLP, SimpleCNN, GRU) and is never a net of its own.
+    assert {cls.__name__ for cls, *_ in ZOO} == whole_nets() - {"NetForShape"}
 
 
 def user_model_of(cls: type, input_shape: list[int], kwargs: dict) -> UserModel:
