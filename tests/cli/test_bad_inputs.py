@@ -288,6 +288,9 @@ CASES = [
     Case("resume on a read-only root", lambda c: fit("--ckpt_path", "last", "--trainer.max_epochs", "2", *NO_SCHEDULE), ["read-only"], setup=root_read_only),
     Case("full disk", lambda c: fit(), ["no space"], setup=root_on_tmpfs(leave=0)),
     Case("disk full at the first checkpoint", lambda c: fit(), ["no space"], setup=root_on_tmpfs(leave=24_000), new_run=True),
+    # The evaluation runs, then its figure and record cannot be written: one line, and the run as it was
+    # (no empty confusion_matrix_best.png, no test row in metrics.csv that results.json never records).
+    Case("test on a full disk", lambda c: evaluate("test", "--ckpt_path", "best"), ["no space"], setup=root_on_tmpfs(leave=0)),
     Case("resume on a full disk", lambda c: fit("--ckpt_path", "last", "--trainer.max_epochs", "2", *NO_SCHEDULE), ["no space"], setup=root_on_tmpfs(leave=4_000)),
     # -- checkpoints and the evaluation commands -------------------------------------------------
     Case("test without a checkpoint", lambda c: evaluate("test"), ["--ckpt_path", "best", "last"]),
