@@ -122,3 +122,20 @@ def test_a_sweep_killed_mid_trial_resumes_and_continues_that_trials_run(tmp_path
     assert json.loads((second / "results.json").read_text())["status"] == "completed"
     states = [t.state.name for t in optuna.load_study(study_name="grid", storage=study.storage(record)).get_trials()]
     assert sorted(states) == ["COMPLETE"] * 3 + ["FAIL"]  # the killed attempt, then its retry
+
+
+@pytest.mark.broken_runs("a results.json written by hand, no run")
+def test_a_retried_trial_whose_run_ended_meanwhile_is_taken_as_it_ended(tmp_path):
+    """The sweep killed just after its trial's fit completed: the retry must not fit that run again
+    (a finished run refuses to train more), it takes the recorded outcome."""
+    from lit_dl.commands.sweep import trials
+
+    run = tmp_path / "version_1"
+    run.mkdir()
+    for status, taken in [("running", False), ("interrupted", False), ("completed", True), ("pruned", True)]:
+        (run / "results.json").write_text(json.dumps({"status": status}))
+        ended = trials.ended_meanwhile(str(run))
+        assert (ended is not None) == taken, status
+        assert ended is None or (ended.status, ended.run_dir, ended.returncode) == (status, str(run), 0)
+    assert trials.ended_meanwhile(None) is None
+    assert trials.ended_meanwhile(str(tmp_path / "gone")) is None

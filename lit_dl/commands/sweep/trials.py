@@ -148,6 +148,15 @@ def _outcome(returncode: int, lines: list[str], stopped: bool, known_run_dir: Ca
     return Fit(returncode, run_dir, status, error, stopped)
 
 
+def ended_meanwhile(run_dir: str | None) -> Fit | None:
+    """The outcome of a resumed trial's run that ended on its own (its worker was killed after the
+    fit completed, before telling the study): continuing it would train nothing."""
+    from lit_dl.run.results import read_results
+
+    recorded = read_results(Path(run_dir)).get("status") if run_dir and Path(run_dir).is_dir() else None
+    return Fit(0, run_dir, recorded, None) if recorded in ("completed", "pruned") else None
+
+
 def _die_with_parent() -> None:
     """In the fit's process: SIGTERM it when its worker dies (a kill -9 of the sweep), so that it
     stops, saves last.ckpt, and the retried trial continues it."""

@@ -58,7 +58,7 @@ def run_trial(study: Any, trial: Any, record: Path, settings: dict[str, Any], la
         env = trials.fit_env(record, settings, trial.number, report=index == 0)
         earlier = set(runs.values())
         reported = lambda: (trial.user_attrs.get("run_dir") if trial.user_attrs.get("run_dir") not in earlier else None)  # noqa: E731
-        fit = trials.run_fit(trials.fit_command(fit_settings, values, seed, resume), log, env, reported)
+        fit = trials.ended_meanwhile(resume) or trials.run_fit(trials.fit_command(fit_settings, values, seed, resume), log, env, reported)
         resume = None
         if fit.run_dir:
             runs[str(seed)] = fit.run_dir
