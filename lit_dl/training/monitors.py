@@ -6,7 +6,8 @@ from typing import Any
 
 import lightning.pytorch as pl
 from lightning.pytorch.callbacks import LearningRateMonitor
-from lightning.pytorch.utilities import grad_norm
+import torch
+from torch.nn.utils import get_total_norm
 from torch.optim import Optimizer
 
 
@@ -29,7 +30,9 @@ class StepLearningRateMonitor(LearningRateMonitor):
 class GradientNormMonitor(pl.Callback):
     """Logs `grad_norm/total` (and, with `per_layer`, `grad_norm/<parameter>`) before each
     optimizer step that the trainer logs (every `log_every_n_steps`), so the norms cost no host
-    sync on the steps in between.
+    sync on the steps in between, and at those steps only the logged values are read: the norms
+    stay tensors until Lightning writes them (Lightning's `grad_norm` reads every parameter's norm
+    to build the total, a host sync per parameter tensor).
 
     Args:
         norm_type: the p of the p-norm (2.0 for the Euclidean norm).
@@ -44,13 +47,12 @@ class GradientNormMonitor(pl.Callback):
         # Lightning writes step k's logs when (k + 1) is a multiple of log_every_n_steps.
         if (trainer.global_step + 1) % trainer.log_every_n_steps != 0:
             return
-        norms = grad_norm(pl_module, norm_type=self.norm_type)
-        if not norms:
+        gradients = {name: p.grad for name, p in pl_module.named_parameters() if p.grad is not None}
+        if not gradients:
             return
-        prefix = f"grad_{float(self.norm_type)}_norm"
-        logged = {"grad_norm/total": norms.pop(f"{prefix}_total")}
+        logged = {"grad_norm/total": get_total_norm(list(gradients.values()), self.norm_type)}
         if self.per_layer:
-            logged.update({f"grad_norm/{name.removeprefix(prefix + '/')}": value for name, value in norms.items()})
+            logged.update({f"grad_norm/{name}": torch.linalg.vector_norm(g, self.norm_type) for name, g in gradients.items()})
         pl_module.log_dict(logged, on_step=True, on_epoch=False)
 
 
