@@ -108,8 +108,15 @@ class CountHostSyncs(pl.Callback):
         Path(self.out, f"rank{trainer.global_rank}.json").write_text(json.dumps(self.steps))
 
 
+# The default bar here is the plain epoch lines (the output is no terminal); on a terminal it is
+# one of these, which update after every batch.
+BARS = {"default": [], "rich": ["--trainer.callbacks+=lit_dl.training.progress.RichBar"],
+        "tqdm": ["--trainer.callbacks+=lit_dl.training.progress.TQDMBar"]}
+
+
 @pytest.mark.slow
-def test_a_ddp_step_that_does_not_log_makes_no_collective_and_reads_no_tensor(tmp_path):
+@pytest.mark.parametrize("bar", BARS)
+def test_a_ddp_step_that_does_not_log_makes_no_collective_and_reads_no_tensor(bar, tmp_path):
     counts = tmp_path / "counts"
     counts.mkdir()
 
@@ -119,6 +126,7 @@ def test_a_ddp_step_that_does_not_log_makes_no_collective_and_reads_no_tensor(tm
         "--data.init_args.n_val", "256", "--data.init_args.n_test", "256",
         "--trainer.log_every_n_steps", str(LOG_EVERY), "--test_after_fit", "false",
         "--trainer.callbacks+=tests.training.test_step_syncs.CountHostSyncs", "--trainer.callbacks.out", str(counts),
+        *BARS[bar],
     )
 
     assert done.returncode == 0, done.stderr
