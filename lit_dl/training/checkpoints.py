@@ -79,15 +79,19 @@ class RunCheckpoint(ModelCheckpoint):
     def _then_save_last(self, trainer: pl.Trainer, pl_module: pl.LightningModule, *hooks: Any) -> None:
         """Run Lightning's `hooks` (each saves the top-k (best) checkpoint if this one is), then
         make `last.ckpt` this state: a link to the best when it was just written."""
-        best_before = _identity(self.best_model_path)
-        for hook in hooks:
-            hook(trainer, pl_module)
-        if not _training(trainer):
-            return
-        new_best = bool(self.best_model_path) and _identity(self.best_model_path) != best_before
-        if new_best:
+        best_before, metrics_before = _identity(self.best_model_path), self.best_metrics
+        if _training(trainer):
+            # In the state a new best checkpoint saves (a run resumed from it reports them).
             self.best_metrics = validation_metrics(trainer)
-        self.write_last(trainer, same_as=self.best_model_path if new_best else None)
+        try:
+            for hook in hooks:
+                hook(trainer, pl_module)
+        finally:
+            new_best = bool(self.best_model_path) and _identity(self.best_model_path) != best_before
+            if not new_best:
+                self.best_metrics = metrics_before
+        if _training(trainer):
+            self.write_last(trainer, same_as=self.best_model_path if new_best else None)
 
     def write_last(self, trainer: pl.Trainer, same_as: str | None = None, always: bool = False) -> None:
         """Make `last.ckpt` the state of this step, once per step. `same_as`: a checkpoint file
