@@ -12,8 +12,15 @@ is trained by four runners, interleaved in one worker process, several rounds, m
 - `hand_dataloader`: the loop most people write: `DataLoader(TensorDataset)`, default AdamW;
 
 plus one `lit:<trick>` runner per speed trick in `TRICKS`: the same `lit-dl fit` with that trick
-switched off. The time of a step is the gap between the ends of two consecutive optimizer steps;
-the first fifth of the steps is left out. Overhead: microseconds per step over `hand_best`.
+switched off; and, to price lit-dl's defaults (`RunDefaults`, the `defaults:` section):
+
+- `lightning_bare`: a bare `Trainer` (no logger, checkpointing, progress bar or model summary)
+  training lit-dl's own task on the same batches: what every default together is measured against;
+- `lit-<default>`: `lit-dl fit` with that one default switched off (`--defaults.<default> false`),
+  and `lit-all_defaults` with all of them off.
+
+The time of a step is the gap between the ends of two consecutive optimizer steps; the first
+fifth of the steps is left out. Overhead: microseconds per step over `hand_best`.
 
     python -m scripts.bench.overhead --case mlp --repeats 5 --workdir /tmp/x   # one case, JSON
 """
@@ -48,6 +55,7 @@ TITLES = {
     "lightning": "plain Lightning, same batches and optimizer",
     "lit": "`lit-dl fit`",
     "hand_dataloader": "hand loop: DataLoader(TensorDataset), AdamW",
+    "lightning_bare": "bare Lightning Trainer, lit-dl's task, same batches",
 }
 # Speed tricks that remain in lit_dl: name -> (what it is, the `lit-dl fit` arguments that switch
 # it off). Each gets a row: the same run without it.
@@ -55,6 +63,17 @@ TRICKS: dict[str, tuple[str, list[str]]] = {
     "NoProfiler": ("one shared null context per hook call instead of PassThroughProfiler's new generator context",
                    ["--trainer.profiler", "lightning.pytorch.profilers.PassThroughProfiler"]),
 }
+# Every default of `RunDefaults`, with the value that switches it off; the order of the table.
+DEFAULTS = {
+    "lr_monitor": "false", "grad_norm": "false", "progress": "false", "summary": "false", "exact_resume": "false",
+    "stop_on_signal": "false", "stop_on_nan": "false", "checkpoint_every_n_steps": "null", "atomic_checkpoints": "false",
+}
+ALL_DEFAULTS = "all_defaults"
+DEFAULT_RUNNERS = tuple(f"lit-{name}" for name in (*DEFAULTS, ALL_DEFAULTS))
+GOAL_DEFAULTS_US = 100.0  # all defaults together, per step, over a bare Trainer with lit-dl's task
+GOAL_ONE_DEFAULT_US = 20.0  # any one default, per step, or a reason below
+# Why a default may cost more than GOAL_ONE_DEFAULT_US a step (none does, measured; the table says).
+REASONS: dict[str, str] = {}
 GOAL_NO_SLOWER_THAN_LIGHTNING = ("mlp",)
 GOAL_HAND_RATIO = {"cnn": 1.05, "gru": 1.05}
 
@@ -206,6 +225,36 @@ def run_lightning(case: str, train: tuple, device: str, workdir: Path, seed: int
     return timer.times
 
 
+def run_lightning_bare(case: str, train: tuple, device: str, workdir: Path, seed: int = 0) -> list[tuple[float, float]]:
+    """A bare `Trainer` (no logger, checkpointing, progress bar or model summary, Lightning's own
+    profiler) training lit-dl's task (Classifier, AdamW as lit-dl builds it) on the same batches."""
+    import functools
+
+    import lightning.pytorch as pl
+    import torch
+
+    from lit_dl.data import TensorBatchLoader
+    from lit_dl.tasks import Classifier
+    from scripts.bench.step_timer import StepTimer
+
+    pl.seed_everything(seed, verbose=False)
+    classes = int(train[-1].max()) + 1
+    task = Classifier(net=make_net(case, classes), num_outputs=classes, optimizer=functools.partial(torch.optim.AdamW, lr=LR))
+    timer = StepTimer()
+    trainer = pl.Trainer(
+        max_epochs=1, accelerator="gpu" if device == "cuda" else "cpu", devices=1, logger=False, enable_checkpointing=False,
+        enable_progress_bar=False, enable_model_summary=False, callbacks=[timer], default_root_dir=str(workdir / "bare"),
+    )
+    trainer.fit(task, TensorBatchLoader(train, batch_size=BATCH, shuffle=True, seed=seed))
+    return timer.times
+
+
+def defaults_off(name: str) -> list[str]:
+    """`lit-dl fit` arguments that switch one default off (`all_defaults`: every one)."""
+    names = list(DEFAULTS) if name == ALL_DEFAULTS else [name]
+    return [argument for default in names for argument in (f"--defaults.{default}", DEFAULTS[default])]
+
+
 def run_lit(experiment: Path, workdir: Path, extra: list[str]) -> list[tuple[float, float]]:
     from lit_dl.cli import main
     from scripts.bench.step_timer import StepTimer
@@ -224,6 +273,9 @@ def run_runner(name: str, case: str, train: tuple, experiment: Path, workdir: Pa
     if name in ("hand_best", "hand_dataloader"):
         with environment_variable(NVML_CHECK, USER_NVML_CHECK):
             return run_hand(case, train, device, best=name == "hand_best")
+    if name == "lightning_bare":  # with the variable as lit-dl gives it back: only the defaults differ
+        with environment_variable(NVML_CHECK, USER_NVML_CHECK), contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+            return run_lightning_bare(case, train, device, workdir)
     # Lightning's and lit-dl's processes have imported Lightning, which sets the variable.
     with environment_variable(NVML_CHECK, "1"), contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
         if name == "lightning":
@@ -232,7 +284,13 @@ def run_runner(name: str, case: str, train: tuple, experiment: Path, workdir: Pa
             return run_lit(experiment, workdir, [])
         if name.startswith("lit:") and name[4:] in TRICKS:
             return run_lit(experiment, workdir, TRICKS[name[4:]][1])
-    raise ValueError(f"unknown runner {name!r}; choose from {', '.join(RUNNERS)} or lit:<trick> of {', '.join(TRICKS) or 'none'}")
+        if name in DEFAULT_RUNNERS:
+            return run_lit(experiment, workdir, defaults_off(name[4:]))
+    raise ValueError(f"unknown runner {name!r}; choose from {', '.join(all_runners())}")
+
+
+def all_runners() -> tuple[str, ...]:
+    return (*RUNNERS, *(f"lit:{t}" for t in TRICKS), "lightning_bare", *DEFAULT_RUNNERS)
 
 
 def step_time(times: list[tuple[float, float]], warmup: int) -> tuple[float, float]:
@@ -251,7 +309,7 @@ def worker(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
     parser.add_argument("--workdir", type=Path, required=True)
-    parser.add_argument("--runners", default=",".join(RUNNERS + tuple(f"lit:{t}" for t in TRICKS)))
+    parser.add_argument("--runners", default=",".join(all_runners()))
     args = parser.parse_args(argv)
 
     import torch
@@ -335,12 +393,37 @@ def goals(results: dict[str, Any]) -> list[tuple[str, str, str, str]]:
                 f"{ratio:.2f} ({cpu['lit'] * 1e3:.2f} vs {cpu['hand_best'] * 1e3:.2f} ms/step; wall {wall['lit'] / wall['hand_best']:.2f})",
                 met(ratio <= GOAL_HAND_RATIO[case]),
             ))
+        if "lightning_bare" in cpu:
+            extra = (cpu["lit"] - cpu["lightning_bare"]) * 1e6
+            rows.append((
+                f"Defaults, {case}: all of them together, `lit-dl fit` over a bare Trainer with lit-dl's task, same batches (CPU time)",
+                f"<= {GOAL_DEFAULTS_US:.0f} us/step",
+                f"{extra:+,.0f} us ({cpu['lit'] * 1e3:.3f} vs {cpu['lightning_bare'] * 1e3:.3f} ms/step; +/-{spread_us(out):,.0f} us between rounds)",
+                met(extra <= GOAL_DEFAULTS_US),
+            ))
+    priced = [(case, name, cost) for case, out in results.items() for name, cost in default_costs(out).items()]
+    if priced:
+        over = [f"{name} on {case} ({cost:+,.0f} us)" for case, name, cost in priced if cost > GOAL_ONE_DEFAULT_US and name not in REASONS]
+        rows.append((f"Defaults: each one alone ({', '.join(DEFAULTS)}), every case", f"<= {GOAL_ONE_DEFAULT_US:.0f} us/step or a reason",
+                     "over it without a reason: " + (", ".join(over) if over else "none"), met(not over)))
     return rows
+
+
+def default_costs(out: dict[str, Any]) -> dict[str, float]:
+    """Microseconds per step each default costs: `lit-dl fit` minus the same run without it."""
+    cpu = out[MEASURE]
+    return {name: (cpu["lit"] - cpu[f"lit-{name}"]) * 1e6 for name in DEFAULTS if f"lit-{name}" in cpu}
+
+
+def spread_us(out: dict[str, Any], runner: str = "lit") -> float:
+    """Half the range of one runner's CPU time per step over the rounds, in microseconds."""
+    rounds = out[MEASURE.removeprefix("median_")][runner]
+    return (max(rounds) - min(rounds)) / 2 * 1e6
 
 
 def markdown(results: dict[str, Any]) -> list[str]:
     first = next(iter(results.values()))
-    runners = list(first[MEASURE])
+    runners = [r for r in first[MEASURE] if r not in DEFAULT_RUNNERS]
     header = ["case", "steps"] + [TITLES.get(r, f"`lit-dl fit` without {r[4:]}") for r in runners]
     lines = [
         "## Overhead",
@@ -359,6 +442,7 @@ def markdown(results: dict[str, Any]) -> list[str]:
         "Wall time, the same runs:",
         "",
         *table(header, [[out["title"], out["steps"], *(ms(out, r, "median_wall_s") for r in runners)] for out in results.values()]),
+        *defaults_table(results),
     ]
     if not TRICKS:
         return lines + ["", "No speed trick beyond public APIs remains in lit_dl, so there are no with/without rows."]
@@ -368,6 +452,28 @@ def markdown(results: dict[str, Any]) -> list[str]:
          f"{1 - out[MEASURE]['lit'] / out[MEASURE][f'lit:{name}']:.1%}"]
         for case, out in results.items() for name in TRICKS if f"lit:{name}" in out[MEASURE]
     ])
+
+
+def defaults_table(results: dict[str, Any]) -> list[str]:
+    costs = {case: default_costs(out) for case, out in results.items()}
+    if not any(costs.values()):
+        return []
+    cases = [case for case in results if costs[case]]
+    noise = ", ".join(f"{case} +/-{spread_us(results[case]):,.0f} us" for case in cases)
+    rows = [[f"`{name}`", *(f"{costs[case][name]:+,.0f}" for case in cases), REASONS.get(name, "")] for name in DEFAULTS]
+    rows.append(["all together", *(f"{(results[c][MEASURE]['lit'] - results[c][MEASURE][f'lit-{ALL_DEFAULTS}']) * 1e6:+,.0f}"
+                                   for c in cases), "`lit-dl fit` minus the same run with every default off"])
+    rows.append(["over a bare Trainer", *(f"{(results[c][MEASURE]['lit'] - results[c][MEASURE]['lightning_bare']) * 1e6:+,.0f}"
+                                          for c in cases), "lit-dl's task in a bare `Trainer`, same batches (the goal's measure)"])
+    return [
+        "",
+        f"Defaults: microseconds per step each one costs, `lit-dl fit` with every default minus the same run with that "
+        f"one off (`--defaults.NAME false`), CPU time. A difference within the rounds' spread ({noise}: half the range of "
+        f"`lit-dl fit` over the rounds) is noise. Goal: each at most {GOAL_ONE_DEFAULT_US:.0f} us, or a reason; all together "
+        f"at most {GOAL_DEFAULTS_US:.0f} us.",
+        "",
+        *table(["default", *cases, "why it may cost more"], rows),
+    ]
 
 
 if __name__ == "__main__":
