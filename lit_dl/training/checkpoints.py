@@ -45,6 +45,7 @@ class RunCheckpoint(ModelCheckpoint):
 
     best_metrics: dict[str, float] = {}
     _last_step: int | None = None
+    _state_key: str | None = None
     _keeps_last: bool = False
     _validated_at_epoch_end: bool = False
 
@@ -52,6 +53,15 @@ class RunCheckpoint(ModelCheckpoint):
         if self.save_last:  # Lightning's own `last` saving would write a second, stale copy
             self._keeps_last, self.save_last = True, False
         super().setup(trainer, pl_module, stage)
+
+    @property
+    def state_key(self) -> str:
+        # Lightning names every hook call after it (a repr of five settings, about 1.5 us) and
+        # calls each callback's hooks several times a step; the settings it names are fixed
+        # once the callback is built.
+        if self._state_key is None:
+            self._state_key = super().state_key
+        return self._state_key
 
     @property
     def last_path(self) -> str:

@@ -63,13 +63,26 @@ TRICKS: dict[str, tuple[str, list[str]]] = {
     "NoProfiler": ("one shared null context per hook call instead of PassThroughProfiler's new generator context",
                    ["--trainer.profiler", "lightning.pytorch.profilers.PassThroughProfiler"]),
 }
-# Every default of `RunDefaults`, with the value that switches it off; the order of the table.
-DEFAULTS = {
-    "lr_monitor": "false", "grad_norm": "false", "progress": "false", "summary": "false", "exact_resume": "false",
-    "stop_on_signal": "false", "stop_on_nan": "false", "checkpoint_every_n_steps": "null", "atomic_checkpoints": "false",
+# Every default of `RunDefaults`, in the table's order: the `lit-dl fit` arguments that switch it off
+# (the progress bar: also Lightning's own, which would take its place) and the class it adds
+# (None: a plugin, no callback hooks).
+DEFAULTS: dict[str, tuple[list[str], str | None]] = {
+    "lr_monitor": (["--defaults.lr_monitor", "false"], "StepLearningRateMonitor"),
+    "grad_norm": (["--defaults.grad_norm", "false"], "GradientNormMonitor"),
+    "progress": (["--defaults.progress", "false", "--trainer.enable_progress_bar", "false"], "LineProgressBar"),
+    "summary": (["--defaults.summary", "false"], "RunSummary"),
+    "exact_resume": (["--defaults.exact_resume", "false"], "ExactResume"),
+    "stop_on_signal": (["--defaults.stop_on_signal", "false"], "StopOnSignal"),
+    "stop_on_nan": (["--defaults.stop_on_nan", "false"], "StopOnNonFiniteLoss"),
+    "checkpoint_every_n_steps": (["--defaults.checkpoint_every_n_steps", "null"], "PeriodicCheckpoint"),
+    "atomic_checkpoints": (["--defaults.atomic_checkpoints", "false"], None),
 }
 ALL_DEFAULTS = "all_defaults"
 DEFAULT_RUNNERS = tuple(f"lit-{name}" for name in (*DEFAULTS, ALL_DEFAULTS))
+# Instrumented runs: lit-dl with every callback's per-step hooks timed; a bare Trainer with this
+# many empty callbacks, for the cost of Lightning calling one callback's hooks.
+HOOKS_RUNNER, EMPTY_CALLBACKS = "lit+hooks", 20
+DISPATCH_RUNNER = f"lightning_bare+{EMPTY_CALLBACKS}"
 GOAL_DEFAULTS_US = 100.0  # all defaults together, per step, over a bare Trainer with lit-dl's task
 GOAL_ONE_DEFAULT_US = 20.0  # any one default, per step, or a reason below
 # Why a default may cost more than GOAL_ONE_DEFAULT_US a step (none does, measured; the table says).
@@ -225,9 +238,10 @@ def run_lightning(case: str, train: tuple, device: str, workdir: Path, seed: int
     return timer.times
 
 
-def run_lightning_bare(case: str, train: tuple, device: str, workdir: Path, seed: int = 0) -> list[tuple[float, float]]:
+def run_lightning_bare(case: str, train: tuple, device: str, workdir: Path, seed: int = 0, empty: int = 0) -> list[tuple[float, float]]:
     """A bare `Trainer` (no logger, checkpointing, progress bar or model summary, Lightning's own
-    profiler) training lit-dl's task (Classifier, AdamW as lit-dl builds it) on the same batches."""
+    profiler) training lit-dl's task (Classifier, AdamW as lit-dl builds it) on the same batches;
+    with `empty` callbacks that do nothing."""
     import functools
 
     import lightning.pytorch as pl
@@ -243,7 +257,8 @@ def run_lightning_bare(case: str, train: tuple, device: str, workdir: Path, seed
     timer = StepTimer()
     trainer = pl.Trainer(
         max_epochs=1, accelerator="gpu" if device == "cuda" else "cpu", devices=1, logger=False, enable_checkpointing=False,
-        enable_progress_bar=False, enable_model_summary=False, callbacks=[timer], default_root_dir=str(workdir / "bare"),
+        enable_progress_bar=False, enable_model_summary=False, callbacks=[timer, *(pl.Callback() for _ in range(empty))],
+        default_root_dir=str(workdir / "bare"),
     )
     trainer.fit(task, TensorBatchLoader(train, batch_size=BATCH, shuffle=True, seed=seed))
     return timer.times
@@ -251,8 +266,7 @@ def run_lightning_bare(case: str, train: tuple, device: str, workdir: Path, seed
 
 def defaults_off(name: str) -> list[str]:
     """`lit-dl fit` arguments that switch one default off (`all_defaults`: every one)."""
-    names = list(DEFAULTS) if name == ALL_DEFAULTS else [name]
-    return [argument for default in names for argument in (f"--defaults.{default}", DEFAULTS[default])]
+    return [argument for default in (DEFAULTS if name == ALL_DEFAULTS else [name]) for argument in DEFAULTS[default][0]]
 
 
 def run_lit(experiment: Path, workdir: Path, extra: list[str]) -> list[tuple[float, float]]:
@@ -273,9 +287,9 @@ def run_runner(name: str, case: str, train: tuple, experiment: Path, workdir: Pa
     if name in ("hand_best", "hand_dataloader"):
         with environment_variable(NVML_CHECK, USER_NVML_CHECK):
             return run_hand(case, train, device, best=name == "hand_best")
-    if name == "lightning_bare":  # with the variable as lit-dl gives it back: only the defaults differ
+    if name in ("lightning_bare", DISPATCH_RUNNER):  # the variable as lit-dl gives it back: only the defaults differ
         with environment_variable(NVML_CHECK, USER_NVML_CHECK), contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
-            return run_lightning_bare(case, train, device, workdir)
+            return run_lightning_bare(case, train, device, workdir, empty=EMPTY_CALLBACKS if name == DISPATCH_RUNNER else 0)
     # Lightning's and lit-dl's processes have imported Lightning, which sets the variable.
     with environment_variable(NVML_CHECK, "1"), contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
         if name == "lightning":
@@ -286,11 +300,13 @@ def run_runner(name: str, case: str, train: tuple, experiment: Path, workdir: Pa
             return run_lit(experiment, workdir, TRICKS[name[4:]][1])
         if name in DEFAULT_RUNNERS:
             return run_lit(experiment, workdir, defaults_off(name[4:]))
+        if name == HOOKS_RUNNER:
+            return run_lit(experiment, workdir, ["--trainer.callbacks+=scripts.bench.step_timer.HookTimer"])
     raise ValueError(f"unknown runner {name!r}; choose from {', '.join(all_runners())}")
 
 
 def all_runners() -> tuple[str, ...]:
-    return (*RUNNERS, *(f"lit:{t}" for t in TRICKS), "lightning_bare", *DEFAULT_RUNNERS)
+    return (*RUNNERS, *(f"lit:{t}" for t in TRICKS), "lightning_bare", *DEFAULT_RUNNERS, HOOKS_RUNNER, DISPATCH_RUNNER)
 
 
 def step_time(times: list[tuple[float, float]], warmup: int) -> tuple[float, float]:
@@ -326,6 +342,7 @@ def worker(argv: list[str] | None = None) -> dict[str, Any]:
     runners = args.runners.split(",")
     wall: dict[str, list[float]] = {name: [] for name in runners}
     cpu: dict[str, list[float]] = {name: [] for name in runners}
+    hooks: dict[str, list[float]] = {}
     for round_ in range(args.repeats):
         for name in runners[round_ % len(runners):] + runners[: round_ % len(runners)]:
             times = run_runner(name, args.case, train, experiment, args.workdir, args.device)
@@ -334,10 +351,16 @@ def worker(argv: list[str] | None = None) -> dict[str, Any]:
             wall_s, cpu_s = step_time(times, warmup)
             wall[name].append(wall_s)
             cpu[name].append(cpu_s)
+            if name == HOOKS_RUNNER:
+                from scripts.bench.step_timer import HookTimer
+
+                for owner, seconds in HookTimer.runs[-1].items():
+                    hooks.setdefault(owner, []).append(seconds)
     out = {
         "case": args.case, "title": CASES[args.case]["title"], "steps": steps, "warmup": warmup, "batch_size": BATCH,
         "threads": torch.get_num_threads(), "device": args.device, "repeats": args.repeats, "wall_s": wall, "cpu_s": cpu,
         "median_wall_s": {k: median(v) for k, v in wall.items()}, "median_cpu_s": {k: median(v) for k, v in cpu.items()},
+        "hook_cpu_s": {owner: median(v) for owner, v in hooks.items()},
     }
     print(json.dumps(out))
     return out
@@ -410,9 +433,21 @@ def goals(results: dict[str, Any]) -> list[tuple[str, str, str, str]]:
 
 
 def default_costs(out: dict[str, Any]) -> dict[str, float]:
-    """Microseconds per step each default costs: `lit-dl fit` minus the same run without it."""
+    """Microseconds per step each default costs, measured where it is spent: the CPU time inside
+    its callback's per-step hooks plus Lightning's cost of calling one callback's hooks (a bare
+    Trainer with EMPTY_CALLBACKS empty callbacks, over one without, per callback). Empty when the
+    instrumented runs are not in `out`."""
+    cpu, hooks = out[MEASURE], out.get("hook_cpu_s") or {}
+    if DISPATCH_RUNNER not in cpu or not hooks:
+        return {}
+    dispatch = (cpu[DISPATCH_RUNNER] - cpu["lightning_bare"]) / EMPTY_CALLBACKS
+    return {name: (hooks.get(owner, 0.0) + dispatch) * 1e6 if owner else 0.0 for name, (_, owner) in DEFAULTS.items()}
+
+
+def run_differences(out: dict[str, Any]) -> dict[str, float]:
+    """Microseconds per step `lit-dl fit` takes over the same run without each default (noisy)."""
     cpu = out[MEASURE]
-    return {name: (cpu["lit"] - cpu[f"lit-{name}"]) * 1e6 for name in DEFAULTS if f"lit-{name}" in cpu}
+    return {name: (cpu["lit"] - cpu[f"lit-{name}"]) * 1e6 for name in (*DEFAULTS, ALL_DEFAULTS) if f"lit-{name}" in cpu}
 
 
 def spread_us(out: dict[str, Any], runner: str = "lit") -> float:
@@ -423,7 +458,7 @@ def spread_us(out: dict[str, Any], runner: str = "lit") -> float:
 
 def markdown(results: dict[str, Any]) -> list[str]:
     first = next(iter(results.values()))
-    runners = [r for r in first[MEASURE] if r not in DEFAULT_RUNNERS]
+    runners = [r for r in first[MEASURE] if r not in (*DEFAULT_RUNNERS, HOOKS_RUNNER, DISPATCH_RUNNER)]
     header = ["case", "steps"] + [TITLES.get(r, f"`lit-dl fit` without {r[4:]}") for r in runners]
     lines = [
         "## Overhead",
@@ -456,21 +491,32 @@ def markdown(results: dict[str, Any]) -> list[str]:
 
 def defaults_table(results: dict[str, Any]) -> list[str]:
     costs = {case: default_costs(out) for case, out in results.items()}
-    if not any(costs.values()):
+    differences = {case: run_differences(out) for case, out in results.items()}
+    cases = [case for case in results if costs[case] or differences[case]]
+    if not cases:
         return []
-    cases = [case for case in results if costs[case]]
+
+    def cell(case: str, name: str) -> str:
+        priced, difference = costs[case].get(name), differences[case].get(name)
+        return " ".join(filter(None, (f"{priced:,.1f}" if priced is not None else "", f"({difference:+,.0f})" if difference is not None else "")))
+
+    cpu = {case: results[case][MEASURE] for case in cases}
+    rows = [[f"`{name}`", *(cell(case, name) for case in cases), REASONS.get(name, "")] for name in DEFAULTS]
+    rows.append(["all together", *(" ".join(filter(None, (f"{sum(costs[c].values()):,.1f}" if costs[c] else "",
+                                                           f"({differences[c].get(ALL_DEFAULTS, 0.0):+,.0f})"))) for c in cases),
+                 "the sum; in brackets `lit-dl fit` minus the same run with every default off"])
+    rows.append(["over a bare Trainer", *(f"({(cpu[c]['lit'] - cpu[c]['lightning_bare']) * 1e6:+,.0f})" for c in cases),
+                 "`lit-dl fit` minus lit-dl's task in a bare `Trainer` on the same batches (the goal's measure)"])
     noise = ", ".join(f"{case} +/-{spread_us(results[case]):,.0f} us" for case in cases)
-    rows = [[f"`{name}`", *(f"{costs[case][name]:+,.0f}" for case in cases), REASONS.get(name, "")] for name in DEFAULTS]
-    rows.append(["all together", *(f"{(results[c][MEASURE]['lit'] - results[c][MEASURE][f'lit-{ALL_DEFAULTS}']) * 1e6:+,.0f}"
-                                   for c in cases), "`lit-dl fit` minus the same run with every default off"])
-    rows.append(["over a bare Trainer", *(f"{(results[c][MEASURE]['lit'] - results[c][MEASURE]['lightning_bare']) * 1e6:+,.0f}"
-                                          for c in cases), "lit-dl's task in a bare `Trainer`, same batches (the goal's measure)"])
     return [
         "",
-        f"Defaults: microseconds per step each one costs, `lit-dl fit` with every default minus the same run with that "
-        f"one off (`--defaults.NAME false`), CPU time. A difference within the rounds' spread ({noise}: half the range of "
-        f"`lit-dl fit` over the rounds) is noise. Goal: each at most {GOAL_ONE_DEFAULT_US:.0f} us, or a reason; all together "
-        f"at most {GOAL_DEFAULTS_US:.0f} us.",
+        f"Defaults: microseconds per training step each one costs (CPU time). First figure: measured where it is spent, "
+        f"the time inside its callback's per-step hooks (`{HOOKS_RUNNER}`: every hook timed, the timing's own cost taken "
+        f"off) plus Lightning's cost of calling one more callback's hooks ({DISPATCH_RUNNER} over `lightning_bare`, "
+        f"divided by {EMPTY_CALLBACKS}). In brackets: `lit-dl fit` minus the same run with that default off "
+        f"(`--defaults.NAME false`), a difference of whole runs that is noise within the rounds' spread ({noise}: half "
+        f"the range of `lit-dl fit` over the rounds). Goal: each at most {GOAL_ONE_DEFAULT_US:.0f} us, or a reason; all "
+        f"together at most {GOAL_DEFAULTS_US:.0f} us over a bare Trainer.",
         "",
         *table(["default", *cases, "why it may cost more"], rows),
     ]
