@@ -87,9 +87,9 @@ class RunCheckpoint(ModelCheckpoint):
         self.write_last(trainer)  # a fit that stopped between validations (max_steps, max_time)
 
     def _then_save_last(self, trainer: pl.Trainer, pl_module: pl.LightningModule, *hooks: Any) -> None:
-        """Run Lightning's `hooks` (each saves the top-k (best) checkpoint if this one is), then
-        make `last.ckpt` this state: a link to the best when it was just written."""
-        best_before, metrics_before = _identity(self.best_model_path), self.best_metrics
+        """Run Lightning's `hooks` (each saves a top-k checkpoint, the best or another, if this one
+        is), then make `last.ckpt` this state: a link to the file just written, if one was."""
+        files_before, metrics_before = self._saved_files(), self.best_metrics
         if _training(trainer):
             # In the state a new best checkpoint saves (a run resumed from it reports them).
             self.best_metrics = validation_metrics(trainer)
@@ -97,11 +97,17 @@ class RunCheckpoint(ModelCheckpoint):
             for hook in hooks:
                 hook(trainer, pl_module)
         finally:
-            new_best = bool(self.best_model_path) and _identity(self.best_model_path) != best_before
-            if not new_best:
+            written = [path for path, identity in self._saved_files().items() if identity != files_before.get(path)]
+            if self.best_model_path not in written:
                 self.best_metrics = metrics_before
         if _training(trainer):
-            self.write_last(trainer, same_as=self.best_model_path if new_best else None)
+            self.write_last(trainer, same_as=written[0] if written else None)
+
+    def _saved_files(self) -> dict[str, tuple[int, int] | None]:
+        """The top-k checkpoint files and the best, each with its identity (inode, mtime): a file
+        (re)written since has another."""
+        paths = {self.best_model_path, *self.best_k_models} - {""}
+        return {path: identity for path in paths if (identity := _identity(path)) is not None}
 
     def write_last(self, trainer: pl.Trainer, same_as: str | None = None, always: bool = False) -> None:
         """Make `last.ckpt` the state of this step, once per step. `same_as`: a checkpoint file

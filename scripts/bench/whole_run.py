@@ -31,7 +31,6 @@ import argparse
 import contextlib
 import io
 import json
-import os
 import sys
 import time
 from pathlib import Path
@@ -41,22 +40,22 @@ from scripts.bench.common import ENV, REPO, load_average, log, median, met, pyth
 
 RECIPE = REPO / "experiments" / "arrays_mlp.yaml"
 EPOCHS = 100
-RUNNERS = ("hand_best", "lit", "hand_dataloader")
+RUNNERS = ("hand_best", "lit", "hand_dataloader", "lit_two_writes")
 TITLES = {
     "hand_best": "hand loop: in-memory slices, fused AdamW",
     "lit": "`lit-dl fit`",
     "hand_dataloader": "hand loop: DataLoader(TensorDataset), AdamW",
-    "lit@baseline": "`lit-dl fit`, baseline checkout",
+    "lit_two_writes": "`lit-dl fit`, last.ckpt written again at a new best (as before the link)",
 }
 GOALS = {"hand_best": 1.5, "hand_dataloader": 1.0}  # lit-dl's time over the runner's, at most
 MEASURE = "cpu_s"  # what the goals are judged on
 
 
 # -- the runners (each in its own process) ----------------------------------------------------------
-def run_lit(path: Path, workdir: Path, epochs: int) -> dict[str, Any]:
+def run_lit(path: Path, workdir: Path, epochs: int, two_writes: bool = False) -> dict[str, Any]:
     from lit_dl.cli import main
 
-    saves = SaveTimer()
+    saves = SaveTimer(two_writes)
     arguments = [
         "fit", "--config", str(RECIPE), "--data.init_args.path", str(path), "--trainer.max_epochs", str(epochs),
         "--test_after_fit", "false", "--trainer.default_root_dir", str(workdir / "runs"),
@@ -73,17 +72,21 @@ def run_lit(path: Path, workdir: Path, epochs: int) -> dict[str, Any]:
 
 
 class SaveTimer:
-    """While active: the time spent in `Trainer.save_checkpoint` and in linking `last.ckpt` (where
-    lit-dl links it), and the number of `torch.save` serialisations (bench instrumentation)."""
+    """While active: the time spent in each `Trainer.save_checkpoint` (by file name) and in linking
+    `last.ckpt` to `best.ckpt` (where lit-dl links it), and the number of `torch.save`
+    serialisations (bench instrumentation, wrapped around the library functions)."""
 
-    def __init__(self) -> None:
-        self.seconds, self.cpu_seconds, self.serialisations, self._undo = 0.0, 0.0, 0, []
+    def __init__(self, two_writes: bool = False) -> None:
+        self.spent: dict[str, list[float]] = {}  # what -> [calls, wall s, CPU s]
+        self.serialisations, self._undo = 0, []
+        self.two_writes = two_writes  # write last.ckpt in full where lit-dl links it, as before the link
 
-    def _wrap(self, owner: Any, name: str, timed: bool) -> None:
+    def _wrap(self, owner: Any, name: str, what: Any) -> None:
         original = getattr(owner, name)
 
         def wrapper(*args: Any, **kwargs: Any) -> Any:
-            if not timed:
+            key = what(*args, **kwargs)
+            if key is None:
                 self.serialisations += 1
                 return original(*args, **kwargs)
             start = stamp()
@@ -91,8 +94,8 @@ class SaveTimer:
                 return original(*args, **kwargs)
             finally:
                 end = stamp()
-                self.seconds += end[0] - start[0]
-                self.cpu_seconds += end[1] - start[1]
+                spent = self.spent.setdefault(key, [0, 0.0, 0.0])
+                spent[0], spent[1], spent[2] = spent[0] + 1, spent[1] + end[0] - start[0], spent[2] + end[1] - start[1]
 
         setattr(owner, name, wrapper)
         self._undo.append((owner, name, original))
@@ -101,13 +104,15 @@ class SaveTimer:
         import lightning.pytorch as pl
         import torch
 
-        self._wrap(pl.Trainer, "save_checkpoint", timed=True)
-        self._wrap(torch, "save", timed=False)
-        with contextlib.suppress(ImportError, AttributeError):
-            from lit_dl.training import checkpoints
+        self._wrap(pl.Trainer, "save_checkpoint", lambda trainer, filepath, *a, **k: Path(filepath).name)
+        self._wrap(torch, "save", lambda *a, **k: None)
+        from lit_dl.training import checkpoints
 
-            checkpoints.link_atomically  # noqa: B018 (absent before lit-dl linked last.ckpt)
-            self._wrap(checkpoints, "link_atomically", timed=True)
+        self._wrap(checkpoints, "link_atomically", lambda *a, **k: "link")
+        if self.two_writes:
+            write_last = checkpoints.RunCheckpoint.write_last
+            self._undo.append((checkpoints.RunCheckpoint, "write_last", write_last))
+            checkpoints.RunCheckpoint.write_last = lambda callback, trainer, same_as=None, always=False: write_last(callback, trainer, None, always)
         return self
 
     def __exit__(self, *exc: Any) -> None:
@@ -115,8 +120,19 @@ class SaveTimer:
             setattr(owner, name, original)
 
     def figures(self, epochs: int) -> dict[str, float]:
-        return {"save_ms_per_epoch": self.seconds / epochs * 1e3, "save_cpu_ms_per_epoch": self.cpu_seconds / epochs * 1e3,
-                "serialisations_per_epoch": self.serialisations / epochs}
+        """Per epoch: serialisations, save wall and CPU ms. Per new best (a write of best.ckpt): the
+        ms of writing it and giving `last.ckpt` the same state, by a link, or (before links) by the
+        second write Lightning made in the same epoch, once per best."""
+        calls, wall, cpu = (sum(v[i] for v in self.spent.values()) for i in range(3))
+        figures = {"save_ms_per_epoch": wall / epochs * 1e3, "save_cpu_ms_per_epoch": cpu / epochs * 1e3,
+                   "serialisations_per_epoch": self.serialisations / epochs}
+        best, link, last = (self.spent.get(key) for key in ("best.ckpt", "link", "last.ckpt"))
+        # With two writes, each new best's epoch also wrote last.ckpt in full: the same share of those.
+        paired, writes = (link, 1) if link else ([best[0], *(t * best[0] / last[0] for t in last[1:])], 2) if best and last else (None, 0)
+        if best and paired:
+            figures.update(new_bests=best[0], new_best_serialisations=writes, new_best_ms=(best[1] + paired[1]) / best[0] * 1e3,
+                           new_best_cpu_ms=(best[2] + paired[2]) / best[0] * 1e3)
+        return figures
 
 
 def run_hand(path: Path, workdir: Path, epochs: int, best: bool) -> dict[str, Any]:
@@ -197,9 +213,9 @@ def worker(argv: list[str]) -> dict[str, Any]:
     torch.set_num_threads(1)
     warnings.filterwarnings("ignore")
     args.workdir.mkdir(parents=True, exist_ok=True)
-    if args.worker.startswith("lit"):
+    if args.worker in ("lit", "lit_two_writes"):
         with contextlib.redirect_stderr(io.StringIO()):
-            out = run_lit(args.path, args.workdir, args.epochs)
+            out = run_lit(args.path, args.workdir, args.epochs, two_writes=args.worker == "lit_two_writes")
     elif args.worker in ("hand_best", "hand_dataloader"):
         out = run_hand(args.path, args.workdir, args.epochs, best=args.worker == "hand_best")
     else:
@@ -209,34 +225,34 @@ def worker(argv: list[str]) -> dict[str, Any]:
 
 
 # -- the section -------------------------------------------------------------------------------------
-def measure(rounds: int, workdir: Path, epochs: int = EPOCHS, baseline: Path | None = None) -> dict[str, Any]:
+def measure(rounds: int, workdir: Path, epochs: int = EPOCHS) -> dict[str, Any]:
     """Every runner `rounds` times, interleaved (the order turns each round), each in a fresh process."""
     sys.path.insert(0, str(REPO / "scripts"))
     import make_sklearn_arrays
 
     path = make_sklearn_arrays.write(workdir / "data", ("digits",), seed=0)["digits"]
-    runners = list(RUNNERS) + (["lit@baseline"] if baseline else [])
+    runners = list(RUNNERS)
     env = {**ENV, "OMP_NUM_THREADS": "1"}
     runs: dict[str, list[dict[str, Any]]] = {name: [] for name in runners}
     loads = [load_average()]
     for round_ in range(rounds):
         for name in runners[round_ % len(runners):] + runners[: round_ % len(runners)]:
             log(f"whole run: {name}, round {round_ + 1} of {rounds}")
-            worker_env = env
-            if name == "lit@baseline":  # that checkout's lit_dl first, this checkout's scripts after it
-                worker_env = {**env, "PYTHONPATH": os.pathsep.join([str(baseline), env["PYTHONPATH"]])}
-            output = python_module("scripts.bench.whole_run", "--worker", name.split("@")[0], "--path", str(path),
-                                   "--workdir", str(workdir / f"{name}-{round_}"), "--epochs", str(epochs), env=worker_env)
+            output = python_module("scripts.bench.whole_run", "--worker", name, "--path", str(path),
+                                   "--workdir", str(workdir / f"{name}-{round_}"), "--epochs", str(epochs), env=env)
             runs[name].append(json.loads(output.strip().splitlines()[-1]))
             loads.append(load_average())
     medians = {name: {key: median(r[key] for r in results) for key in results[0]} for name, results in runs.items()}
-    return {"epochs": epochs, "rounds": rounds, "runs": runs, "median": medians, "load_averages": loads,
-            "baseline": str(baseline) if baseline else None}
+    return {"epochs": epochs, "rounds": rounds, "runs": runs, "median": medians, "load_averages": loads}
 
 
 def run(options: argparse.Namespace, workdir: Path) -> dict[str, Any]:
     epochs = 2 if options.tiny else EPOCHS
-    return measure(1 if options.tiny else 3, workdir, epochs, getattr(options, "whole_run_baseline", None))
+    return measure(1 if options.tiny else 3, workdir, epochs)
+
+
+def title(runner: str) -> str:
+    return TITLES[runner]
 
 
 def goals(result: dict[str, Any]) -> list[tuple[str, str, str, str]]:
@@ -264,15 +280,19 @@ def markdown(result: dict[str, Any]) -> list[str]:
         f"one thread. Load average (1 min) during the runs: {min(loads):.1f} to {max(loads):.1f}.",
         "",
         *table(["runner", "CPU s (training thread)", "wall s", "over the best hand loop (CPU)"], [
-            [TITLES[name], f"{m['cpu_s']:.2f}", f"{m['wall_s']:.2f}", f"{m['cpu_s'] / medians['hand_best']['cpu_s']:.2f}x"]
+            [title(name), f"{m['cpu_s']:.2f}", f"{m['wall_s']:.2f}", f"{m['cpu_s'] / medians['hand_best']['cpu_s']:.2f}x"]
             for name, m in medians.items()
         ]),
     ]
     saving = [(name, m) for name, m in medians.items() if "save_ms_per_epoch" in m]
     if saving:
-        lines += ["", "Checkpoint saves of `lit-dl fit` per epoch (`Trainer.save_checkpoint` and linking `last.ckpt`):", "",
-                  *table(["runner", "serialisations", "wall ms", "CPU ms"], [
-                      [TITLES[name], f"{m['serialisations_per_epoch']:.2f}", f"{m['save_ms_per_epoch']:.1f}", f"{m['save_cpu_ms_per_epoch']:.1f}"]
+        lines += ["", "Checkpoint saves of `lit-dl fit` (`Trainer.save_checkpoint`, `torch.save` and linking `last.ckpt`, timed "
+                  "around the library calls): per epoch, and per new best, where best.ckpt and last.ckpt hold the same state:", "",
+                  *table(["runner", "serialisations an epoch", "ms an epoch (CPU ms)", "new bests", "serialisations a new best",
+                          "ms a new best (CPU ms)"], [
+                      [title(name), f"{m['serialisations_per_epoch']:.2f}", f"{m['save_ms_per_epoch']:.1f} ({m['save_cpu_ms_per_epoch']:.1f})",
+                       *([f"{m['new_bests']:.0f}", f"{m['new_best_serialisations']:.0f}", f"{m['new_best_ms']:.1f} ({m['new_best_cpu_ms']:.1f})"]
+                         if "new_bests" in m else ["", "", ""])]
                       for name, m in saving])]
     return lines
 
@@ -281,11 +301,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--epochs", type=int, default=EPOCHS)
-    parser.add_argument("--baseline", type=Path, default=None, help="a folder holding another checkout's lit_dl package")
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
-    result = measure(args.rounds, args.out, args.epochs, args.baseline)
+    result = measure(args.rounds, args.out, args.epochs)
     (args.out / "whole_run.json").write_text(json.dumps(result, indent=2) + "\n")
     print("\n".join(markdown(result) + ["", *("| " + " | ".join(row) + " |" for row in goals(result))]))
     return result
