@@ -63,6 +63,12 @@ class LitDLCLI(*(extension.CLISteps for extension in EXTENSIONS), LightningCLI):
         # built; an error found after that must come alone, so its lines and warnings wait until
         # the command is set up (`console.release()` in the `before_<command>` steps).
         self.console = HeldBack()
+        every = LitDLCLI.subcommands()
+        argv = args if args is not None else sys.argv[1:]
+        if argv and argv[0] in every:
+            # Only the command being run gets its parser: building the other four took a third
+            # of a fit's set-up. `lit-dl --help` (no command first) still builds them all.
+            self.subcommands = lambda: {argv[0]: every[argv[0]]}  # type: ignore[method-assign]
         no_exit = {"exit_on_error": False}
         try:
             super().__init__(
