@@ -6,10 +6,22 @@
 #
 # The container runs as the non-root user `litdl`; to own what it writes into bind-mounted
 # folders, run it as yourself: --user "$(id -u):$(id -g)" -e HOME=/tmp
-# Another PyTorch/CUDA pair: --build-arg BASE=pytorch/pytorch:<version>-cuda<x.y>-cudnn9-runtime
-ARG BASE=pytorch/pytorch:2.7.1-cuda12.8-cudnn9-runtime
+#
+# Another base: --build-arg BASE=<image with python3 and pip>, e.g.
+# pytorch/pytorch:<version>-cuda<x.y>-cudnn9-runtime. The base's torch and torchvision are kept
+# when they meet lit-dl's floor in pyproject.toml (torch>=2.14); an older one stops the build with
+# one line, and a base without torch gets pip's.
+# Offline, through a mirror or a TLS proxy: --build-arg PIP_INDEX_URL=..., PIP_EXTRA_INDEX_URL=...,
+# PIP_FIND_LINKS=..., PIP_CERT=... (folders and files mounted for the build, e.g. buildah bud
+# --volume DIR:DIR:ro). They reach pip during the build, not the image's environment (its history
+# lists them, as for any build argument). tests/container builds this file on a Debian base.
+ARG BASE=pytorch/pytorch:2.14.1-cuda13.0-cudnn9-runtime
 FROM ${BASE}
 
+ARG PIP_INDEX_URL
+ARG PIP_EXTRA_INDEX_URL
+ARG PIP_FIND_LINKS
+ARG PIP_CERT
 ENV PYTHONUNBUFFERED=1 \
     PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1
@@ -17,11 +29,10 @@ ENV PYTHONUNBUFFERED=1 \
 WORKDIR /opt/lit-dl
 COPY pyproject.toml README.md ./
 COPY lit_dl ./lit_dl
-# Keep the image's CUDA build of torch (and torchvision, when the image has it): without the
-# constraint pip may replace them with other builds from PyPI.
-RUN { pip list --format=freeze | grep -iE '^(torch|torchvision)==' || true; } > /tmp/keep-torch.txt \
- && pip install -c /tmp/keep-torch.txt . \
- && rm /tmp/keep-torch.txt
+COPY scripts/docker/keep_torch.py /tmp/keep_torch.py
+RUN python3 /tmp/keep_torch.py > /tmp/keep-torch.txt \
+ && python3 -m pip install -c /tmp/keep-torch.txt . \
+ && rm -rf /tmp/keep_torch.py /tmp/keep-torch.txt build lit_dl.egg-info
 
 # Runs and data live in volumes; experiment files are in the image, or mount your own.
 RUN useradd --create-home --shell /bin/bash litdl \

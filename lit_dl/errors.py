@@ -12,6 +12,18 @@ class TrainingDiverged(UserError):
     status = "diverged"  # what the run's record says when this ends a fit
 
 
+class RunPruned(Exception):
+    """A sweep's pruner stopped the run after `epoch` epochs (lit_dl.training.pruning); the run's
+    status becomes `pruned`. Not a mistake: `lit-dl fit` prints the message and exits with 0."""
+
+    status = "pruned"  # what the run's record says when this ends a fit
+
+    def __init__(self, message: str, epoch: int, run_dir: str | None = None) -> None:
+        super().__init__(message)
+        self.epoch = epoch
+        self.run_dir = run_dir
+
+
 class CommandLineError(UserError):
     """A command's arguments did not parse. `lit-dl` explains the parser's message in one line,
     with a did-you-mean among `options`."""

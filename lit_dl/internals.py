@@ -16,7 +16,7 @@ import functools
 import inspect
 from typing import Any
 
-TESTED = "lightning 2.6.0-2.6.6, torchmetrics 1.3.2-1.9.0, jsonargparse 4.51-4.53, wandb 0.31"
+TESTED = "torch 2.14.1, lightning 2.6.0-2.6.6, torchmetrics 1.3.2-1.9.0, jsonargparse 4.51-4.53, wandb 0.31"
 
 
 # -- Lightning's Trainer and loops ----------------------------------------------------------------
@@ -176,6 +176,28 @@ def restore_update_count(metric: Any, count: int) -> None:
     metric._computed = None
 
 
+# -- torch ----------------------------------------------------------------------------------------
+def forget_cached_rnn_kernels() -> None:
+    """Clear the operator dispatch caches of `aten.lstm.input` and `aten.gru.input` (private:
+    `OpOverload._dispatch_cache`).
+
+    Why: given dynamic shapes, `torch.onnx.export` swaps in while-loop decompositions of LSTM and
+    GRU (`torch.export._patches.register_*_while_loop_decomposition`) that keep a sequence's
+    length free, by writing `op.py_kernels` directly; unlike `py_impl`, that leaves the operator's
+    dispatch cache holding the kernel of the previous export. From the second ONNX export of an
+    LSTM (or GRU) in one process on, the recurrence is unrolled and the file's length fixed. No
+    public API clears an operator's cache (`torch.compiler.reset()` does not). Measured with three
+    exports of one LSTM in a process: free, fixed, fixed; with this call before each: free every
+    time. Tested with torch 2.14.1; a torch without the attribute is left alone.
+    """
+    import torch
+
+    for op in (torch.ops.aten.lstm.input, torch.ops.aten.gru.input):
+        cache = getattr(op, "_dispatch_cache", None)
+        if cache is not None:
+            cache.clear()
+
+
 # -- jsonargparse -----------------------------------------------------------------------------------
 def option_names(parser: Any) -> list[str]:
     """The destinations of every option of one (jsonargparse or argparse) parser.
@@ -221,6 +243,7 @@ PRIVATE_USES = {
     "wandb_logs_model": "WandbLogger._log_model",
     "averaged_module": "WeightAveraging._average_model",
     "restore_update_count": "torchmetrics.Metric._update_count, _computed (written)",
+    "forget_cached_rnn_kernels": "torch OpOverload._dispatch_cache of aten.lstm/aten.gru (cleared before an ONNX export)",
     "option_names": "argparse.ArgumentParser._actions",
     "subcommand_parsers": "jsonargparse ArgumentParser._subcommands_action._name_parser_map",
     "unwrap_callable": "jsonargparse's functools.partial layout of callable arguments",

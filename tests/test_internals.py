@@ -154,6 +154,14 @@ def test_restore_update_count():
     assert metric.update_count == 7
 
 
+@checked(internals.forget_cached_rnn_kernels)
+def test_forget_cached_rnn_kernels():
+    for op in (torch.ops.aten.lstm.input, torch.ops.aten.gru.input):
+        assert isinstance(getattr(op, "_dispatch_cache", None), dict)
+    internals.forget_cached_rnn_kernels()
+    assert not torch.ops.aten.lstm.input._dispatch_cache
+
+
 @checked(internals.subcommand_parsers)
 def test_parser_internals():
     from jsonargparse import ArgumentParser

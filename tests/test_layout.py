@@ -27,6 +27,7 @@ ALLOWED = {
     "training": {"training", "run", "data", "tasks", "nets", "losses"},
     "commands": {"commands", "run", "plots"},
     "cli": {"cli", "training", "run", "tasks", "data", "nets", "losses", "commands", "plots"},
+    "export": {"export", "cli", "training", "run", "tasks", "data", "commands"},
 }
 
 

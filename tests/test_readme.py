@@ -8,7 +8,8 @@ sbatch, docker, this very suite) is checked as far as this machine allows: its c
 (`--print_config`), its script and Dockerfile exist. Placeholders (`my_data.npz`, `DIR`,
 `experiments/my_experiment.yaml`, `X`, `RUNS`, `PATH`, `NAME`) stand for real files and names here.
 A flag the prose shows with a value (`--columns status,lr,test/acc`) runs with the lit-dl command
-that has that flag.
+that has that flag. Python blocks run as scripts, like notebook
+cells, in the workspace (whose quickstart run is also exported to ONNX).
 """
 
 from __future__ import annotations
@@ -36,11 +37,13 @@ SHORT = ["--trainer.max_epochs", "1"]
 
 
 def _is_slow(snippet: Snippet) -> bool:
-    """Several processes (a sweep's trials, DDP on CPU), or an experiment file's own command (the
-    default suite runs every experiment in tests/test_experiments.py and tests/experiments/)."""
+    """Several processes (a sweep's trials, DDP on CPU, a grouped compare of the seeded sweep the
+    README runs just before it), or an experiment file's own command (the default suite runs every
+    experiment in tests/test_experiments.py and tests/experiments/)."""
     words = snippet.text.split()
     running = snippet.not_run is None and words[:1] == ["lit-dl"]
     several = running and (words[1] == "sweep" or re.search(r"--trainer\.devices [2-9]", snippet.text) is not None)
+    several = several or (running and words[1] == "compare" and "--group" in words)  # reads the runs of the sweep before it
     return several or not snippet.where.startswith(README.name)
 
 
@@ -69,6 +72,8 @@ def workspace(tmp_path_factory, tiny_cifar10) -> Path:
     (root / "placeholders.yaml").write_text(yaml.safe_dump(placeholders))
     code = _in_process(root, ["fit", "--config", QUICKSTART, *SHORT, *_tiny(root, "ToyClassificationDataModule")])[0]
     assert code == 0 and (root / "runs/quickstart/version_0/results.json").is_file()
+    code, out = _in_process(root, ["export", "runs/quickstart/version_0", "--format", "onnx"])  # what the Python examples read
+    assert code == 0, out
     return root
 
 
@@ -275,6 +280,14 @@ def test_the_plot_file_the_readme_names_is_the_one_written(workspace):
     for flags, written in promises:
         code, out = _in_process(workspace, ["compare", "runs/quickstart", *flags.split()])
         assert code == 0 and (workspace / written).is_file(), out
+
+
+@pytest.mark.parametrize("documented", _params("python"))
+def test_documented_python_runs(documented: Snippet, workspace):
+    assert documented.not_run is None, f"{documented.where}: a Python example must run here"
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])}
+    done = subprocess.run([sys.executable, "-c", documented.text], cwd=workspace, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, f"{documented}\n{done.stdout[-2000:]}{done.stderr[-3000:]}"
 
 
 @pytest.mark.parametrize("documented", _params("transcript"))

@@ -26,7 +26,7 @@ def run(argv: list[str] | None = None) -> None:
         return
     if command is not None:
         argv[0] = command.method  # LightningCLI names a subcommand after its Trainer method
-    from lit_dl.cli.checks import check_experiment_given
+    from lit_dl.cli.config_files import check_experiment_given
 
     check_experiment_given(argv)
     console.quiet_dependencies()
@@ -38,11 +38,13 @@ def run(argv: list[str] | None = None) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     """The `lit-dl` console script."""
-    from lit_dl.errors import CommandLineError, UserError
+    from lit_dl.errors import CommandLineError, RunPruned, UserError
 
     debug = os.environ.get("LIT_DL_DEBUG") == "1"
     try:
         run(argv)
+    except RunPruned as stop:  # a sweep's pruner ended the run: an outcome, not an error (exit 0)
+        _pruned(stop)
     except CommandLineError as error:
         if debug:
             raise
@@ -58,6 +60,13 @@ def main(argv: list[str] | None = None) -> None:
         if message is None or debug:
             raise
         _fail(message)
+
+
+def _pruned(stop: BaseException) -> None:
+    from lit_dl.run.environment import process_rank
+
+    if process_rank() == 0:  # the message, then the run directory, as a finished fit ends
+        print(stop, *[stop.run_dir] if getattr(stop, "run_dir", None) else [], sep="\n", flush=True)
 
 
 def _fail(message: str) -> None:

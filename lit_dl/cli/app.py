@@ -10,13 +10,12 @@ Trainer-backed commands beyond LightningCLI's own add their steps as mixins (lit
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 from pathlib import Path
 from typing import Any
 
-from jsonargparse import ArgumentError, DefaultHelpFormatter
+from jsonargparse import ArgumentError
 from lightning.fabric.utilities.exceptions import MisconfigurationException
 from lightning.pytorch import LightningModule, Trainer
 from lightning.pytorch.cli import LightningArgumentParser, LightningCLI
@@ -24,15 +23,16 @@ from lightning.pytorch.utilities.model_helpers import is_overridden
 
 import lit_dl.losses  # noqa: F401  (teaches jsonargparse to read class weights from YAML lists)
 from lit_dl import internals
-from lit_dl.cli import checks, explain, report
-from lit_dl.cli.console import USER_NVML_CUDA_CHECK, HeldBack
-from lit_dl.cli.table import BY_METHOD, DESCRIPTION
+from lit_dl.cli import checks, config_files, explain, report
+from lit_dl.cli.predictions import write_predictions_table
+from lit_dl.cli.console import USER_NVML_CUDA_CHECK, HeldBack, KeepLineBreaks
+from lit_dl.cli.table import DESCRIPTION
 from lit_dl.cli.trainer import EXTENSIONS, LitDLTrainer, SaveConfigOnce
 from lit_dl.errors import UserError
 from lit_dl.run.environment import Environment
 from lit_dl.run.layout import DEFAULT_ROOT_DIR
 from lit_dl.run.plan import RunRequest, resolve_run
-from lit_dl.run.session import RunSession
+from lit_dl.run.session import WRITING_COMMANDS, RunSession
 from lit_dl.training.checkpoint_io import check_checkpoint, check_readable
 from lit_dl.training.checkpoints import CHECKPOINT_DEFAULTS, RunCheckpoint, fit_outcome, rewind_to_last_checkpoint, scalars
 from lit_dl.training.defaults import RunDefaults
@@ -50,11 +50,10 @@ DATA_LINKS = (
 )
 
 
-class _KeepLineBreaks(argparse.RawDescriptionHelpFormatter, DefaultHelpFormatter):
-    """jsonargparse's help, with the description's command list kept on its lines."""
+_NO_EXIT = {"exit_on_error": False}
 
 
-class LitDLCLI(*(extension.CLISteps for extension in EXTENSIONS), LightningCLI):
+class LitDLCLI(*(extension.CLISteps for extension in EXTENSIONS.values()), LightningCLI):
     """LightningCLI that links data shapes into the net and runs each command in its run."""
 
     def __init__(self, args: list[str] | None = None, run: bool = True) -> None:
@@ -63,27 +62,15 @@ class LitDLCLI(*(extension.CLISteps for extension in EXTENSIONS), LightningCLI):
         # built; an error found after that must come alone, so its lines and warnings wait until
         # the command is set up (`console.release()` in the `before_<command>` steps).
         self.console = HeldBack()
-        every = LitDLCLI.subcommands()
-        argv = args if args is not None else sys.argv[1:]
-        if argv and argv[0] in every:
+        arguments = dict(_LIGHTNING_CLI_ARGUMENTS)
+        command = _command_first(args if args is not None else sys.argv[1:])
+        if command:
             # Only the command being run gets its parser: building the other four took a third
             # of a fit's set-up. `lit-dl --help` (no command first) still builds them all.
-            self.subcommands = lambda: {argv[0]: every[argv[0]]}  # type: ignore[method-assign]
-        no_exit = {"exit_on_error": False}
+            self.subcommands = lambda: {command: LitDLCLI.subcommands()[command]}  # type: ignore[method-assign]
+            arguments["parser_kwargs"] = {k: v for k, v in arguments["parser_kwargs"].items() if k not in _OTHER[command]}
         try:
-            super().__init__(
-                subclass_mode_model=True,
-                subclass_mode_data=True,
-                trainer_class=LitDLTrainer,
-                save_config_callback=SaveConfigOnce,
-                parser_kwargs={
-                    **no_exit, "description": DESCRIPTION, "formatter_class": _KeepLineBreaks,
-                    **{name: dict(no_exit) for name in self.subcommands()},
-                },
-                auto_configure_optimizers=False,
-                args=args,
-                run=run,
-            )
+            super().__init__(args=args, run=run, **arguments)
         except BaseException as error:
             self._record_stop(error)
             raise
@@ -96,8 +83,7 @@ class LitDLCLI(*(extension.CLISteps for extension in EXTENSIONS), LightningCLI):
     def subcommands() -> dict[str, set[str]]:
         """LightningCLI's subcommands and the command table's other Trainer-backed ones, with
         the method arguments the CLI fills itself."""
-        extra = {BY_METHOD[name].method: set(e.FILLED) for e in EXTENSIONS for name in BY_METHOD if BY_METHOD[name].module == e.__name__}
-        return {**LightningCLI.subcommands(), **extra}
+        return {**LightningCLI.subcommands(), **{name: set(extension.FILLED) for name, extension in EXTENSIONS.items()}}
 
     # -- parser ------------------------------------------------------------------------------
     def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
@@ -111,29 +97,35 @@ class LitDLCLI(*(extension.CLISteps for extension in EXTENSIONS), LightningCLI):
 
     def parse_arguments(self, parser: LightningArgumentParser, args: Any) -> None:
         argv = args if args is not None else sys.argv[1:]
-        for path in explain.config_paths(argv):
-            checks.check_config_file(path)
+        for path in config_files.config_paths(argv):
+            config_files.check_config_file(path)
         try:
             super().parse_arguments(parser, args)
         except ArgumentError as error:
             # jsonargparse names neither the file nor the line of a YAML syntax error.
-            for path in explain.config_paths(argv):
-                explain.check_yaml_file(path)
+            for path in config_files.config_paths(argv):
+                config_files.check_yaml_file(path)
             raise UserError(explain.explain_parse_error(str(error), explain.option_names(parser, argv, self.subcommands()))) from error
-        subcommand = self.config.get("subcommand")
-        if subcommand:
-            checks.check_options(subcommand, self.config[subcommand])
-            checks.check_links(self.config[subcommand], DATA_LINKS)
-            ckpt_path = self.config[subcommand].get("ckpt_path")
-            if ckpt_path and Path(ckpt_path).is_file():  # before LightningCLI reads its hyperparameters
-                check_readable(ckpt_path)
+        if self.config.get("subcommand"):
+            check_parsed(self.config[self.config.subcommand], self.config.subcommand)
 
     # -- the run -------------------------------------------------------------------------------
     def before_instantiate_classes(self) -> None:
-        config = self._subcommand_config()
         command = self.subcommand or "fit"
+        request = self._run_request(command)
+        environment = Environment.read(command, request.config_text)
+        self.session = RunSession.open(resolve_run(request, environment), environment, command, create=bool(self.subcommand))
+        if command == "fit":
+            self._keep_the_runs_seed(self._subcommand_config())
+
+    def instantiate_classes(self) -> None:
+        internals.dump_config_with_init_args(self)  # the hyperparameters Lightning records
+        super().instantiate_classes()
+
+    def _run_request(self, command: str) -> RunRequest:
+        config = self._subcommand_config()
         in_slurm = "SLURM_JOB_ID" in os.environ  # a requeued job recognises its run by its config
-        request = RunRequest(
+        return RunRequest(
             command=command,
             root_dir=Path(config.trainer.default_root_dir or DEFAULT_ROOT_DIR),
             name=config.get("name"),
@@ -141,11 +133,6 @@ class LitDLCLI(*(extension.CLISteps for extension in EXTENSIONS), LightningCLI):
             ckpt_path=config.get("ckpt_path"),
             config_text=self._config_text() if in_slurm else "",
         )
-        environment = Environment.read(command, request.config_text)
-        self.session = RunSession.open(resolve_run(request, environment), environment, command, create=bool(self.subcommand))
-        if command == "fit":
-            self._keep_the_runs_seed(config)
-        internals.dump_config_with_init_args(self)
 
     def _keep_the_runs_seed(self, config: Any) -> None:
         """A resumed run keeps the seed it was started with, whatever the config file says now."""
@@ -162,18 +149,21 @@ class LitDLCLI(*(extension.CLISteps for extension in EXTENSIONS), LightningCLI):
         kwargs.update(defaults.trainer_arguments(
             config["trainer"], run_dir=self.session.run_dir, checkpoint=config.get("checkpoint"),
             logger_specs=self._subcommand_config().trainer.logger, config_text=self._config_text,
-            training=self.subcommand in (None, "fit"),
+            training=(self.subcommand or "fit") in WRITING_COMMANDS,
         ))
-        checks.check_callbacks([*kwargs["callbacks"], config.get("checkpoint")])
-        explain.check_devices(config["trainer"].get("accelerator"), config["trainer"].get("devices"))
-        if self.session.plan.checkpoint:  # before anything is written into the run directory
-            check_checkpoint(self.session.plan.checkpoint, self.model)
+        self._check_trainer_setup(config, kwargs["callbacks"])
         try:
             trainer = super().instantiate_trainer(**kwargs)
         except (MisconfigurationException, ValueError, TypeError) as error:  # trainer flags that cannot work together
             raise UserError(f"trainer: {str(error).strip().splitlines()[0]}") from error
         restore_cuda_check(USER_NVML_CUDA_CHECK, uses_cuda=trainer.strategy.root_device.type == "cuda")
         return trainer
+
+    def _check_trainer_setup(self, config: Any, callbacks: list[Any]) -> None:
+        checks.check_callbacks([*callbacks, config.get("checkpoint")])
+        explain.check_devices(config["trainer"].get("accelerator"), config["trainer"].get("devices"))
+        if self.session.plan.checkpoint:  # before anything is written into the run directory
+            check_checkpoint(self.session.plan.checkpoint, self.model)
 
     def _subcommand_config(self) -> Any:
         return self.config[self.subcommand] if self.subcommand else self.config
@@ -212,38 +202,41 @@ class LitDLCLI(*(extension.CLISteps for extension in EXTENSIONS), LightningCLI):
 
     def before_fit(self) -> None:
         checks.check_monitors(self.model, monitored_metrics(self.trainer, self.model))
-        needed = 3 * sum(p.numel() * p.element_size() for p in self.model.parameters()) + (1 << 16)
-        if self.session.plan.checkpoint:
-            checks.check_resume_trains(self.session.plan.checkpoint, self.config["fit"]["trainer"], self.session.recorded("status"))
-            needed = max(needed, self.session.plan.checkpoint.stat().st_size)
+        resumed = self.session.plan.checkpoint
+        if resumed:
+            checks.check_resume_trains(resumed, self.config["fit"]["trainer"], self.session.recorded("status"))
         if self.trainer.is_global_zero:  # a full, read-only or blocked disk, before the first epoch
-            run_dir = self.session.run_dir
-            checks.check_room(run_dir if run_dir.is_dir() else run_dir.parent, needed)
-        self.console.release()
-        self.session.begin(seed=self.config["fit"].get("seed_everything"))
+            checks.check_room_for(self.model, self.session.run_dir, resumed)
+        self._setup_done()
+        # A new run records the net that trains (NetForShape picks one) and what the data chose.
+        made = {"net": type(getattr(self.model, "net", self.model)).__name__, "data": getattr(self.datamodule, "choices", {})}
+        self.session.begin(seed=self.config["fit"].get("seed_everything"), **made)
 
     def after_fit(self) -> None:
         trainer = self.trainer
         if trainer.interrupted:
             return
         outcome = fit_outcome(trainer)
-        test = {}
-        if self.test_after_fit and self.datamodule is not None and is_overridden("test_dataloader", self.datamodule):
-            outputs = trainer.test(self.model, datamodule=self.datamodule, ckpt_path=outcome.get("best_checkpoint"), verbose=False)
-            test = scalars(outputs[0] if outputs else {}, "test/")
+        test = self._test_best(outcome.get("best_checkpoint"))
         if not trainer.is_global_zero:
             return
         if trainer.fast_dev_run:  # a smoke test of the whole fit: like Lightning, it records nothing
             self.session.discard()
-            print(report.metrics_line("test", test) if test else "fast_dev_run: nothing recorded", flush=True)
-            return
-        self.session.run_dir.mkdir(parents=True, exist_ok=True)
-        per_class = report.per_class_results(self.model, self.session.run_dir, report.figure_name(None)) if test else {}
-        self.session.complete(**outcome, test=test, **per_class)
+        else:
+            self.session.run_dir.mkdir(parents=True, exist_ok=True)
+            per_class = report.per_class_results(self.model, self.session.run_dir, report.figure_name(None)) if test else {}
+            self.session.complete(**outcome, test=test, **per_class)
         if test:
             print(report.metrics_line("test", test))
         finish_fit(trainer, self.session.run_dir)
-        print(self.session.run_dir, flush=True)
+        print("fast_dev_run: nothing recorded" if trainer.fast_dev_run else self.session.run_dir, flush=True)
+
+    def _test_best(self, best: str | None) -> dict[str, float]:
+        """The test after fit, of the best checkpoint: its whole-set metrics ({} for none)."""
+        if not self.test_after_fit or self.datamodule is None or not is_overridden("test_dataloader", self.datamodule):
+            return {}
+        outputs = self.trainer.test(self.model, datamodule=self.datamodule, ckpt_path=best, verbose=False)
+        return scalars(outputs[0] if outputs else {}, "test/")
 
     # -- evaluations: recorded beside the fit's values ----------------------------------------
     def validate(self, **kwargs: Any) -> None:
@@ -258,20 +251,17 @@ class LitDLCLI(*(extension.CLISteps for extension in EXTENSIONS), LightningCLI):
         outputs = self.trainer.predict(**{**kwargs, "ckpt_path": str(self.session.plan.checkpoint)})
         if self.trainer.is_global_zero and outputs:
             self.session.run_dir.mkdir(parents=True, exist_ok=True)
-            path = self.session.run_dir / "predictions.pt"
+            path = self.session.paths.predictions
             torch.save(torch.cat([torch.as_tensor(batch) for batch in outputs]), path)
             self.session.evaluated("predict", str(self.session.plan.checkpoint), {})
             print(f"predictions: {path}")
+            print(f"predictions table: {write_predictions_table(self.session.run_dir, outputs, self.model, self.datamodule)}")
             print(self.session.run_dir, flush=True)
 
-    def before_validate(self) -> None:
-        self.console.release()
+    def _setup_done(self) -> None:
+        self.console.release()  # the command is set up: Lightning's held-back lines may show
 
-    def before_test(self) -> None:
-        self.console.release()
-
-    def before_predict(self) -> None:
-        self.console.release()
+    before_validate = before_test = before_predict = _setup_done
 
     def after_validate(self) -> None:
         self._after_evaluation("validate", "val/")
@@ -292,30 +282,32 @@ class LitDLCLI(*(extension.CLISteps for extension in EXTENSIONS), LightningCLI):
         print(run_dir, flush=True)
 
 
-class _Parsed(Exception):
-    """Raised once a command line parsed, before anything is built; carries the parser."""
+_LIGHTNING_CLI_ARGUMENTS = {
+    "subclass_mode_model": True,
+    "subclass_mode_data": True,
+    "trainer_class": LitDLTrainer,
+    "save_config_callback": SaveConfigOnce,
+    "parser_kwargs": {
+        **_NO_EXIT, "description": DESCRIPTION, "formatter_class": KeepLineBreaks,
+        **{name: dict(_NO_EXIT) for name in LitDLCLI.subcommands()},
+    },
+    "auto_configure_optimizers": False,
+}
 
 
-class _ParseOnly(LitDLCLI):
-    def before_instantiate_classes(self) -> None:
-        raise _Parsed(self.parser)
+# Per command, the other Trainer-backed commands (whose parsers a run of it does not build).
+_OTHER = {name: set(LitDLCLI.subcommands()) - {name} for name in LitDLCLI.subcommands()}
 
 
-def parse_only(args: list[str]) -> LightningArgumentParser:
-    """Parse and check a command line as lit-dl would run it, building and writing nothing; a
-    mistake raises as it would there. Returns the parser, to parse more of the same command."""
-    try:
-        _ParseOnly(args=args)
-    except _Parsed as parsed:
-        return parsed.args[0]
-    raise AssertionError("LitDLCLI did not reach before_instantiate_classes")
+def _command_first(argv: list[str]) -> str | None:
+    return argv[0] if argv and argv[0] in _OTHER else None
 
 
-def parse_again(parser: LightningArgumentParser, args: list[str]) -> None:
-    """What `parse_only` checks, with a parser it returned (building a parser takes most of it)."""
-    try:
-        config = parser.parse_args(args)
-    except ArgumentError as error:
-        raise UserError(explain.explain_parse_error(str(error), explain.option_names(parser, args, LitDLCLI.subcommands()))) from error
-    checks.check_options(config.subcommand, config[config.subcommand])
-    checks.check_links(config[config.subcommand], DATA_LINKS)
+def check_parsed(config: Any, subcommand: str) -> None:
+    """The checks of a parsed command line: options in range, no linked option typed, and a
+    readable checkpoint (before LightningCLI reads its hyperparameters)."""
+    checks.check_options(subcommand, config)
+    checks.check_links(config, DATA_LINKS)
+    ckpt_path = config.get("ckpt_path")
+    if ckpt_path and Path(ckpt_path).is_file():
+        check_readable(ckpt_path)

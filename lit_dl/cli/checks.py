@@ -1,8 +1,7 @@
-"""Checks of a command's input before anything is built or written: a command without its
-experiment file, config files that are not YAML mappings or give a key twice, options out of
-range (lr-find's too), a fit that would train nothing, callbacks given twice, metrics that
-callbacks monitor but the task never logs. Each failure is one UserError naming the option or
-file and its valid range or fix."""
+"""Checks of a command's options before anything is built or written: options out of range
+(lr-find's too), a fit that would train nothing, callbacks given twice, metrics that callbacks
+monitor but the task never logs, no room on the disk. (The files themselves: config_files.py.)
+Each failure is one UserError naming the option and its valid range or fix."""
 
 from __future__ import annotations
 
@@ -14,96 +13,11 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from lit_dl.cli.table import COMMANDS
 from lit_dl.errors import UserError
 
-# Config sections that must be mappings when a file gives them (model and data may also be a
-# bare class path).
-MAPPING_SECTIONS = ("trainer", "checkpoint", "defaults")
 SEED_RANGE = (0, 2**32 - 1)  # what numpy's seeding accepts
-# The commands that build an experiment (LightningCLI's names).
-EXPERIMENT_COMMANDS = tuple(command.method for command in COMMANDS if command.trainer)
 # Optimizer and scheduler arguments that are never negative.
 NON_NEGATIVE = ("lr", "max_lr", "base_lr", "min_lr", "eta_min", "weight_decay", "momentum", "eps")
-
-
-def check_experiment_given(argv: list[str]) -> None:
-    """`lit-dl fit` (validate, test, predict, lr-find) with neither --config nor --model/--data:
-    jsonargparse would ask for `fit.model`, a flag that does not exist."""
-    from lit_dl.cli.explain import config_paths
-
-    command = argv[0] if argv else None
-    if command not in EXPERIMENT_COMMANDS or config_paths(argv):
-        return
-    if any(arg in ("-h", "--help") or arg.startswith(("--print_config", "--model", "--data")) for arg in argv[1:]):
-        return
-    checkpoint = " --ckpt_path best" if command in ("validate", "test", "predict") else ""
-    raise UserError(
-        f"lit-dl {command.replace('_', '-')} needs an experiment file; pass --config experiments/quickstart.yaml{checkpoint} "
-        "(or your own experiment file)"
-    )
-
-
-def check_config_file(path: str) -> None:
-    """A `--config` file must be UTF-8 text holding a YAML mapping of sections."""
-    import yaml
-
-    try:
-        raw = Path(path).read_bytes()
-    except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
-        if Path(path).is_dir():
-            raise UserError(f"--config {path} is a folder; pass a YAML file such as experiments/quickstart.yaml") from None
-        return  # jsonargparse names the missing file
-    except OSError as error:
-        raise UserError(f"cannot read config file {path}: {error.strerror}") from None
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as error:
-        raise UserError(
-            f"config file {path} is not UTF-8 text (byte {raw[error.start]:#04x} at position {error.start}); "
-            "save it as UTF-8 (or pass a YAML file, not a binary one)"
-        ) from None
-    try:
-        content = yaml.safe_load(text)
-        repeated = repeated_key(yaml.compose(text, Loader=yaml.SafeLoader))
-    except yaml.YAMLError:
-        return  # explain.check_yaml_file names the line
-    if repeated:
-        key, line, first = repeated
-        where = f"on line {line}" if line == first else f"at lines {first} and {line}"
-        raise UserError(f"config file {path} gives '{key}' twice, {where} (YAML would keep only the last); keep one of them")
-    shape = "a mapping of sections such as 'trainer:', 'model:' and 'data:'"
-    if content is None:
-        raise UserError(f"config file {path} is empty; it must hold {shape}")
-    if not isinstance(content, dict):
-        kind = "a list" if isinstance(content, list) else f"the single value {str(content)[:40]!r}"
-        raise UserError(f"config file {path} holds {kind}; it must hold {shape}")
-    for section in MAPPING_SECTIONS:
-        value = content.get(section)
-        if value is not None and not isinstance(value, dict):
-            raise UserError(f"'{section}' in config file {path} is a {type(value).__name__}; it must be a mapping of its options")
-
-
-def repeated_key(node: Any, where: str = "") -> tuple[str, int, int] | None:
-    """The first key given twice in one mapping of a composed YAML document, as (dotted key, its
-    line, the line of its first use); PyYAML itself silently keeps the last value."""
-    import yaml
-
-    if isinstance(node, yaml.SequenceNode):
-        return next(filter(None, (repeated_key(item, where) for item in node.value)), None)
-    if not isinstance(node, yaml.MappingNode):
-        return None
-    lines: dict[str, int] = {}
-    for key_node, value_node in node.value:
-        key = str(key_node.value)
-        dotted = f"{where}.{key}" if where else key
-        if key in lines and key != "<<":  # `<<` merges, and may come more than once
-            return dotted, key_node.start_mark.line + 1, lines[key]
-        lines[key] = key_node.start_mark.line + 1
-        found = repeated_key(value_node, dotted)
-        if found:
-            return found
-    return None
 
 
 def check_options(command: str, config: Any) -> None:
@@ -292,6 +206,15 @@ def _default(class_path: str, parameter: str) -> Any:
 
 
 # -- room to write ------------------------------------------------------------------------------
+def check_room_for(model: Any, run_dir: Path, resumed: Path | None) -> None:
+    """Room for a fit's checkpoints: three times the weights' bytes (weights, optimizer state,
+    a temporary copy while saving), or the size of the checkpoint it resumes."""
+    needed = 3 * sum(p.numel() * p.element_size() for p in model.parameters()) + (1 << 16)
+    if resumed is not None:
+        needed = max(needed, resumed.stat().st_size)
+    check_room(run_dir if run_dir.is_dir() else run_dir.parent, needed)
+
+
 def check_room(run_dir: Path, needed: int) -> None:
     """Before a fit spends time: the run directory is writable and its disk has `needed` bytes."""
     import errno

@@ -7,9 +7,12 @@ means only: warning filters and the levels of Lightning's loggers. `LIT_DL_DEBUG
 
 from __future__ import annotations
 
+import argparse
 import logging
 import os
 import warnings
+
+from jsonargparse import DefaultHelpFormatter
 
 NVML_CHECK = "PYTORCH_NVML_BASED_CUDA_CHECK"
 # As the user had it: `import lightning` overwrites it (see lit_dl.training.speed.restore_cuda_check);
@@ -110,3 +113,8 @@ class _Holding(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         self.held.records.append((self.handler, record))
         return False
+
+
+
+class KeepLineBreaks(argparse.RawDescriptionHelpFormatter, DefaultHelpFormatter):
+    """jsonargparse's help, with the description's command list kept on its lines."""

@@ -56,29 +56,6 @@ def _init_params(class_path: str) -> list[str]:
         return []
 
 
-def check_yaml_file(path: str) -> None:
-    """Raise a UserError naming the file, line and problem if `path` is a file of broken YAML."""
-    import yaml
-
-    try:
-        with open(path, encoding="utf-8") as file:
-            text = file.read()
-    except (OSError, UnicodeDecodeError):
-        return  # not a readable file: jsonargparse reports it (or reads the value as inline YAML)
-    try:
-        yaml.safe_load(text)
-    except yaml.MarkedYAMLError as error:
-        mark = error.problem_mark or error.context_mark
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        problem = error.problem or error.context or "invalid YAML"
-        opened = error.context_mark
-        if error.context and opened and mark and opened.line != mark.line:
-            problem += f" ({error.context} opened at line {opened.line + 1})"
-        raise UserError(f"YAML syntax error in {path}{where}: {problem}; fix the file") from None
-    except yaml.YAMLError as error:
-        raise UserError(f"YAML syntax error in {path}: {error}; fix the file") from None
-
-
 def _class_path_problem(message: str, where: str) -> str | None:
     """'unknown class ...; did you mean ...?' for a class_path that does not import."""
     paths = _CLASS_PATH.findall(message)
@@ -222,12 +199,6 @@ def _device_count(devices: object) -> int | None:
         return int(text)
     except ValueError:
         return None
-
-
-def config_paths(argv: list[str]) -> list[str]:
-    """The files given to `--config` / `-c` on the command line."""
-    paths = [value for flag, value in zip(argv, argv[1:]) if flag in ("--config", "-c")]
-    return paths + [arg.partition("=")[2] for arg in argv if arg.startswith("--config=")]
 
 
 def option_names(parser: Any, argv: list[str], subcommands: Iterable[str]) -> list[str]:

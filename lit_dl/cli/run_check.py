@@ -34,12 +34,12 @@ def check_runs(run_dirs: list[Path], parse_config: Any = None) -> dict[Path, lis
 
 def config_reruns(path: Path) -> None:
     """Parse `lit-dl fit --config PATH` as fit would (checks included), building nothing."""
-    from lit_dl.cli.app import parse_again
+    from lit_dl.cli.rebuild import parse_again
 
     args = ["fit", "--config", str(path)]
     if not _PARSERS:
         from lit_dl.cli import console
-        from lit_dl.cli.app import parse_only
+        from lit_dl.cli.rebuild import parse_only
 
         console.quiet_dependencies()
         _PARSERS.append(parse_only(args))  # building it parses the first config

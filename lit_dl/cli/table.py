@@ -39,11 +39,10 @@ COMMANDS = (
     Command("check", "Verify that runs are whole: one line per problem, exit 1 when any.", "lit_dl.cli.run_check"),
     Command("compare", "Table and learning curves of runs: settings that differ, metrics.", "lit_dl.commands.compare"),
     Command("sweep", "Grid or random search: one run per trial, then a compare table.", "lit_dl.commands.sweep"),
+    Command("export", "A trained run as an ONNX, torch.export or safetensors file, checked.", "lit_dl.export.main"),
     Command("plot", "Figures for the docs: activation functions and their derivatives.", "lit_dl.commands.plot"),
 )
 BY_NAME = {command.name: command for command in COMMANDS}
-BY_METHOD = {command.method: command for command in COMMANDS}
-TRAINER_EXTENSIONS = tuple(c.module for c in COMMANDS if c.trainer and c.module)  # modules, as strings
 
 DESCRIPTION = (
     "Train, evaluate and compare deep-learning experiments described in YAML.\n\ncommands:\n"

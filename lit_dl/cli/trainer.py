@@ -16,13 +16,14 @@ from typing import Any
 from lightning.pytorch import LightningModule, Trainer
 from lightning.pytorch.cli import SaveConfigCallback
 
-from lit_dl.cli.table import TRAINER_EXTENSIONS
+from lit_dl.cli.table import COMMANDS
 from lit_dl.run.config import save_config
 
-EXTENSIONS = tuple(importlib.import_module(module) for module in TRAINER_EXTENSIONS)
+# The Trainer-backed commands beyond LightningCLI's own, by subcommand name: their modules.
+EXTENSIONS = {c.method: importlib.import_module(c.module) for c in COMMANDS if c.trainer and c.module}
 
 
-class LitDLTrainer(*(extension.TrainerMethod for extension in EXTENSIONS), Trainer):
+class LitDLTrainer(*(extension.TrainerMethod for extension in EXTENSIONS.values()), Trainer):
     """Lightning's Trainer. `fit` declares `test_after_fit` so that `fit` (and only `fit`) has
     that flag; the evaluations are overridden for their one-line descriptions in `lit-dl
     --help`, and so that they print lit-dl's one `test:`/`val:` line instead of Lightning's
@@ -75,7 +76,7 @@ class SaveConfigOnce(SaveConfigCallback):
     It holds how the run was made, not how this command was called: without `fit`'s own flags
     (`ckpt_path`, `test_after_fit`) or another command's, so that every subcommand reads it."""
 
-    COMMAND_FLAGS = ("ckpt_path", "test_after_fit", "weights_only", *(f for e in EXTENSIONS for f in _own_flags(e)))
+    COMMAND_FLAGS = ("ckpt_path", "test_after_fit", "weights_only", *(f for e in EXTENSIONS.values() for f in _own_flags(e)))
 
     def setup(self, trainer: Trainer, pl_module: LightningModule, stage: str) -> None:
         log_dir = trainer.log_dir  # every rank asks: it is broadcast from rank zero
@@ -84,4 +85,8 @@ class SaveConfigOnce(SaveConfigCallback):
             for flag in self.COMMAND_FLAGS:
                 if flag in config:
                     del config[flag]
+            # Init args the DataModule resolved from the data (ArrayDataModule's `standardize: auto`
+            # becomes the mode used, relabelled `classes`), so the file says and reruns what was used.
+            for key, value in getattr(trainer.datamodule, "choices", {}).items():
+                config[f"data.init_args.{key}"] = value
             save_config(Path(log_dir), self.parser.dump(config, skip_none=False, skip_check=True))

@@ -10,13 +10,15 @@ from __future__ import annotations
 import math
 import zipfile
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import torch
 from torch import Tensor
 
 from lit_dl.data.base import InMemoryDataModule
+from lit_dl.data.inputs import RawInputs
+from lit_dl.data.scaling import InputScaler, resolve_mode
 from lit_dl.errors import UserError
 
 REQUIRED_KEYS = ("x_train", "y_train", "x_test", "y_test")
@@ -95,15 +97,6 @@ def _is_one_hot(labels: np.ndarray) -> bool:
     return bool(np.isin(labels, (0, 1)).all() and (labels.sum(axis=1) == 1).all())
 
 
-def _channel_axes(ndim: int) -> tuple[int, ...]:
-    """Axes of a batch `(N, *input_shape)` to average over for per-channel statistics: each
-    feature of `[D]`, the last (feature) axis of a sequence `[T, F]`, the first (channel) axis of
-    an image `[C, H, W]` or volume `[C, D, H, W]`."""
-    if ndim <= 3:
-        return tuple(range(ndim - 1))
-    return (0, *range(2, ndim))
-
-
 class ArrayDataModule(InMemoryDataModule):
     """Train, validate and test on arrays from a `.npz` file; batches are `(x, y)`."""
 
@@ -112,9 +105,13 @@ class ArrayDataModule(InMemoryDataModule):
         path: str,
         input_shape: list[int] | None = None,
         task: Literal["classification", "regression"] | None = None,
-        standardize: bool = False,
+        standardize: Literal["auto", "feature", "channel", "global", "none"] | bool = "auto",
+        std_floor: float = 0.2,
+        clip_quantile: float = 0.0,
         standardize_targets: bool = True,
+        classes: list[int | float] | None = None,
         val_fraction: float = 0.1,
+        train_on_val: bool = False,
         batch_size: int = 64,
         eval_batch_size: int | None = None,
         seed: int = 0,
@@ -127,13 +124,29 @@ class ArrayDataModule(InMemoryDataModule):
             task: classification or regression; left out, inferred from y_train: integer labels,
                 and whole-number floats that are exactly the classes 0..K-1, are classification;
                 other floats regression.
-            standardize: scale inputs to zero mean and unit variance per feature (per channel for
-                images) with the training split's statistics.
+            standardize: how inputs are scaled with the training split's statistics (see
+                lit_dl.data.scaling): feature (each input value on its own), channel (each channel
+                of [C, H, W], each feature of [T, F]), global (one mean and scale) or none; auto
+                picks channel for [C, H, W] and [T, F], feature for flat vectors (true is auto,
+                false none). The run's config.yaml records the mode used.
+            std_floor: each scale is at least this fraction of the largest distance of a training
+                value from the mean, so no training value lands beyond 1 / std_floor scales from
+                it (5 by default): a nearly constant feature cannot blow up; 0 turns it off.
+            clip_quantile: fit the scaling on training values clipped to their [q, 1 - q]
+                quantiles (e.g. 0.01), for heavy-tailed inputs; 0 fits on the values as they are.
             standardize_targets: for regression, train on targets scaled to zero mean and unit
                 variance per output with the training split's statistics (`target_mean`,
                 `target_std`); a Regressor still logs its errors and predicts in the targets' units.
+            classes: for classification, the labels in class order (class i is classes[i]); left
+                out, the sorted labels of y_train. Labels other than 0..K-1 (1..3, -1/1, 0/5/10)
+                are trained as classes 0..K-1 and reported under their own names; the run's
+                config.yaml records them here.
             val_fraction: the share of the training arrays held out for validation when the file
                 has no x_val / y_val.
+            train_on_val: also train on the validation samples (the test split stays unseen): a
+                recipe whose epoch count is fixed and whose final weights are tested chooses
+                nothing on validation, and on a small set the 10% held out costs accuracy (0.2-0.8
+                points in benchmarks/quality.md); val metrics are then in-sample.
             batch_size: samples per training batch.
             eval_batch_size: samples per validation and test batch (default max(batch_size, 256)).
             seed: picks the validation split and shuffles the batches.
@@ -144,6 +157,7 @@ class ArrayDataModule(InMemoryDataModule):
         _check_arrays(arrays, self.path)
 
         stored_shape = tuple(arrays["x_train"].shape[1:]) or (1,)  # a 1-D x is one feature per sample
+        self.stored_shape = stored_shape
         sample_size = math.prod(stored_shape)
         self.input_shape = tuple(input_shape) if input_shape is not None else stored_shape
         if math.prod(self.input_shape) != sample_size or any(d < 1 for d in self.input_shape):
@@ -152,22 +166,8 @@ class ArrayDataModule(InMemoryDataModule):
                 f"(stored as {list(stored_shape)}); its entries must multiply to {sample_size}"
             )
 
-        y_train = arrays["y_train"]
-        if task != "regression" and _is_one_hot(y_train):
-            raise UserError(
-                f"y_train in {self.path} looks one-hot encoded (shape {list(y_train.shape)}, one 1 per row); "
-                "store one class index per sample instead: y.argmax(axis=1)"
-            )
-        self.task = task or infer_task(y_train)
         targets = {split: arrays[f"y_{split}"] for split in ("train", "val", "test") if f"y_{split}" in arrays}
-        if self.task == "classification":
-            self.num_classes = self._check_labels(targets)
-            self.num_outputs = self.num_classes
-            y = {split: torch.from_numpy(labels.reshape(len(labels)).astype(np.int64)) for split, labels in targets.items()}
-        else:
-            self.num_classes = None
-            self.num_outputs = math.prod(y_train.shape[1:])
-            y = {split: torch.from_numpy(values.reshape(len(values), -1).astype(np.float32)) for split, values in targets.items()}
+        y = self._read_targets(targets, task, classes)
         x = {
             split: torch.from_numpy(arrays[f"x_{split}"].astype(np.float32).reshape(-1, *self.input_shape))
             for split in targets
@@ -175,43 +175,86 @@ class ArrayDataModule(InMemoryDataModule):
 
         if "val" not in x:
             x["train"], y["train"], x["val"], y["val"] = self._split_off_validation(x["train"], y["train"], val_fraction)
-        self.input_mean: Tensor | None = None
-        self.input_std: Tensor | None = None
-        if standardize:
-            axes = _channel_axes(x["train"].ndim)
-            self.input_mean = x["train"].mean(dim=axes, keepdim=True)[0]
-            # A constant feature would divide by zero; leave it centred but unscaled.
-            std = x["train"].std(dim=axes, keepdim=True)[0]
-            self.input_std = torch.where(std > 0, std, torch.ones_like(std))
-            x = {split: (values - self.input_mean) / self.input_std for split, values in x.items()}
+        self.train_on_val = train_on_val
+        if train_on_val:
+            x["train"], y["train"] = torch.cat([x["train"], x["val"]]), torch.cat([y["train"], y["val"]])
+        mode = resolve_mode(standardize, self.input_shape)
+        # The splits keep the raw inputs; loaders serve them scaled. A checkpoint carries the
+        # scaler (`state_dict`), so a model restored from it reads raw inputs the way it trained.
+        self.scaler = InputScaler.fit(x["train"], mode, std_floor=std_floor, clip_quantile=clip_quantile)
         self.splits = {split: (x[split], y[split]) for split in ("train", "val", "test")}
         if self.task == "regression" and standardize_targets:
             self.scale_targets()
 
-    def _check_labels(self, targets: dict[str, np.ndarray]) -> int:
-        for split, labels in targets.items():
-            if labels.ndim > 1 and math.prod(labels.shape[1:]) != 1:
-                raise UserError(
-                    f"y_{split} in {self.path} has shape {list(labels.shape)}; classification needs one "
-                    "class index per sample (set task: regression for multi-output targets)"
-                )
-            if labels.dtype.kind == "f" and not np.array_equal(labels, np.round(labels)):
-                raise UserError(
-                    f"y_{split} in {self.path} has fractional values; classification needs whole-number "
-                    "class indices (or set task: regression)"
-                )
-            if labels.min() < 0:
-                raise UserError(f"y_{split} in {self.path} has a negative label ({labels.min()}); classes are 0, 1, ...")
-        num_classes = int(targets["train"].max()) + 1
-        if num_classes < 2:
-            raise UserError(f"y_train in {self.path} holds only class 0; classification needs at least two classes")
-        for split, labels in targets.items():
-            if labels.max() >= num_classes:
-                raise UserError(
-                    f"y_{split} in {self.path} has label {int(labels.max())}, outside the classes 0..{num_classes - 1} "
-                    "seen in y_train; every class must appear in training"
-                )
-        return num_classes
+    def input_transform(self) -> RawInputs:
+        """A row of the file's `x_*` arrays to the net's input: reshaped to `input_shape`, and
+        standardised with the training split's statistics when `standardize` is on."""
+        return RawInputs(self.stored_shape, self.input_shape, mean=self.input_mean, std=self.input_std,
+                         what="the training split's mean and standard deviation")
+
+    def raw_test_inputs(self, count: int) -> Tensor:
+        """The first `count` rows of `x_test` as the file holds them."""
+        x_test = _read_npz(self.path)["x_test"][:count]
+        return torch.from_numpy(x_test.astype(np.float32).reshape(len(x_test), *self.stored_shape))
+
+    def _read_targets(
+        self, targets: dict[str, np.ndarray], task: str | None, classes: list[int | float] | None
+    ) -> dict[str, Tensor]:
+        """Each split's targets as tensors; sets the task, its classes or outputs."""
+        y_train = targets["train"]
+        if task != "regression" and _is_one_hot(y_train):
+            raise UserError(
+                f"y_train in {self.path} looks one-hot encoded (shape {list(y_train.shape)}, one 1 per row); "
+                "store one class index per sample instead: y.argmax(axis=1)"
+            )
+        self.task = task or infer_task(y_train)
+        self.classes: list[int | float] | None = None
+        if self.task == "regression":
+            self.num_classes = None
+            self.num_outputs = math.prod(y_train.shape[1:])
+            return {split: torch.from_numpy(values.reshape(len(values), -1).astype(np.float32)) for split, values in targets.items()}
+        labels = class_labels(targets, self.path, classes)
+        self.classes = [_plain_number(label) for label in labels]
+        self.num_classes = self.num_outputs = len(labels)
+        self.class_names = [str(label) for label in self.classes]
+        return {split: torch.from_numpy(class_indices(labels, values.reshape(len(values)))) for split, values in targets.items()}
+
+    @property
+    def input_mean(self) -> Tensor | None:
+        return self.scaler.mean
+
+    @property
+    def input_std(self) -> Tensor | None:
+        """The scale inputs are divided by (the standard deviation, floored; see std_floor)."""
+        return self.scaler.scale
+
+    @property
+    def choices(self) -> dict[str, Any]:
+        """The init args this DataModule resolved from the data: config.yaml records them as used
+        (so the run reruns the same), and results.json keeps them under `data`."""
+        renamed = self.classes is not None and self.classes != list(range(len(self.classes)))
+        return {"standardize": self.scaler.mode, **({"classes": self.classes} if renamed else {})}
+
+    @property
+    def description(self) -> str:
+        """How the inputs and labels are read, for the run summary's data line."""
+        parts = [f"standardize {self.scaler.mode}"] + (["trained on val too"] if self.train_on_val else [])
+        if "classes" in self.choices:
+            shown = ", ".join(self.class_names[:8]) + (", ..." if len(self.class_names) > 8 else "")
+            parts.append(f"labels {shown} trained as classes 0..{len(self.classes) - 1}")
+        return "; ".join(parts)
+
+    def tensors(self, split: str) -> tuple[Tensor, ...]:
+        x, y = self.splits[split]
+        return self.scaler(x), y
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"input_scaler": self.scaler.state_dict()}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        # A checkpoint's scaler wins over the one fitted on the file as it is now.
+        if "input_scaler" in state_dict:
+            self.scaler = InputScaler.from_state_dict(state_dict["input_scaler"])
 
     def _split_off_validation(self, x: Tensor, y: Tensor, val_fraction: float) -> tuple[Tensor, Tensor, Tensor, Tensor]:
         n_val = round(val_fraction * len(x))
@@ -223,3 +266,46 @@ class ArrayDataModule(InMemoryDataModule):
         order = torch.randperm(len(x), generator=torch.Generator().manual_seed(self.seed))
         val, train = order[:n_val], order[n_val:]
         return x[train], y[train], x[val], y[val]
+
+
+def class_labels(targets: dict[str, np.ndarray], path: Path, classes: list[int | float] | None) -> np.ndarray:
+    """The sorted labels of the classes (`classes` if given), checked against every split."""
+    for split, labels in targets.items():
+        if labels.ndim > 1 and math.prod(labels.shape[1:]) != 1:
+            raise UserError(
+                f"y_{split} in {path} has shape {list(labels.shape)}; classification needs one "
+                "class label per sample (set task: regression for multi-output targets)"
+            )
+        if labels.dtype.kind == "f" and not np.array_equal(labels, np.round(labels)):
+            raise UserError(
+                f"y_{split} in {path} has fractional values; classification needs whole-number "
+                "class labels (or set task: regression)"
+            )
+    found = np.unique(targets["train"])
+    known = found if classes is None else np.asarray(classes)
+    if len(np.unique(known)) != len(known):
+        raise UserError(f"classes {classes} lists a label twice; list each label of y_train once")
+    if len(known) < 2:
+        raise UserError(f"y_train in {path} holds only the label {_plain_number(found[0])}; classification needs at least two classes")
+    for split, labels in targets.items():
+        unknown = np.setdiff1d(np.unique(labels), known)
+        if len(unknown):
+            named = ", ".join(str(_plain_number(label)) for label in unknown[:5])
+            where = "y_train" if classes is None else f"classes {[_plain_number(c) for c in known]}"
+            raise UserError(f"y_{split} in {path} has label(s) {named} that {where} lacks; every class must appear in training")
+    missing = np.setdiff1d(known, found)
+    if len(missing):
+        raise UserError(f"classes lists {', '.join(str(_plain_number(c)) for c in missing)}, which y_train in {path} never holds; every class must appear in training")
+    return known
+
+
+def class_indices(labels: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """The class index of each label in `values`: its position in `labels`."""
+    order = np.argsort(labels, kind="stable")
+    return order[np.searchsorted(labels[order], values)].astype(np.int64)
+
+
+def _plain_number(value: Any) -> int | float:
+    """A numpy label as the plain int (or float) a user typed: 3, not 3.0 or np.int64(3)."""
+    value = value.item() if hasattr(value, "item") else value
+    return int(value) if float(value).is_integer() else float(value)

@@ -8,6 +8,7 @@ import lightning.pytorch as pl
 import torch
 from torch import Tensor
 
+from lit_dl.data.inputs import RawInputs
 from lit_dl.data.loader import TensorBatchLoader
 
 Split = tuple[Tensor, ...]  # (*inputs, target)
@@ -55,11 +56,24 @@ class InMemoryDataModule(pl.LightningDataModule):
         self.target_mean, self.target_std = mean, std
         self.splits = {name: (*split[:-1], (split[-1] - mean) / std) for name, split in self.splits.items()}
 
+    def input_transform(self) -> RawInputs:
+        """What is done to a user's raw inputs before the net reads them (`lit-dl export` puts it
+        in front of the net); nothing here: generated data is made as the net reads it."""
+        return RawInputs(self.input_shape)
+
+    def raw_test_inputs(self, count: int) -> Tensor:
+        """The first `count` test inputs as a user has them, before `input_transform`."""
+        return self.splits["test"][0][:count].cpu()
+
+    def tensors(self, split: str) -> Split:
+        """The tensors a loader of `split` serves (a subclass may transform the stored ones)."""
+        return self.splits[split]
+
     def _loader(self, split: str, train: bool) -> TensorBatchLoader:
         # Each DDP rank reads its own shard.
         rank, world = distributed_position(self.trainer)
         return TensorBatchLoader(
-            self.splits[split],
+            self.tensors(split),
             batch_size=self.batch_size if train else self.eval_batch_size,
             shuffle=train,
             seed=self.seed,

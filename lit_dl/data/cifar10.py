@@ -38,6 +38,7 @@ from lit_dl.data.augment import (
     per_image_after_normalise,
 )
 from lit_dl.data.base import distributed_position, training_device
+from lit_dl.data.inputs import RawInputs
 from lit_dl.data.loader import TensorBatchLoader
 from lit_dl.errors import UserError
 
@@ -310,6 +311,20 @@ class CIFAR10DataModule(pl.LightningDataModule):
         from torchvision import transforms
 
         return transforms.Compose([transforms.ToTensor(), transforms.Normalize(CIFAR10_MEAN, CIFAR10_STD)])
+
+    # --- a user's own images ----------------------------------------------------------------------
+
+    def input_transform(self) -> RawInputs:
+        """An image as a user has it (height x width x channels, 0-255, as `CIFAR10.data` holds
+        them) to the net's input: channels first, divided by 255, normalised like `_eval_transform`."""
+        return RawInputs((32, 32, 3), self.input_shape, permute=(2, 0, 1), scale=255.0,
+                         mean=torch.tensor(CIFAR10_MEAN).view(-1, 1, 1), std=torch.tensor(CIFAR10_STD).view(-1, 1, 1),
+                         what="CIFAR-10's channel mean and standard deviation")
+
+    def raw_test_inputs(self, count: int) -> Tensor:
+        """The first `count` test images, height x width x channels, values 0-255 (float32)."""
+        self._ensure_files(allow_download=False)
+        return torch.from_numpy(self._read(train=False).data[:count]).float()
 
     # --- loaders -----------------------------------------------------------------------------
 

@@ -5,6 +5,7 @@ Every whole net takes `input_shape` (one sample's shape) and `num_outputs` first
 """
 
 from lit_dl.nets.attention import SelfAttention, TokenEncoder, TransformerBlock, TransformerEncoder
+from lit_dl.nets.by_shape import NetForShape
 from lit_dl.nets.cnn import ConvBNReLU, SimpleCNN
 from lit_dl.nets.inception import Inception, InceptionModule
 from lit_dl.nets.layers import activation, init_weights
@@ -30,6 +31,7 @@ __all__ = [
     "BiLSTM",
     "TransformerEncoder",
     "VisionTransformer",
+    "NetForShape",
     # building blocks
     "ConvBNReLU",
     "BasicBlock",

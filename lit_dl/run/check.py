@@ -30,8 +30,9 @@ from lit_dl.run.results import STATUSES, read_results
 TOLERANCE = 1e-6  # relative: metrics.csv and results.json print floats in different ways
 
 
-def check_record(run_dir: Path) -> list[str]:
-    """The broken promises of one run directory, one line each."""
+def check_record(run_dir: Path, read_checkpoints: bool = True) -> list[str]:
+    """The broken promises of one run directory, one line each. Without `read_checkpoints`
+    (`compare`, which starts without torch) only the files beside the checkpoints are read."""
     paths = RunPaths(Path(run_dir))
     try:
         record = read_results(paths.run_dir, strict=True)
@@ -45,10 +46,10 @@ def check_record(run_dir: Path) -> list[str]:
     problems = [*_status(paths, record), *_temporary_files(paths, status), *_logged_once(rows)]
     if cut:
         problems.append("metrics.csv ends in a cut-off row")
-    last = _load(paths.last_checkpoint)
-    problems += _last_is_newest(paths, record, rows, last)
+    if read_checkpoints:
+        problems += _last_is_newest(paths, record, rows, _load(paths.last_checkpoint))
     problems += _every_epoch_validated(rows, record, config)
-    problems += _best(paths, record, rows, config)
+    problems += _best(paths, record, rows, config, read_checkpoints)
     if record and not paths.config.is_file():
         problems.append("config.yaml is missing: the run cannot be rerun")
     return problems
@@ -121,7 +122,7 @@ def _every_epoch_validated(rows: list[dict[str, float]], record: dict[str, Any],
     return []
 
 
-def _best(paths: RunPaths, record: dict[str, Any], rows: list[dict[str, float]], config: dict[str, Any]) -> list[str]:
+def _best(paths: RunPaths, record: dict[str, Any], rows: list[dict[str, float]], config: dict[str, Any], read_checkpoints: bool) -> list[str]:
     if record.get("status") not in ("completed", "interrupted", "pruned") or record.get("best_score") is None:
         return []
     checkpoint = config.get("checkpoint") or {}
@@ -143,7 +144,7 @@ def _best(paths: RunPaths, record: dict[str, Any], rows: list[dict[str, float]],
     val = (record.get("val") or {}).get(monitor)
     if val is not None and not _close(val, record["best_score"]):
         problems.append(f"results.json's val {monitor} {val:.6g} is not the best checkpoint's {record['best_score']:.6g}")
-    saved = _saved_best_score(_load(best_file) if best_file and best_file.is_file() else None)
+    saved = _saved_best_score(_load(best_file) if read_checkpoints and best_file and best_file.is_file() else None)
     if saved is not None and not _close(saved, record["best_score"]):
         problems.append(f"best.ckpt says the best {monitor} is {saved:.6g}; results.json says {record['best_score']:.6g}")
     return problems

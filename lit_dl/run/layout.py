@@ -28,6 +28,9 @@ METRICS_FILE = "metrics.csv"
 LOCK_FILE = "run.lock"
 SLURM_JOB_FILE = "slurm_job"
 HPARAMS_FILE = "hparams.yaml"
+PREDICTIONS_FILE = "predictions.pt"  # `lit-dl predict`'s tensors, and its table beside them
+PREDICTIONS_TABLE = "predictions.csv"
+EXPORT_DIR = "export"  # `lit-dl export`'s files: export/best.onnx, export/last.pt2, ...
 LR_FIND_FILE = "lr_find.json"  # what `lit-dl lr-find` leaves in its version
 WANDB_ID_FILE = "wandb_id.txt"  # a resumed run continues its W&B run
 TENSORBOARD_DIR = "tensorboard"
@@ -63,6 +66,18 @@ class RunPaths:
     @property
     def slurm_job(self) -> Path:
         return self.run_dir / SLURM_JOB_FILE
+
+    @property
+    def predictions(self) -> Path:
+        return self.run_dir / PREDICTIONS_FILE
+
+    @property
+    def predictions_table(self) -> Path:
+        return self.run_dir / PREDICTIONS_TABLE
+
+    @property
+    def exports(self) -> Path:
+        return self.run_dir / EXPORT_DIR
 
     @property
     def checkpoints(self) -> Path:

@@ -71,14 +71,15 @@ class RunSession:
         return round(self.earlier_wall_time + time.monotonic() - self.opened, 3)
 
     # -- the fit --------------------------------------------------------------------------------
-    def begin(self, seed: int | None) -> None:
-        """The fit starts training: status running; a new run records how it was made."""
+    def begin(self, seed: int | None, **made: Any) -> None:
+        """The fit starts training: status running; a new run records how it was made (`seed`,
+        package versions, git commit, and the `made` fields the CLI adds)."""
         self.earlier_wall_time = results.wall_time_so_far(self.run_dir)
         self.began = True
         if not self.records_status:
             return
         self.remove_stale_temporaries()
-        made = {"seed": seed, "versions": package_versions(), "git": git_commit()} if self.plan.new_run else {}
+        made = {"seed": seed, "versions": package_versions(), "git": git_commit(), **made} if self.plan.new_run else {}
         results.update_results(self.run_dir, status="running", **made)
 
     def complete(self, **fields: Any) -> None:

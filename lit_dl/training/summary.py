@@ -50,6 +50,8 @@ def summary_lines(trainer: pl.Trainer, pl_module: pl.LightningModule) -> list[st
 def _data(trainer: pl.Trainer) -> str:
     datamodule = trainer.datamodule
     name = type(datamodule).__name__ if datamodule is not None else "data"
+    description = getattr(datamodule, "description", None)  # what the data chose (ArrayDataModule's scaling)
+    name += f" ({description})" if description else ""
     sizes = [f"{count:,} {split}" for split, count in (("train", _samples(trainer.train_dataloader)),
                                                         ("val", _samples(_first(trainer.val_dataloaders)))) if count]
     batches = trainer.num_training_batches

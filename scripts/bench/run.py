@@ -27,7 +27,7 @@ if __package__ in (None, ""):  # run as a file: make `scripts.bench` importable 
 from scripts.bench.common import REPO, fmt, load_average, log, machine, met, table  # noqa: E402
 
 # Section modules of scripts/bench/, in the order they run; one that is not there is skipped.
-SECTIONS = ("overhead", "whole_run", "throughput", "startup", "data", "memory", "cifar10_fast", "quality")
+SECTIONS = ("overhead", "whole_run", "throughput", "startup", "data", "memory", "cifar10_fast", "quality", "export", "search")
 BENCH_MINUTES_GOAL = 10.0
 TINY = {  # --tiny: every piece runs, in seconds, on sizes that measure nothing
     "repeats": 1, "overhead_steps": 12, "overhead_cases": "mlp", "startup_runs": 1, "budget": 0.05, "zoo": "MLP,GRU",

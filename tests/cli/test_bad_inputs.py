@@ -326,7 +326,10 @@ CASES = [
     Case("data file lacks test arrays", lambda c: array_fit(c, c.npz("partial.npz", x_train=np.zeros((8, 3)), y_train=np.zeros(8, dtype=np.int64))), ["partial.npz", "x_test"]),
     Case("x and y of different lengths", lambda c: array_fit(c, arrays(c, y_train=np.arange(50) % 3)), ["x_train", "y_train"]),
     Case("NaN in the inputs", lambda c: array_fit(c, arrays(c, x_train=np.full((60, 4), np.nan, dtype=np.float32))), ["NaN"]),
-    Case("negative class labels", lambda c: array_fit(c, arrays(c, y_train=np.arange(60) % 3 - 1)), ["y_train"]),
+    # Labels other than 0..K-1 are relabelled (tests/data/test_arrays.py); a label training never saw is not.
+    Case("test label that training lacks", lambda c: array_fit(c, arrays(c, y_train=np.arange(60) % 3 + 1, y_test=np.arange(20) % 4 + 1)), ["y_test", "label(s) 4", "y_train lacks"]),
+    Case("classes that miss a label", lambda c: array_fit(c, arrays(c, y_train=np.arange(60) % 3 + 1, y_test=np.arange(20) % 3 + 1), "--data.init_args.classes", "[1, 2]"), ["label(s) 3", "classes [1, 2]"]),
+    Case("unknown standardize mode", lambda c: array_fit(c, arrays(c), "--data.init_args.standardize", "pixel"), ["standardize", "pixel"]),
     Case("input_shape that does not fit", lambda c: array_fit(c, arrays(c), "--data.init_args.input_shape", "[3]"), ["input_shape"]),
     Case("val_fraction of 1", lambda c: array_fit(c, arrays(c), "--data.init_args.val_fraction", "1.0"), ["val_fraction"]),
     Case("unknown sequence problem", lambda c: ["fit", "--config", SEQUENCES, "--data.init_args.problem", "addition"], ["addition"]),

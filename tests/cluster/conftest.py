@@ -50,6 +50,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.helpers.apt import install_missing
+
 REPO = Path(__file__).resolve().parents[2]
 NEEDED = ("munged", "slurmctld", "slurmd", "sbatch", "squeue", "scontrol", "sinfo", "srun")
 FINISHED = {"COMPLETED", "FAILED", "CANCELLED", "TIMEOUT", "NODE_FAIL", "OUT_OF_MEMORY", "PREEMPTED", "BOOT_FAIL", "DEADLINE"}
@@ -121,24 +123,6 @@ class SlurmCluster:
 
 
 # -- starting and stopping ----------------------------------------------------------------------
-def _install_if_missing() -> str | None:
-    """None when everything is there; otherwise why it cannot be."""
-    if all(shutil.which(tool) for tool in NEEDED):
-        return None
-    if os.geteuid() != 0 or not shutil.which("apt-get"):
-        return "slurm-wlm and munge are not installed, and installing them needs root and apt-get"
-    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
-    for args in (["apt-get", "update", "-q"], ["apt-get", "install", "-y", "-q", "--no-install-recommends", "slurm-wlm", "munge"]):
-        try:
-            done = subprocess.run(args, env=env, capture_output=True, text=True, timeout=600)
-        except subprocess.TimeoutExpired:
-            return f"{' '.join(args[:2])} took more than 10 minutes"
-        if done.returncode != 0:
-            return f"{' '.join(args[:2])} failed: {(done.stderr.strip().splitlines() or ['?'])[-1]}"
-    missing = [tool for tool in NEEDED if not shutil.which(tool)]
-    return f"still missing after installing slurm-wlm and munge: {', '.join(missing)}" if missing else None
-
-
 def _free_ports(count: int) -> list[int]:
     sockets = [socket.socket() for _ in range(count)]
     try:
@@ -264,7 +248,7 @@ def _stop(cluster: SlurmCluster) -> None:
 
 @pytest.fixture(scope="session")
 def slurm_cluster():
-    reason = _install_if_missing()
+    reason = install_missing(NEEDED, ["slurm-wlm", "munge"])
     if reason:
         pytest.skip(f"no SLURM cluster: {reason}")
     root = Path(tempfile.mkdtemp(prefix="lit-dl-slurm-"))

@@ -31,6 +31,12 @@ STOPS = (["scancel", "--signal=USR1"], ["scontrol", "requeue"], ["scancel", "--s
 STOP_WITHIN_S = 15  # KillWait is 30 s: a hung rank would take that long and be killed
 
 
+def check_runs(run_dirs):
+    from lit_dl.cli.run_check import check_runs
+
+    return check_runs(run_dirs)
+
+
 def epochs_logged(log: Path) -> int:
     return sum(line.startswith("epoch ") for line in log.read_text(errors="replace").splitlines()) if log.exists() else 0
 
@@ -67,6 +73,7 @@ def test_three_requeues_stop_within_seconds_and_the_run_completes_every_epoch_on
         wall_times.append(results["wall_time_s"])
         slurm_cluster.wait(job, {"PENDING"}, timeout=60)
         assert int(slurm_cluster.job(job)["Restarts"]) == restart + 1, log.read_text()
+        assert check_runs([run_dir]) == {run_dir: []}  # whole at every requeue, as `lit-dl check` sees it
 
     state = slurm_cluster.wait(job, {"COMPLETED"}, timeout=300, release=True)
 

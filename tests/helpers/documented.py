@@ -33,7 +33,7 @@ TEMPLATE = re.compile(r"\||\.\.\.")
 @dataclass
 class Snippet:
     where: str  # "README.md:52"
-    kind: str  # "command", "yaml", "transcript" (a `$ command` and its output) or "listing" (a run directory)
+    kind: str  # "command", "yaml", "python" (run as a script), "transcript" (a `$ command` and its output) or "listing" (a run directory)
     text: str  # a command's words joined by spaces; a block's text
     not_run: str | None = None  # why it cannot run here
     context: str | None = None  # a fragment's: the last `lit-dl` command before it in its section
@@ -118,6 +118,8 @@ def _block(where: str, language: str, body: str, reason: str | None) -> list[Sni
         return [Snippet(where, "command", command, reason) for command in commands_of_shell_block(body)]
     if language in ("yaml", "yml"):
         return [Snippet(where, "yaml", body, reason)]
+    if language == "python":
+        return [Snippet(where, "python", body, reason)]
     if body.startswith("$ "):
         return [Snippet(where, "transcript", body, reason)]
     if body.splitlines()[0].rstrip().endswith("/"):

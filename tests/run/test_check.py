@@ -125,3 +125,13 @@ def test_a_config_that_does_not_rerun_is_found(run):
     (run / "config.yaml").write_text(text)
     (problems,) = check_runs([run]).values()
     assert any(p.startswith("config.yaml does not rerun") and "max_epocs" in p for p in problems), problems
+
+
+@pytest.mark.broken_runs("the copy is broken on purpose")
+def test_compare_marks_a_run_that_is_not_whole(run, lit_dl):
+    code, out, err = lit_dl("compare", run, "--columns", "status")
+    assert code == 0 and "completed!" not in out and err == ""
+    edit_results(run, best_score=0.123)
+    code, out, err = lit_dl("compare", run, "--columns", "status")
+    assert code == 0 and "completed!" in out
+    assert err.startswith(f"! {run} is not whole: ") and f"lit-dl check {run}" in err

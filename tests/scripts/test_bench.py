@@ -57,13 +57,25 @@ def test_tiny_overhead_has_the_like_for_like_rows_and_goals(tmp_path):
 def test_every_section_dry_runs(tmp_path):
     run(sys.executable, "-m", "scripts.bench", "--tiny", "--out", str(tmp_path))
     results = json.loads((tmp_path / "results.json").read_text())
-    assert {"overhead", "whole_run", "throughput", "startup", "data", "memory", "cifar10_fast"} <= set(results["sections"])
+    assert {"overhead", "whole_run", "throughput", "startup", "data", "memory", "cifar10_fast", "export"} <= set(results["sections"])
     readme = (tmp_path / "README.md").read_text()
-    for heading in ("## Goals", "## Overhead", "## Whole run", "## Throughput", "## Start-up", "## Data", "## Memory", "## CIFAR-10 fast recipe"):
+    for heading in ("## Goals", "## Overhead", "## Whole run", "## Throughput", "## Start-up", "## Data", "## Memory",
+                    "## CIFAR-10 fast recipe", "## Export: ONNX Runtime against eager PyTorch"):
         assert heading in readme
     # One serialisation per new best, against last.ckpt written again as before the link.
     saves = results["sections"]["whole_run"]["median"]
     assert saves["lit_two_writes"]["new_best_serialisations"] == 2 and saves["lit"]["new_best_serialisations"] == 1
+
+
+@pytest.mark.slow
+def test_export_benchmark_dry_runs_as_a_script(tmp_path):
+    run(sys.executable, str(BENCH / "export.py"), "--tiny", "--out", str(tmp_path))
+    cases = json.loads((tmp_path / "export.json").read_text())["export"]["cases"]
+    assert set(cases) == {"MLP", "ResNet-18", "GRU"}
+    for case in cases.values():
+        assert case["max_abs_difference"] <= 1e-4 and set(case["batches"]) == {"1", "64"}
+        assert all(row["median_ms"]["eager"] > 0 and row["median_ms"]["onnxruntime"] > 0 for row in case["batches"].values())
+    assert "| Export, ResNet-18 batch 64: ONNX Runtime / eager PyTorch latency (CPU, 1 thread) | <= 1.00 |" in (tmp_path / "export.md").read_text()
 
 
 @pytest.mark.slow

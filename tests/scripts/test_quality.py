@@ -9,6 +9,7 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 
 from lit_dl.data import ArrayDataModule
 from tests.helpers.paths import REPO
@@ -45,14 +46,36 @@ def test_writer_makes_files_array_datamodule_reads(tmp_path):
     assert counts.tolist() == [15, 18, 12]
 
 
+def test_writer_makes_image_like_and_signal_sets(tmp_path):
+    run_script("scripts/make_sklearn_arrays.py", str(tmp_path), "--only", "digits28,signals")
+    digits = np.load(tmp_path / "digits28.npz")
+    images = digits["x_train"].reshape(-1, 28, 28)
+    assert digits["x_train"].dtype == np.uint8 and images.max() == 255 and len(images) == 1347
+    assert not images[:, :2].any() and not images[:, :, -2:].any()  # the zero-padded border
+    constant = (digits["x_train"].std(axis=0) == 0).sum()
+    assert constant > 100  # empty borders: the case where per-pixel scaling went wrong
+    signals = np.load(tmp_path / "signals.npz")
+    assert signals["x_train"].shape == (3750, 40) and signals["x_test"].shape == (1250, 40)
+    assert np.bincount(signals["y_train"]).tolist() == [375] * 10
+
+    as_sequences = ArrayDataModule(str(tmp_path / "signals.npz"), input_shape=[40, 1])
+    assert as_sequences.num_classes == 10 and as_sequences.choices == {"standardize": "channel"}
+    as_images = ArrayDataModule(str(tmp_path / "digits28.npz"), input_shape=[1, 28, 28])
+    x, _ = as_images.tensors("train")
+    assert x.shape[1:] == (1, 28, 28) and abs(x.mean().item()) < 1e-3 and abs(x.std().item() - 1) < 1e-2
+
+
+@pytest.mark.slow
 def test_quality_benchmark_dry_run(tmp_path):
     out = tmp_path / "bench"
-    run_script("scripts/bench/quality.py", "--dry-run", "--only", "diabetes_mlp", "--out", str(out))
+    run_script("scripts/bench/quality.py", "--dry-run", "--only", "diabetes_mlp,signals_gru", "--out", str(out))
     results = json.loads((out / "quality.json").read_text())
-    assert results["dry_run"] and results["plain_epochs"] == 1 and list(results["cases"]) == ["diabetes_mlp"]
+    assert results["dry_run"] and results["plain_epochs"] == 1 and list(results["cases"]) == ["diabetes_mlp", "signals_gru"]
+    signals = results["runs"]["signals_gru"][0]["lit"]
+    assert signals["net"] == "GRU" and signals["data"] == {"standardize": "channel"}  # read as [40, 1]
     row = results["cases"]["diabetes_mlp"]
     # A regression case: lit-dl's recipe trained a regressor (an MSE in the targets' units).
     assert row["metric"] == "mse" and row["lit"]["mse"] > 100 and {"ridge", "gboost"} <= set(row["classical"])
     assert row["lit"]["wall_s"] > 0 and row["plain"]["wall_s"] > 0 and isinstance(row["accurate"], bool)
     table = (out / "quality.md").read_text()
-    assert "| diabetes_mlp | mse |" in table and "Goal:" in table
+    assert "| diabetes_mlp | mse |" in table and "| signals_gru | acc |" in table and "Goal:" in table

@@ -107,7 +107,7 @@ def test_regressor_errors_and_predictions_in_the_targets_units(write_npz, tmp_pa
     test = trainer.test(model, datamodule, verbose=False)[0]
     torch.testing.assert_close(model.target_mean, datamodule.target_mean)
     predicted = torch.cat(trainer.predict(model, datamodule))
-    x_test, y_scaled = datamodule.splits["test"]
+    x_test, y_scaled = datamodule.tensors("test")  # the inputs as the loaders serve them (standardised)
     y_test = y_scaled * datamodule.target_std + datamodule.target_mean
     assert predicted.abs().mean() > 100  # in the targets' units, not standardised
     mse = ((predicted - y_test) ** 2).mean().item()

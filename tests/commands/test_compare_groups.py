@@ -1,0 +1,72 @@
+"""`lit-dl compare --group`: runs that differ only by seed as one row each, Welch's test, bands."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import scipy.stats
+import yaml
+
+# Hand-written run records: only the files compare reads, no checkpoints.
+pytestmark = pytest.mark.broken_runs("hand-written run records hold only what compare reads")
+
+LOSSES = {0.01: [0.30, 0.32, 0.31], 0.1: [0.40, 0.45, 0.38]}
+
+
+def write_run(root: Path, version: int, max_lr: float, seed: int, val_loss: float) -> None:
+    run = root / "exp" / f"version_{version}"
+    run.mkdir(parents=True)
+    config = {"seed_everything": seed, "model": {"init_args": {"scheduler": {"init_args": {"max_lr": max_lr}}}}, "name": "exp"}
+    (run / "config.yaml").write_text(yaml.safe_dump(config))
+    (run / "metrics.csv").write_text(f"epoch,step,val/loss\n0,10,{val_loss + 0.2}\n1,20,{val_loss}\n")
+    (run / "results.json").write_text(json.dumps({"status": "completed", "epochs": 2, "test": {"test/acc": 1 - val_loss}}))
+
+
+@pytest.fixture
+def seeded_runs(tmp_path) -> Path:
+    version = 0
+    for max_lr, losses in LOSSES.items():
+        for seed, loss in enumerate(losses):
+            write_run(tmp_path, version, max_lr, seed, loss)
+            version += 1
+    return tmp_path / "exp"
+
+
+def test_group_rows_hold_n_mean_std_and_the_t_interval(lit_dl, seeded_runs):
+    code, out, err = lit_dl("compare", seeded_runs, "--group", "--format", "csv")
+    assert code == 0, err
+    lines = out.strip().splitlines()
+    assert lines[0] == "group,settings,n,val/loss (best) mean ± std,95% CI,test/acc mean ± std,95% CI"
+    first = lines[1].split(",")
+    assert first[:3] == ["1", "max_lr=0.01", "3"] and lines[2].startswith("2,max_lr=0.1,3,")  # best mean first
+    low, high = scipy.stats.t.interval(0.95, 2, loc=0.31, scale=scipy.stats.sem(LOSSES[0.01]))
+    assert first[3] == "0.31 ± 0.01" and f"[{low:.4g}" in lines[1] and f"{high:.4g}]" in lines[1]
+
+
+def test_vs_prints_welchs_p_value(lit_dl, seeded_runs):
+    code, out, err = lit_dl("compare", seeded_runs, "--group", "--vs", "1", "max_lr=0.1")
+    assert code == 0, err
+    expected = scipy.stats.ttest_ind(LOSSES[0.01], LOSSES[0.1], equal_var=False).pvalue
+    line = out.strip().splitlines()[-1]
+    assert line.startswith("val/loss (best): group 1 (max_lr=0.01) 0.31 vs group 2 (max_lr=0.1) 0.41") and line.endswith(f"p = {expected:.3g}")
+
+
+def test_vs_with_an_unknown_group_is_one_line(lit_dl, seeded_runs):
+    code, out, err = lit_dl("compare", seeded_runs, "--group", "--vs", "1", "7")
+    assert code == 2 and "--vs: no group '7'" in err and len(err.strip().splitlines()) == 1
+
+
+def test_group_plot_draws_bands(lit_dl, seeded_runs, tmp_path):
+    code, out, err = lit_dl("compare", seeded_runs, "--group", "--plot", tmp_path / "curves.png", "--x", "epoch")
+    assert code == 0, err
+    assert (tmp_path / "curves.png").stat().st_size > 10_000 and "learning curves:" in err
+
+
+def test_status_filter_knows_pruned(lit_dl, seeded_runs):
+    results = seeded_runs / "version_0" / "results.json"
+    results.write_text(json.dumps({"status": "pruned", "epochs": 1}))
+    code, out, err = lit_dl("compare", seeded_runs, "--status", "pruned", "--format", "csv")
+    assert code == 0, err
+    assert out.strip().splitlines()[1].split(",")[:2] == ["exp/version_0", "pruned"]
