@@ -20,11 +20,16 @@ class StepLearningRateMonitor(LearningRateMonitor):
         super().__init__(logging_interval="step", log_momentum=log_momentum, log_weight_decay=log_weight_decay)
         self._step_seen: int | None = None
 
-    def on_train_batch_start(self, trainer: pl.Trainer, *args: Any, **kwargs: Any) -> None:
+    def on_train_batch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule, batch: Any, batch_idx: int) -> None:
         if trainer.global_step == self._step_seen:
             return
         self._step_seen = trainer.global_step
-        super().on_train_batch_start(trainer, *args, **kwargs)
+        # Lightning's own test of a step that logs, in its cheap form: with one optimizer stepped
+        # once a batch, its steps are the batches that stepped (which Lightning counts in its loop).
+        one_step_a_batch = pl_module.automatic_optimization and len(trainer.optimizers) == 1
+        if one_step_a_batch and (trainer.global_step + 1) % max(trainer.log_every_n_steps, 1) and not trainer.should_stop:
+            return
+        super().on_train_batch_start(trainer, pl_module, batch, batch_idx)
 
 
 class GradientNormMonitor(pl.Callback):
