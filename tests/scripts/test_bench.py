@@ -48,8 +48,12 @@ def test_tiny_overhead_has_the_like_for_like_rows_and_goals(tmp_path):
     assert " us) |" in readme
     # Every default priced: where its time is spent, and its run against the same run without it.
     assert set(overhead["hook_cpu_s"]) >= {"StopOnSignal", "StopOnNonFiniteLoss", "LineProgressBar", "RunCheckpoint"}
-    for name in ("lr_monitor", "stop_on_signal", "checkpoint_every_n_steps", "atomic_checkpoints"):
-        assert f"| `{name}` | " in readme
+    from dataclasses import fields
+
+    from lit_dl.training.defaults import RunDefaults
+
+    for default in fields(RunDefaults):  # a new default gets its row in scripts/bench/overhead.py's DEFAULTS
+        assert f"| `{default.name}` | " in readme, default.name
     assert "| Defaults, mlp: all of them together, `lit-dl fit` over a bare Trainer" in readme
 
 
