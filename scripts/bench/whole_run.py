@@ -135,8 +135,22 @@ class SaveTimer:
         return figures
 
 
-def run_hand(path: Path, workdir: Path, epochs: int, best: bool) -> dict[str, Any]:
+def standardised_split(path: Path) -> tuple[tuple[Any, Any], tuple[Any, Any]]:
+    """The training file's arrays split and scaled as lit-dl does: (train, validation) tensors."""
     import numpy as np
+    import torch
+
+    data = np.load(path)
+    x, y = torch.from_numpy(data["x_train"].astype(np.float32)), torch.from_numpy(data["y_train"].astype(np.int64))
+    order = torch.randperm(len(x), generator=torch.Generator().manual_seed(0))  # lit-dl's validation split
+    n_val = round(0.1 * len(x))
+    (x_val, y_val), (x_train, y_train) = (x[order[:n_val]], y[order[:n_val]]), (x[order[n_val:]], y[order[n_val:]])
+    mean, std = x_train.mean(0, keepdim=True), x_train.std(0, keepdim=True)
+    std = torch.where(std > 0, std, torch.ones_like(std))
+    return ((x_train - mean) / std, y_train), ((x_val - mean) / std, y_val)
+
+
+def run_hand(path: Path, workdir: Path, epochs: int, best: bool) -> dict[str, Any]:
     import torch
     from torch.utils.data import DataLoader, TensorDataset
 
@@ -145,15 +159,8 @@ def run_hand(path: Path, workdir: Path, epochs: int, best: bool) -> dict[str, An
 
     start = stamp()
     torch.manual_seed(42)
-    data = np.load(path)
-    x, y = torch.from_numpy(data["x_train"].astype(np.float32)), torch.from_numpy(data["y_train"].astype(np.int64))
-    order = torch.randperm(len(x), generator=torch.Generator().manual_seed(0))  # lit-dl's validation split
-    n_val = round(0.1 * len(x))
-    (x_val, y_val), (x_train, y_train) = (x[order[:n_val]], y[order[:n_val]]), (x[order[n_val:]], y[order[n_val:]])
-    mean, std = x_train.mean(0, keepdim=True), x_train.std(0, keepdim=True)
-    std = torch.where(std > 0, std, torch.ones_like(std))
-    x_train, x_val = (x_train - mean) / std, (x_val - mean) / std
-    net = MLP((x.shape[1],), int(y.max()) + 1, hidden_dims=[256, 128], dropout=0.1)
+    (x_train, y_train), (x_val, y_val) = standardised_split(path)
+    net = MLP((x_train.shape[1],), int(y_train.max()) + 1, hidden_dims=[256, 128], dropout=0.1)
     optimizer = torch.optim.AdamW(net.parameters(), lr=1e-3, weight_decay=0.01, **({"fused": True} if best else {}))
     if best:
         train = TensorBatchLoader((x_train, y_train), batch_size=64, shuffle=True, seed=0)
