@@ -49,6 +49,25 @@ def batches_started(trainer: Any) -> int:
     return int(trainer.fit_loop.epoch_loop.batch_progress.total.ready)
 
 
+def skip_per_step_stop_broadcast(trainer: Any) -> bool:
+    """Turn off the broadcast of rank zero's SIGTERM flag that Lightning makes before every
+    training batch under DDP (a collective and a host read per step); False when there is none.
+    Only for a fit whose ranks already agree on stopping otherwise (`StopOnSignal`).
+
+    Why private: Lightning 2.5.2+ calls `_TrainingEpochLoop._broadcast_sigterm_tensor` from
+    `advance` with no switch (Lightning-AI/pytorch-lightning#20825; the overhead is #21487, an
+    every-n-steps option is proposed in #21640); the instance attribute shadows the method."""
+    loop = trainer.fit_loop.epoch_loop
+    if not callable(getattr(loop, "_broadcast_sigterm_tensor", None)):
+        return False
+    loop._broadcast_sigterm_tensor = _nothing
+    return True
+
+
+def _nothing() -> None:
+    return None
+
+
 def attached_trainer(module: Any) -> Any:
     """The Trainer a LightningModule is attached to, or None.
 
@@ -212,6 +231,7 @@ PRIVATE_USES = {
     "request_stop": "Trainer._signal_connector.received_sigterm (written)",
     "is_last_batch": "Trainer.fit_loop.epoch_loop.batch_progress.is_last_batch",
     "batches_started": "Trainer.fit_loop.epoch_loop.batch_progress.total.ready",
+    "skip_per_step_stop_broadcast": "_TrainingEpochLoop._broadcast_sigterm_tensor (shadowed)",
     "attached_trainer": "LightningModule._trainer",
     "saved_loader_states": "checkpoint['loops']['fit_loop']['state_dict']['combined_loader']",
     "saved_epochs_done": "checkpoint['loops']['fit_loop']['epoch_progress']",

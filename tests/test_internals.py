@@ -67,6 +67,20 @@ def test_batches_started(fitted):
     assert [started for _, started in fitted["seen"]] == [1, 2, 3, 4, 5, 6]
 
 
+@checked(internals.skip_per_step_stop_broadcast)
+def test_skip_per_step_stop_broadcast():
+    import inspect
+
+    from lightning.pytorch import Trainer
+    from lightning.pytorch.loops.training_epoch_loop import _TrainingEpochLoop
+
+    # The broadcast this shadows is still made, by that name, from the training batch loop.
+    assert "self._broadcast_sigterm_tensor()" in inspect.getsource(_TrainingEpochLoop.advance)
+    trainer = Trainer(logger=False, enable_checkpointing=False, enable_progress_bar=False)
+    assert internals.skip_per_step_stop_broadcast(trainer)
+    assert trainer.fit_loop.epoch_loop._broadcast_sigterm_tensor() is None  # no process group needed: no broadcast
+
+
 @checked(internals.attached_trainer)
 def test_attached_trainer(fitted):
     assert fitted["unattached"] is None and internals.attached_trainer(fitted["model"]) is fitted["trainer"]

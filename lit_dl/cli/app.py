@@ -62,8 +62,15 @@ class LitDLCLI(*(extension.CLISteps for extension in EXTENSIONS.values()), Light
         # built; an error found after that must come alone, so its lines and warnings wait until
         # the command is set up (`console.release()` in the `before_<command>` steps).
         self.console = HeldBack()
+        arguments = dict(_LIGHTNING_CLI_ARGUMENTS)
+        command = _command_first(args if args is not None else sys.argv[1:])
+        if command:
+            # Only the command being run gets its parser: building the other four took a third
+            # of a fit's set-up. `lit-dl --help` (no command first) still builds them all.
+            self.subcommands = lambda: {command: LitDLCLI.subcommands()[command]}  # type: ignore[method-assign]
+            arguments["parser_kwargs"] = {k: v for k, v in arguments["parser_kwargs"].items() if k not in _OTHER[command]}
         try:
-            super().__init__(args=args, run=run, **_LIGHTNING_CLI_ARGUMENTS)
+            super().__init__(args=args, run=run, **arguments)
         except BaseException as error:
             self._record_stop(error)
             raise
@@ -286,6 +293,14 @@ _LIGHTNING_CLI_ARGUMENTS = {
     },
     "auto_configure_optimizers": False,
 }
+
+
+# Per command, the other Trainer-backed commands (whose parsers a run of it does not build).
+_OTHER = {name: set(LitDLCLI.subcommands()) - {name} for name in LitDLCLI.subcommands()}
+
+
+def _command_first(argv: list[str]) -> str | None:
+    return argv[0] if argv and argv[0] in _OTHER else None
 
 
 def check_parsed(config: Any, subcommand: str) -> None:

@@ -218,13 +218,15 @@ class Task(pl.LightningModule):
         if training and not self._step_is_logged():
             return
         # Logging a tensor costs no host sync: Lightning reads it when it writes the logs.
-        # Epoch means are reduced across DDP ranks.
+        # Epoch means are reduced across DDP ranks. Not a progress-bar value in training: Lightning
+        # reads those as numbers after every batch until the epoch ends, a host sync per step
+        # (lit-dl's progress bars show `train/loss` from the logged values).
         self.log(
             f"{stage}/loss",
             loss,
             on_step=training,
             on_epoch=not training,
-            prog_bar=True,
+            prog_bar=not training,
             batch_size=batch_size,
             sync_dist=not training,
         )

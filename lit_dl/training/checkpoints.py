@@ -45,6 +45,7 @@ class RunCheckpoint(ModelCheckpoint):
 
     best_metrics: dict[str, float] = {}
     _last_step: int | None = None
+    _state_key: str | None = None
     _keeps_last: bool = False
     _validated_at_epoch_end: bool = False
 
@@ -52,6 +53,15 @@ class RunCheckpoint(ModelCheckpoint):
         if self.save_last:  # Lightning's own `last` saving would write a second, stale copy
             self._keeps_last, self.save_last = True, False
         super().setup(trainer, pl_module, stage)
+
+    @property
+    def state_key(self) -> str:
+        # Lightning names every hook call after it (a repr of five settings, about 1.5 us) and
+        # calls each callback's hooks several times a step; the settings it names are fixed
+        # once the callback is built.
+        if self._state_key is None:
+            self._state_key = super().state_key
+        return self._state_key
 
     @property
     def last_path(self) -> str:
@@ -77,17 +87,27 @@ class RunCheckpoint(ModelCheckpoint):
         self.write_last(trainer)  # a fit that stopped between validations (max_steps, max_time)
 
     def _then_save_last(self, trainer: pl.Trainer, pl_module: pl.LightningModule, *hooks: Any) -> None:
-        """Run Lightning's `hooks` (each saves the top-k (best) checkpoint if this one is), then
-        make `last.ckpt` this state: a link to the best when it was just written."""
-        best_before = _identity(self.best_model_path)
-        for hook in hooks:
-            hook(trainer, pl_module)
-        if not _training(trainer):
-            return
-        new_best = bool(self.best_model_path) and _identity(self.best_model_path) != best_before
-        if new_best:
+        """Run Lightning's `hooks` (each saves a top-k checkpoint, the best or another, if this one
+        is), then make `last.ckpt` this state: a link to the file just written, if one was."""
+        files_before, metrics_before = self._saved_files(), self.best_metrics
+        if _training(trainer):
+            # In the state a new best checkpoint saves (a run resumed from it reports them).
             self.best_metrics = validation_metrics(trainer)
-        self.write_last(trainer, same_as=self.best_model_path if new_best else None)
+        try:
+            for hook in hooks:
+                hook(trainer, pl_module)
+        finally:
+            written = [path for path, identity in self._saved_files().items() if identity != files_before.get(path)]
+            if self.best_model_path not in written:
+                self.best_metrics = metrics_before
+        if _training(trainer):
+            self.write_last(trainer, same_as=written[0] if written else None)
+
+    def _saved_files(self) -> dict[str, tuple[int, int] | None]:
+        """The top-k checkpoint files and the best, each with its identity (inode, mtime): a file
+        (re)written since has another."""
+        paths = {self.best_model_path, *self.best_k_models} - {""}
+        return {path: identity for path in paths if (identity := _identity(path)) is not None}
 
     def write_last(self, trainer: pl.Trainer, same_as: str | None = None, always: bool = False) -> None:
         """Make `last.ckpt` the state of this step, once per step. `same_as`: a checkpoint file

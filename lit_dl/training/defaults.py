@@ -41,7 +41,7 @@ from lit_dl.training.csv_logger import RunCSVLogger
 from lit_dl.training.divergence import StopOnNonFiniteLoss
 from lit_dl.training.monitors import GradientNormMonitor, StepLearningRateMonitor
 from lit_dl.training.periodic import PeriodicCheckpoint
-from lit_dl.training.progress import LineProgressBar
+from lit_dl.training.progress import LineProgressBar, RichBar, TQDMBar
 from lit_dl.training.resume import ExactResume
 from lit_dl.training.signals import StopOnSignal
 from lit_dl.training.speed import NoProfiler
@@ -153,10 +153,6 @@ def _progress_bar() -> ProgressBar:
     if not sys.stdout.isatty():
         return LineProgressBar()
     try:
-        from lightning.pytorch.callbacks import RichProgressBar
-
-        return RichProgressBar()
-    except (ImportError, ModuleNotFoundError):
-        from lightning.pytorch.callbacks import TQDMProgressBar
-
-        return TQDMProgressBar()
+        return RichBar()
+    except (ImportError, ModuleNotFoundError):  # rich is not installed
+        return TQDMBar()

@@ -6,7 +6,8 @@ from typing import Any
 
 import lightning.pytorch as pl
 from lightning.pytorch.callbacks import LearningRateMonitor
-from lightning.pytorch.utilities import grad_norm
+import torch
+from torch.nn.utils import get_total_norm
 from torch.optim import Optimizer
 
 
@@ -19,17 +20,24 @@ class StepLearningRateMonitor(LearningRateMonitor):
         super().__init__(logging_interval="step", log_momentum=log_momentum, log_weight_decay=log_weight_decay)
         self._step_seen: int | None = None
 
-    def on_train_batch_start(self, trainer: pl.Trainer, *args: Any, **kwargs: Any) -> None:
+    def on_train_batch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule, batch: Any, batch_idx: int) -> None:
         if trainer.global_step == self._step_seen:
             return
         self._step_seen = trainer.global_step
-        super().on_train_batch_start(trainer, *args, **kwargs)
+        # Lightning's own test of a step that logs, in its cheap form: with one optimizer stepped
+        # once a batch, its steps are the batches that stepped (which Lightning counts in its loop).
+        one_step_a_batch = pl_module.automatic_optimization and len(trainer.optimizers) == 1
+        if one_step_a_batch and (trainer.global_step + 1) % max(trainer.log_every_n_steps, 1) and not trainer.should_stop:
+            return
+        super().on_train_batch_start(trainer, pl_module, batch, batch_idx)
 
 
 class GradientNormMonitor(pl.Callback):
     """Logs `grad_norm/total` (and, with `per_layer`, `grad_norm/<parameter>`) before each
     optimizer step that the trainer logs (every `log_every_n_steps`), so the norms cost no host
-    sync on the steps in between.
+    sync on the steps in between, and at those steps only the logged values are read: the norms
+    stay tensors until Lightning writes them (Lightning's `grad_norm` reads every parameter's norm
+    to build the total, a host sync per parameter tensor).
 
     Args:
         norm_type: the p of the p-norm (2.0 for the Euclidean norm).
@@ -44,13 +52,12 @@ class GradientNormMonitor(pl.Callback):
         # Lightning writes step k's logs when (k + 1) is a multiple of log_every_n_steps.
         if (trainer.global_step + 1) % trainer.log_every_n_steps != 0:
             return
-        norms = grad_norm(pl_module, norm_type=self.norm_type)
-        if not norms:
+        gradients = {name: p.grad for name, p in pl_module.named_parameters() if p.grad is not None}
+        if not gradients:
             return
-        prefix = f"grad_{float(self.norm_type)}_norm"
-        logged = {"grad_norm/total": norms.pop(f"{prefix}_total")}
+        logged = {"grad_norm/total": get_total_norm(list(gradients.values()), self.norm_type)}
         if self.per_layer:
-            logged.update({f"grad_norm/{name.removeprefix(prefix + '/')}": value for name, value in norms.items()})
+            logged.update({f"grad_norm/{name}": torch.linalg.vector_norm(g, self.norm_type) for name, g in gradients.items()})
         pl_module.log_dict(logged, on_step=True, on_epoch=False)
 
 

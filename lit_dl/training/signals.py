@@ -2,12 +2,18 @@
 
 SIGTERM (scancel, `scontrol requeue`, a preemption), SIGUSR1 (SLURM's warning before the time
 limit, or `scancel --signal=USR1 JOBID`) and the first Ctrl-C are only recorded by the signal
-handler. After every training and validation batch the ranks all-reduce that record (all ranks
-run the same batches, so all of them join that collective, and no other collective is running);
-when any rank got a signal, every rank sets Lightning's stop flag at the same moment and
-Lightning stops all of them at its next check, at this same batch. Then `last.ckpt` is saved once
-through the normal save path, and on SIGUSR1 inside a SLURM job rank zero requeues the job
-(`scontrol requeue`): the requeued job continues the run from that `last.ckpt`.
+handler. One process reads that record after every batch. Several ranks must agree: they
+all-reduce it at agreed batches (all ranks run the same batches, so all of them join that
+collective, and no other collective is running), which on GPUs is a host synchronisation, so
+not after every batch: at the steps Lightning logs anyway (every `log_every_n_steps`), spaced so
+that the ranks agree at least every `AGREE_EVERY_S` seconds of training, at every epoch's end,
+and during and at the end of each validation. SLURM warns 90 s before the time limit
+(`--signal=USR1@90`), so a stop a few seconds later is soon enough. When any rank got a signal,
+every rank sets Lightning's stop flag at the same moment and Lightning stops all of them at its
+next check, at this same batch. Then `last.ckpt` is saved once through the normal save path, and
+on SIGUSR1 inside a SLURM job rank zero requeues the job (`scontrol requeue`): the requeued job
+continues the run from that `last.ckpt`. Lightning's own broadcast of rank zero's SIGTERM flag
+before every batch (a collective per step) is turned off while this callback runs.
 
 Why not Lightning's own handlers: Lightning 2.6 broadcasts inside its SIGTERM handler
 (`_SignalConnector._sigterm_notifier_fn`) and, with SLURM auto-requeue, saves a checkpoint
@@ -34,6 +40,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -46,12 +53,13 @@ from lightning.pytorch.utilities.exceptions import SIGTERMException
 from lightning.pytorch.utilities.rank_zero import rank_zero_only
 
 from lit_dl.errors import one_line
-from lit_dl.internals import request_stop
+from lit_dl.internals import is_last_batch, request_stop, skip_per_step_stop_broadcast
 from lit_dl.run.layout import RunPaths
 from lit_dl.training.checkpoints import save_last
 
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGUSR1, signal.SIGINT)
 REQUEUE_SIGNAL = signal.SIGUSR1
+AGREE_EVERY_S = 5.0  # the most seconds of work between two agreements of the ranks on a stop (about)
 
 
 class StopOnSignal(Callback):
@@ -64,6 +72,7 @@ class StopOnSignal(Callback):
         self.stopped_by: int | None = None  # the signal that stopped the fit, for the exit code
         self._previous: dict[int, Any] = {}
         self._stopping = False
+        self._agreement = Agreement()
 
     # -- the handler: records, nothing else ----------------------------------------------------
     def _record(self, signum: int, frame: Any) -> None:
@@ -94,13 +103,21 @@ class StopOnSignal(Callback):
 
     def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         self._install()
+        self._agreement = Agreement(trainer)
+        if trainer.world_size > 1:
+            skip_per_step_stop_broadcast(trainer)  # the ranks agree here instead
 
     # -- every rank learns of it at the same batch -----------------------------------------------
     def on_train_batch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule, outputs: Any, batch: Any, batch_idx: int) -> None:
-        self._stop_if_signalled(trainer)
+        if trainer.world_size == 1 or self._agreement.due_in_training(trainer):
+            self._stop_if_signalled(trainer)
 
     def on_validation_batch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule, outputs: Any, batch: Any, batch_idx: int, dataloader_idx: int = 0) -> None:
-        if trainer.state.fn == TrainerFn.FITTING:
+        if _fitting(trainer) and (trainer.world_size == 1 or self._agreement.due_in_validation(batch_idx)):
+            self._stop_if_signalled(trainer)
+
+    def on_validation_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if _fitting(trainer):
             self._stop_if_signalled(trainer)
 
     def _stop_if_signalled(self, trainer: pl.Trainer) -> None:
@@ -109,9 +126,7 @@ class StopOnSignal(Callback):
         received = self.received or 0
         if trainer.world_size > 1:
             # 2: a requeue was asked for, 1: a plain stop; the maximum over ranks decides for all.
-            urgency = 2 if received == REQUEUE_SIGNAL else int(bool(received))
-            flag = torch.tensor(urgency, dtype=torch.int32, device=trainer.strategy.root_device)
-            urgency = int(trainer.strategy.reduce(flag, reduce_op="max"))
+            urgency = self._agreement.agree(trainer, 2 if received == REQUEUE_SIGNAL else int(bool(received)))
             received = REQUEUE_SIGNAL if urgency == 2 else (received or signal.SIGTERM) if urgency else 0
         if not received:
             return
@@ -147,6 +162,46 @@ class StopOnSignal(Callback):
             if not (self._stopping and signum != signal.SIGINT):
                 signal.signal(signum, handler)
         self._previous = {}
+
+
+class Agreement:
+    """When the ranks of a fit next all-reduce their stop flags: at training steps that log
+    (multiples of `log_every_n_steps`, where Lightning syncs anyway) spaced to about
+    `AGREE_EVERY_S` seconds of work (every so many steps where one logging interval takes longer),
+    at each epoch's last batch, and every so many validation batches. Each agreement carries
+    every rank's measured pace, and all ranks take the slowest, so they agree at the same batches.
+    Until the first agreement: at the first step that logs."""
+
+    def __init__(self, trainer: pl.Trainer | None = None) -> None:
+        self.unit = max(int(getattr(trainer, "log_every_n_steps", 1) or 1), 1)
+        self.every_steps = self.every_batches = self.unit  # training steps / validation batches
+        self._step_seen = trainer.global_step if trainer is not None else 0
+        self._since, self._batches = time.perf_counter(), 0
+
+    def due_in_training(self, trainer: pl.Trainer) -> bool:
+        self._batches += 1
+        stepped, self._step_seen = trainer.global_step != self._step_seen, trainer.global_step
+        return is_last_batch(trainer) or (stepped and trainer.global_step % self.every_steps == 0)
+
+    def due_in_validation(self, batch_idx: int) -> bool:
+        self._batches += 1
+        return (batch_idx + 1) % self.every_batches == 0
+
+    def agree(self, trainer: pl.Trainer, urgency: int) -> int:
+        """The highest `urgency` over all ranks (one all-reduce); sets when they agree next."""
+        pace = self._batches / max(time.perf_counter() - self._since, 1e-6)  # batches a second
+        fits = int(min(AGREE_EVERY_S * pace, 1e9))
+        flags = torch.tensor([urgency, -fits], dtype=torch.int64, device=trainer.strategy.root_device)
+        urgency, fits = trainer.strategy.reduce(flags, reduce_op="max").tolist()
+        fits = max(-fits, 1)
+        self.every_batches = fits
+        self.every_steps = fits - fits % self.unit if fits >= self.unit else fits
+        self._since, self._batches = time.perf_counter(), 0
+        return urgency
+
+
+def _fitting(trainer: pl.Trainer) -> bool:
+    return trainer.state.fn == TrainerFn.FITTING and not trainer.sanity_checking
 
 
 @dataclass(frozen=True)

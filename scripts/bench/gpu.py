@@ -7,7 +7,10 @@
 - hand: the same net, batch, autocast, layout and optimizer in a hand-written loop on data already
   on the GPU (no augmentation): the images per second lit-dl is measured against;
 - overhead: the overhead section's worker on the GPU (best hand loop, plain Lightning, lit-dl);
-- nets: samples per second of a few zoo nets in fp32, bf16-mixed, + channels_last, + torch.compile.
+- nets: samples per second of a few zoo nets in fp32, bf16-mixed, + channels_last, + torch.compile;
+- syncs: the recipe as written through `lit-dl fit`, counting per training step the synchronising
+  CUDA operations torch reports (`torch.cuda.set_sync_debug_mode("warn")`): none on a step that
+  does not log (the host then queues work ahead of the GPU).
 
 A check that fails is recorded with its error, and the others still run; checks that would start
 after `--deadline` seconds are skipped, so the whole run stays under 8 minutes.
@@ -173,6 +176,7 @@ def run_checks(size: dict[str, Any], workdir: Path, deadline_s: float, save: Cal
     checks += [(f"recipe/{setting}", lambda arguments=arguments, setting=setting: fit_recipe(
         setting, recipe_arguments(data_dir, workdir, size) + arguments, size, workdir)) for setting, arguments in SETTINGS.items()]
     checks += [(f"overhead/{case}", lambda case=case: overhead_on_device(case, size, workdir)) for case in size["overhead"]]
+    checks.append(("syncs", lambda: sync_counts(data_dir, workdir, size)))
     checks.append(("nets", lambda: net_rates(size)))
     for name, work in checks:
         if time.perf_counter() - started > deadline_s:
@@ -190,6 +194,24 @@ def run_checks(size: dict[str, Any], workdir: Path, deadline_s: float, save: Cal
         results["elapsed_s"] = time.perf_counter() - started
         save(results)
     return results
+
+
+def sync_counts(data_dir: Path, workdir: Path, size: dict[str, Any]) -> dict[str, Any]:
+    """Synchronising CUDA operations per training step of the recipe as written (first step apart:
+    cuDNN's search and lazy set-up), split by whether the step logs; on the CPU, counts of 0."""
+    from lit_dl.cli import main
+    from scripts.bench.step_timer import SyncCounter
+
+    timer = "--trainer.callbacks+=scripts.bench.step_timer.StepTimer"  # it synchronises every step itself
+    arguments = [a for a in recipe_arguments(data_dir, workdir, size) if a != timer]
+    arguments += ["--trainer.callbacks+=scripts.bench.step_timer.SyncCounter", "--trainer.log_every_n_steps", str(max(size["steps"] // 4, 2))]
+    with contextlib.redirect_stdout(io.StringIO()):
+        main(arguments)
+    steps = SyncCounter.runs[-1][1:]
+    quiet, logging = [s["syncs"] for s in steps if not s["logs"]], [s["syncs"] for s in steps if s["logs"]]
+    return {"steps": len(steps), "quiet_steps": len(quiet), "quiet_syncs": sum(quiet), "quiet_max": max(quiet, default=0),
+            "logging_steps": len(logging), "logging_syncs": sum(logging), "first_step_syncs": SyncCounter.runs[-1][0]["syncs"],
+            "counted": size["device"] == "cuda", "per_step": SyncCounter.runs[-1]}
 
 
 def overhead_on_device(case: str, size: dict[str, Any], workdir: Path) -> dict[str, Any]:
@@ -225,6 +247,16 @@ def goals(results: dict[str, Any]) -> list[tuple[str, str, str, str]]:
     return rows
 
 
+def sync_goal(results: dict[str, Any]) -> list[tuple[str, str, str, str]]:
+    syncs = results.get("syncs")
+    if not isinstance(syncs, dict) or "quiet_syncs" not in syncs:
+        return []
+    measured = (f"{syncs['quiet_syncs']} on {syncs['quiet_steps']} steps that do not log; {syncs['logging_syncs']} on "
+                f"{syncs['logging_steps']} that do" + ("" if syncs["counted"] else " (no CUDA: nothing counted)"))
+    return [("Synchronising CUDA operations on a training step that does not log (recipe as written)", "0", measured,
+             met(syncs["quiet_syncs"] == 0) if syncs["counted"] else "n/a")]
+
+
 def cell(value: Any, key: str = "images_per_s", digits: int = 0) -> str:
     if isinstance(value, dict) and "error" in value:
         return f"failed: {value['error'][:120]}"
@@ -245,7 +277,7 @@ def markdown(results: dict[str, Any]) -> str:
         "",
         "## Goals",
         "",
-        *table(["goal", "target", "measured", ""], goals(results)),
+        *table(["goal", "target", "measured", ""], goals(results) + sync_goal(results)),
         "",
         "## The fast CIFAR-10 recipe",
         "",

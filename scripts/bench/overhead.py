@@ -12,8 +12,15 @@ is trained by four runners, interleaved in one worker process, several rounds, m
 - `hand_dataloader`: the loop most people write: `DataLoader(TensorDataset)`, default AdamW;
 
 plus one `lit:<trick>` runner per speed trick in `TRICKS`: the same `lit-dl fit` with that trick
-switched off. The time of a step is the gap between the ends of two consecutive optimizer steps;
-the first fifth of the steps is left out. Overhead: microseconds per step over `hand_best`.
+switched off; and, to price lit-dl's defaults (`RunDefaults`, the `defaults:` section):
+
+- `lightning_bare`: a bare `Trainer` (no logger, checkpointing, progress bar or model summary)
+  training lit-dl's own task on the same batches: what every default together is measured against;
+- `lit-<default>`: `lit-dl fit` with that one default switched off (`--defaults.<default> false`),
+  and `lit-all_defaults` with all of them off.
+
+The time of a step is the gap between the ends of two consecutive optimizer steps; the first
+fifth of the steps is left out. Overhead: microseconds per step over `hand_best`.
 
     python -m scripts.bench.overhead --case mlp --repeats 5 --workdir /tmp/x   # one case, JSON
 """
@@ -48,12 +55,48 @@ TITLES = {
     "lightning": "plain Lightning, same batches and optimizer",
     "lit": "`lit-dl fit`",
     "hand_dataloader": "hand loop: DataLoader(TensorDataset), AdamW",
+    "lightning_bare": "bare Lightning Trainer, lit-dl's task, same batches",
 }
 # Speed tricks that remain in lit_dl: name -> (what it is, the `lit-dl fit` arguments that switch
 # it off). Each gets a row: the same run without it.
 TRICKS: dict[str, tuple[str, list[str]]] = {
     "NoProfiler": ("one shared null context per hook call instead of PassThroughProfiler's new generator context",
                    ["--trainer.profiler", "lightning.pytorch.profilers.PassThroughProfiler"]),
+}
+# Every default of `RunDefaults`, in the table's order: the `lit-dl fit` arguments that switch it off
+# (the progress bar: also Lightning's own, which would take its place) and the class it adds
+# (None: a plugin, no callback hooks).
+DEFAULTS: dict[str, tuple[list[str], str | None]] = {
+    "lr_monitor": (["--defaults.lr_monitor", "false"], "StepLearningRateMonitor"),
+    "grad_norm": (["--defaults.grad_norm", "false"], "GradientNormMonitor"),
+    "progress": (["--defaults.progress", "false", "--trainer.enable_progress_bar", "false"], "LineProgressBar"),
+    "summary": (["--defaults.summary", "false"], "RunSummary"),
+    "exact_resume": (["--defaults.exact_resume", "false"], "ExactResume"),
+    "stop_on_signal": (["--defaults.stop_on_signal", "false"], "StopOnSignal"),
+    "stop_on_nan": (["--defaults.stop_on_nan", "false"], "StopOnNonFiniteLoss"),
+    "checkpoint_every_n_steps": (["--defaults.checkpoint_every_n_steps", "null"], "PeriodicCheckpoint"),
+    "atomic_checkpoints": (["--defaults.atomic_checkpoints", "false"], None),
+}
+ALL_DEFAULTS = "all_defaults"
+DEFAULT_RUNNERS = tuple(f"lit-{name}" for name in (*DEFAULTS, ALL_DEFAULTS))
+# Instrumented runs: lit-dl with every callback's per-step hooks timed; a bare Trainer with this
+# many empty callbacks, for the cost of Lightning calling one callback's hooks.
+HOOKS_RUNNER, EMPTY_CALLBACKS = "lit+hooks", 20
+DISPATCH_RUNNER = f"lightning_bare+{EMPTY_CALLBACKS}"
+GOAL_DEFAULTS_US = 100.0  # all defaults together, per step, over a bare Trainer with lit-dl's task
+GOAL_ONE_DEFAULT_US = 20.0  # any one default, per step, or a reason below
+# Why a default may cost more than GOAL_ONE_DEFAULT_US a step. Every hook's own code costs 2-5x
+# more after the CNN's and GRU's steps than after the MLP's (the caches no longer hold it: the
+# empty hooks of LineProgressBar measure 0.3, 2.0 and 0.8 us), so these are judged by their work.
+REASONS: dict[str, str] = {
+    "lr_monitor": "at a step that logs, the rate of every parameter group to every logger; between them one "
+                  "cheap test (on the MLP: 6 us of hooks)",
+    "grad_norm": "at a step that logs, one fused norm over every gradient (the CNN's 1.1M): its time grows with "
+                 "the net, averaged over the steps between; none in between. Log less often "
+                 "(`--trainer.log_every_n_steps`) or switch it off for less",
+    "stop_on_nan": "one process on the CPU reads the loss every step (a CPU value: no device to wait for) and "
+                   "names the exact step that diverged; on a GPU or with several processes it checks at the "
+                   "steps that log only (on the MLP: 4 us of hooks)",
 }
 GOAL_NO_SLOWER_THAN_LIGHTNING = ("mlp",)
 GOAL_HAND_RATIO = {"cnn": 1.05, "gru": 1.05}
@@ -206,6 +249,37 @@ def run_lightning(case: str, train: tuple, device: str, workdir: Path, seed: int
     return timer.times
 
 
+def run_lightning_bare(case: str, train: tuple, device: str, workdir: Path, seed: int = 0, empty: int = 0) -> list[tuple[float, float]]:
+    """A bare `Trainer` (no logger, checkpointing, progress bar or model summary, Lightning's own
+    profiler) training lit-dl's task (Classifier, AdamW as lit-dl builds it) on the same batches;
+    with `empty` callbacks that do nothing."""
+    import functools
+
+    import lightning.pytorch as pl
+    import torch
+
+    from lit_dl.data import TensorBatchLoader
+    from lit_dl.tasks import Classifier
+    from scripts.bench.step_timer import StepTimer
+
+    pl.seed_everything(seed, verbose=False)
+    classes = int(train[-1].max()) + 1
+    task = Classifier(net=make_net(case, classes), num_outputs=classes, optimizer=functools.partial(torch.optim.AdamW, lr=LR))
+    timer = StepTimer()
+    trainer = pl.Trainer(
+        max_epochs=1, accelerator="gpu" if device == "cuda" else "cpu", devices=1, logger=False, enable_checkpointing=False,
+        enable_progress_bar=False, enable_model_summary=False, callbacks=[timer, *(pl.Callback() for _ in range(empty))],
+        default_root_dir=str(workdir / "bare"),
+    )
+    trainer.fit(task, TensorBatchLoader(train, batch_size=BATCH, shuffle=True, seed=seed))
+    return timer.times
+
+
+def defaults_off(name: str) -> list[str]:
+    """`lit-dl fit` arguments that switch one default off (`all_defaults`: every one)."""
+    return [argument for default in (DEFAULTS if name == ALL_DEFAULTS else [name]) for argument in DEFAULTS[default][0]]
+
+
 def run_lit(experiment: Path, workdir: Path, extra: list[str]) -> list[tuple[float, float]]:
     from lit_dl.cli import main
     from scripts.bench.step_timer import StepTimer
@@ -224,6 +298,9 @@ def run_runner(name: str, case: str, train: tuple, experiment: Path, workdir: Pa
     if name in ("hand_best", "hand_dataloader"):
         with environment_variable(NVML_CHECK, USER_NVML_CHECK):
             return run_hand(case, train, device, best=name == "hand_best")
+    if name in ("lightning_bare", DISPATCH_RUNNER):  # the variable as lit-dl gives it back: only the defaults differ
+        with environment_variable(NVML_CHECK, USER_NVML_CHECK), contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+            return run_lightning_bare(case, train, device, workdir, empty=EMPTY_CALLBACKS if name == DISPATCH_RUNNER else 0)
     # Lightning's and lit-dl's processes have imported Lightning, which sets the variable.
     with environment_variable(NVML_CHECK, "1"), contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
         if name == "lightning":
@@ -232,7 +309,15 @@ def run_runner(name: str, case: str, train: tuple, experiment: Path, workdir: Pa
             return run_lit(experiment, workdir, [])
         if name.startswith("lit:") and name[4:] in TRICKS:
             return run_lit(experiment, workdir, TRICKS[name[4:]][1])
-    raise ValueError(f"unknown runner {name!r}; choose from {', '.join(RUNNERS)} or lit:<trick> of {', '.join(TRICKS) or 'none'}")
+        if name in DEFAULT_RUNNERS:
+            return run_lit(experiment, workdir, defaults_off(name[4:]))
+        if name == HOOKS_RUNNER:
+            return run_lit(experiment, workdir, ["--trainer.callbacks+=scripts.bench.step_timer.HookTimer"])
+    raise ValueError(f"unknown runner {name!r}; choose from {', '.join(all_runners())}")
+
+
+def all_runners() -> tuple[str, ...]:
+    return (*RUNNERS, *(f"lit:{t}" for t in TRICKS), "lightning_bare", *DEFAULT_RUNNERS, HOOKS_RUNNER, DISPATCH_RUNNER)
 
 
 def step_time(times: list[tuple[float, float]], warmup: int) -> tuple[float, float]:
@@ -251,7 +336,7 @@ def worker(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
     parser.add_argument("--workdir", type=Path, required=True)
-    parser.add_argument("--runners", default=",".join(RUNNERS + tuple(f"lit:{t}" for t in TRICKS)))
+    parser.add_argument("--runners", default=",".join(all_runners()))
     args = parser.parse_args(argv)
 
     import torch
@@ -268,6 +353,7 @@ def worker(argv: list[str] | None = None) -> dict[str, Any]:
     runners = args.runners.split(",")
     wall: dict[str, list[float]] = {name: [] for name in runners}
     cpu: dict[str, list[float]] = {name: [] for name in runners}
+    hooks: dict[str, list[float]] = {}
     for round_ in range(args.repeats):
         for name in runners[round_ % len(runners):] + runners[: round_ % len(runners)]:
             times = run_runner(name, args.case, train, experiment, args.workdir, args.device)
@@ -276,10 +362,16 @@ def worker(argv: list[str] | None = None) -> dict[str, Any]:
             wall_s, cpu_s = step_time(times, warmup)
             wall[name].append(wall_s)
             cpu[name].append(cpu_s)
+            if name == HOOKS_RUNNER:
+                from scripts.bench.step_timer import HookTimer
+
+                for owner, seconds in HookTimer.runs[-1].items():
+                    hooks.setdefault(owner, []).append(seconds)
     out = {
         "case": args.case, "title": CASES[args.case]["title"], "steps": steps, "warmup": warmup, "batch_size": BATCH,
         "threads": torch.get_num_threads(), "device": args.device, "repeats": args.repeats, "wall_s": wall, "cpu_s": cpu,
         "median_wall_s": {k: median(v) for k, v in wall.items()}, "median_cpu_s": {k: median(v) for k, v in cpu.items()},
+        "hook_cpu_s": {owner: median(v) for owner, v in hooks.items()},
     }
     print(json.dumps(out))
     return out
@@ -335,12 +427,60 @@ def goals(results: dict[str, Any]) -> list[tuple[str, str, str, str]]:
                 f"{ratio:.2f} ({cpu['lit'] * 1e3:.2f} vs {cpu['hand_best'] * 1e3:.2f} ms/step; wall {wall['lit'] / wall['hand_best']:.2f})",
                 met(ratio <= GOAL_HAND_RATIO[case]),
             ))
+        if "lightning_bare" in cpu:
+            extra = (cpu["lit"] - cpu["lightning_bare"]) * 1e6
+            rows.append((
+                f"Defaults, {case}: all of them together, `lit-dl fit` over a bare Trainer with lit-dl's task, same batches (CPU time)",
+                f"<= {GOAL_DEFAULTS_US:.0f} us/step",
+                f"{extra:+,.0f} us ({cpu['lit'] * 1e3:.3f} vs {cpu['lightning_bare'] * 1e3:.3f} ms/step; +/-{spread_us(out):,.0f} us between rounds)",
+                met(extra <= GOAL_DEFAULTS_US),
+            ))
+    dispatch = dispatch_cost(results)
+    priced = [(case, name, cost) for case, out in results.items() for name, cost in default_costs(out, dispatch).items()]
+    if priced:
+        over = [f"{name} on {case} ({cost:+,.0f} us)" for case, name, cost in priced if cost > GOAL_ONE_DEFAULT_US and name not in REASONS]
+        rows.append((f"Defaults: each one alone ({', '.join(DEFAULTS)}), every case", f"<= {GOAL_ONE_DEFAULT_US:.0f} us/step or a reason",
+                     "over it without a reason: " + (", ".join(over) if over else "none"), met(not over)))
     return rows
+
+
+def default_costs(out: dict[str, Any], dispatch: float | None) -> dict[str, float]:
+    """Microseconds per step each default costs, measured where it is spent: the CPU time inside
+    its callback's per-step hooks plus `dispatch`, Lightning's cost of calling one callback's
+    hooks. Empty without the instrumented runs."""
+    hooks = out.get("hook_cpu_s") or {}
+    if dispatch is None or not hooks:
+        return {}
+    return {name: (hooks.get(owner, 0.0) + dispatch) * 1e6 if owner else 0.0 for name, (_, owner) in DEFAULTS.items()}
+
+
+def dispatch_cost(results: dict[str, Any]) -> float | None:
+    """Seconds Lightning takes in a step to call one more callback's hooks: a bare Trainer with
+    EMPTY_CALLBACKS empty callbacks over one without, divided by their number. Python's work,
+    the same whatever the net, so taken from the case whose bare runs vary least (on a long step
+    the difference is lost in the step's own variation)."""
+    cases = [out for out in results.values() if DISPATCH_RUNNER in out[MEASURE]]
+    if not cases:
+        return None
+    steadiest = min(cases, key=lambda out: spread_us(out, "lightning_bare") / out[MEASURE]["lightning_bare"])
+    return (steadiest[MEASURE][DISPATCH_RUNNER] - steadiest[MEASURE]["lightning_bare"]) / EMPTY_CALLBACKS
+
+
+def run_differences(out: dict[str, Any]) -> dict[str, float]:
+    """Microseconds per step `lit-dl fit` takes over the same run without each default (noisy)."""
+    cpu = out[MEASURE]
+    return {name: (cpu["lit"] - cpu[f"lit-{name}"]) * 1e6 for name in (*DEFAULTS, ALL_DEFAULTS) if f"lit-{name}" in cpu}
+
+
+def spread_us(out: dict[str, Any], runner: str = "lit") -> float:
+    """Half the range of one runner's CPU time per step over the rounds, in microseconds."""
+    rounds = out[MEASURE.removeprefix("median_")][runner]
+    return (max(rounds) - min(rounds)) / 2 * 1e6
 
 
 def markdown(results: dict[str, Any]) -> list[str]:
     first = next(iter(results.values()))
-    runners = list(first[MEASURE])
+    runners = [r for r in first[MEASURE] if r not in (*DEFAULT_RUNNERS, HOOKS_RUNNER, DISPATCH_RUNNER)]
     header = ["case", "steps"] + [TITLES.get(r, f"`lit-dl fit` without {r[4:]}") for r in runners]
     lines = [
         "## Overhead",
@@ -359,6 +499,7 @@ def markdown(results: dict[str, Any]) -> list[str]:
         "Wall time, the same runs:",
         "",
         *table(header, [[out["title"], out["steps"], *(ms(out, r, "median_wall_s") for r in runners)] for out in results.values()]),
+        *defaults_table(results),
     ]
     if not TRICKS:
         return lines + ["", "No speed trick beyond public APIs remains in lit_dl, so there are no with/without rows."]
@@ -368,6 +509,40 @@ def markdown(results: dict[str, Any]) -> list[str]:
          f"{1 - out[MEASURE]['lit'] / out[MEASURE][f'lit:{name}']:.1%}"]
         for case, out in results.items() for name in TRICKS if f"lit:{name}" in out[MEASURE]
     ])
+
+
+def defaults_table(results: dict[str, Any]) -> list[str]:
+    dispatch = dispatch_cost(results)
+    costs = {case: default_costs(out, dispatch) for case, out in results.items()}
+    differences = {case: run_differences(out) for case, out in results.items()}
+    cases = [case for case in results if costs[case] or differences[case]]
+    if not cases:
+        return []
+
+    def cell(case: str, name: str) -> str:
+        priced, difference = costs[case].get(name), differences[case].get(name)
+        return " ".join(filter(None, (f"{priced:,.1f}" if priced is not None else "", f"({difference:+,.0f})" if difference is not None else "")))
+
+    cpu = {case: results[case][MEASURE] for case in cases}
+    rows = [[f"`{name}`", *(cell(case, name) for case in cases), REASONS.get(name, "")] for name in DEFAULTS]
+    rows.append(["all together", *(" ".join(filter(None, (f"{sum(costs[c].values()):,.1f}" if costs[c] else "",
+                                                           f"({differences[c].get(ALL_DEFAULTS, 0.0):+,.0f})"))) for c in cases),
+                 "the sum; in brackets `lit-dl fit` minus the same run with every default off"])
+    rows.append(["over a bare Trainer", *(f"({(cpu[c]['lit'] - cpu[c]['lightning_bare']) * 1e6:+,.0f})" for c in cases),
+                 "`lit-dl fit` minus lit-dl's task in a bare `Trainer` on the same batches (the goal's measure)"])
+    noise = ", ".join(f"{case} +/-{spread_us(results[case]):,.0f} us" for case in cases)
+    return [
+        "",
+        f"Defaults: microseconds per training step each one costs (CPU time). First figure: measured where it is spent, "
+        f"the time inside its callback's per-step hooks (`{HOOKS_RUNNER}`: every hook timed, the timing's own cost taken "
+        f"off) plus Lightning's cost of calling one more callback's hooks, {(dispatch or 0) * 1e6:.1f} us ({DISPATCH_RUNNER} "
+        f"over `lightning_bare`, divided by {EMPTY_CALLBACKS}, in the case whose runs vary least). In brackets: `lit-dl fit` minus the same run with that default off "
+        f"(`--defaults.NAME false`), a difference of whole runs that is noise within the rounds' spread ({noise}: half "
+        f"the range of `lit-dl fit` over the rounds). Goal: each at most {GOAL_ONE_DEFAULT_US:.0f} us, or a reason; all "
+        f"together at most {GOAL_DEFAULTS_US:.0f} us over a bare Trainer.",
+        "",
+        *table(["default", *cases, "why it may cost more"], rows),
+    ]
 
 
 if __name__ == "__main__":

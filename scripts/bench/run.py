@@ -27,7 +27,7 @@ if __package__ in (None, ""):  # run as a file: make `scripts.bench` importable 
 from scripts.bench.common import REPO, fmt, load_average, log, machine, met, table  # noqa: E402
 
 # Section modules of scripts/bench/, in the order they run; one that is not there is skipped.
-SECTIONS = ("overhead", "throughput", "startup", "data", "memory", "cifar10_fast", "quality", "export", "search")
+SECTIONS = ("overhead", "whole_run", "throughput", "startup", "data", "memory", "cifar10_fast", "quality", "export", "search")
 BENCH_MINUTES_GOAL = 10.0
 TINY = {  # --tiny: every piece runs, in seconds, on sizes that measure nothing
     "repeats": 1, "overhead_steps": 12, "overhead_cases": "mlp", "startup_runs": 1, "budget": 0.05, "zoo": "MLP,GRU",
@@ -90,11 +90,38 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     results["load_after"] = load_average()
     results["elapsed_s"] = time.perf_counter() - start
     results["all_sections"] = set(options.sections) == set(available_sections())
+    measured = {"git": results["machine"]["git"], "date": results["machine"]["date"], "load": [results["load_before"], results["load_after"]]}
+    results["measured"] = {name: measured for name in results["sections"]}
+    keep_earlier_sections(results, options.out / "results.json", options.tiny)
     options.out.mkdir(parents=True, exist_ok=True)
     (options.out / "results.json").write_text(json.dumps(results, indent=2, default=str) + "\n")
     (options.out / "README.md").write_text(markdown(results))
     log(f"wrote {options.out / 'results.json'} and {options.out / 'README.md'} in {results['elapsed_s'] / 60:.1f} min")
     return results
+
+
+def earlier_sections(results: dict[str, Any]) -> list[str]:
+    """A line naming the sections measured in an earlier run than this one, and when."""
+    now = results["machine"]["git"]
+    earlier = [f"{name} ({m['git']}, {m['date'][:10]}, load {fmt(m['load'][0])})" for name, m in results.get("measured", {}).items()
+               if m["git"] != now or m["date"] != results["machine"]["date"]]
+    return ["", "Sections kept from earlier runs of the benchmark (commit, date, load average before): " + ", ".join(earlier) + "."] if earlier else []
+
+
+def keep_earlier_sections(results: dict[str, Any], earlier: Path, tiny: bool) -> None:
+    """A run of some sections (`--only`) keeps the other sections of the results it replaces, each
+    with when and at which commit it was measured."""
+    if results["all_sections"] or tiny or not earlier.is_file():
+        return
+    old = json.loads(earlier.read_text())
+    if old.get("tiny"):
+        return
+    when = {"git": old["machine"]["git"], "date": old["machine"]["date"], "load": [old.get("load_before"), old.get("load_after")]}
+    for name, section in old.get("sections", {}).items():
+        if name not in results["sections"] and name in available_sections():
+            results["sections"][name] = section
+            results["measured"][name] = old.get("measured", {}).get(name, when)
+    results["sections"] = {name: results["sections"][name] for name in available_sections() if name in results["sections"]}
 
 
 def markdown(results: dict[str, Any]) -> str:
@@ -116,6 +143,7 @@ def markdown(results: dict[str, Any]) -> str:
         f"Python {m['python']}, torch {m['torch']}, lightning {m['lightning']}; lit-dl {m['git']}; {m['date']}. "
         f"Load average (1 min) before: {fmt(results['load_before'])}, after: {fmt(results['load_after'])}. "
         "The machine is shared with other work, so figures move by several per cent from run to run.",
+        *earlier_sections(results),
         "",
         "## Goals",
         "",

@@ -46,17 +46,29 @@ def test_tiny_overhead_has_the_like_for_like_rows_and_goals(tmp_path):
     for title in ("hand loop: in-memory slices, fused AdamW", "plain Lightning, same batches and optimizer", "DataLoader(TensorDataset)"):
         assert title in readme
     assert " us) |" in readme
+    # Every default priced: where its time is spent, and its run against the same run without it.
+    assert set(overhead["hook_cpu_s"]) >= {"StopOnSignal", "StopOnNonFiniteLoss", "LineProgressBar", "RunCheckpoint"}
+    from dataclasses import fields
+
+    from lit_dl.training.defaults import RunDefaults
+
+    for default in fields(RunDefaults):  # a new default gets its row in scripts/bench/overhead.py's DEFAULTS
+        assert f"| `{default.name}` | " in readme, default.name
+    assert "| Defaults, mlp: all of them together, `lit-dl fit` over a bare Trainer" in readme
 
 
 @pytest.mark.slow
 def test_every_section_dry_runs(tmp_path):
     run(sys.executable, "-m", "scripts.bench", "--tiny", "--out", str(tmp_path))
     results = json.loads((tmp_path / "results.json").read_text())
-    assert {"overhead", "throughput", "startup", "data", "memory", "cifar10_fast", "export"} <= set(results["sections"])
+    assert {"overhead", "whole_run", "throughput", "startup", "data", "memory", "cifar10_fast", "export"} <= set(results["sections"])
     readme = (tmp_path / "README.md").read_text()
-    for heading in ("## Goals", "## Overhead", "## Throughput", "## Start-up", "## Data", "## Memory", "## CIFAR-10 fast recipe",
-                    "## Export: ONNX Runtime against eager PyTorch"):
+    for heading in ("## Goals", "## Overhead", "## Whole run", "## Throughput", "## Start-up", "## Data", "## Memory",
+                    "## CIFAR-10 fast recipe", "## Export: ONNX Runtime against eager PyTorch"):
         assert heading in readme
+    # One serialisation per new best, against last.ckpt written again as before the link.
+    saves = results["sections"]["whole_run"]["median"]
+    assert saves["lit_two_writes"]["new_best_serialisations"] == 2 and saves["lit"]["new_best_serialisations"] == 1
 
 
 @pytest.mark.slow
@@ -79,4 +91,6 @@ def test_gpu_checks_dry_run_on_the_cpu(tmp_path):
             "DDP on one GPU (own process)"} <= set(results["recipe"])
     failed = {name: r for name, r in [("hand", results["hand"]), *results["recipe"].items()] if "error" in r}
     assert not failed and "error" not in results["overhead"]["mlp"] and results["nets"]["SimpleCNN"]["bf16_channels_last_compile"] > 0
+    # The sync count ran through a real fit, each step classified (nothing counted without CUDA).
+    assert results["syncs"]["quiet_steps"] > 0 and results["syncs"]["logging_steps"] > 0 and not results["syncs"]["counted"]
     assert "| hand loop |" in (tmp_path / "gpu.md").read_text()
