@@ -47,6 +47,7 @@ class RunCheckpoint(ModelCheckpoint):
     _last_step: int | None = None
     _keeps_last: bool = False
     _validated_at_epoch_end: bool = False
+    _candidate: tuple[Any, dict[str, float]] | None = None  # (best score before, this validation's metrics) while Lightning saves
 
     def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
         if self.save_last:  # Lightning's own `last` saving would write a second, stale copy
@@ -80,8 +81,12 @@ class RunCheckpoint(ModelCheckpoint):
         """Run Lightning's `hooks` (each saves the top-k (best) checkpoint if this one is), then
         make `last.ckpt` this state: a link to the best when it was just written."""
         best_before = _identity(self.best_model_path)
-        for hook in hooks:
-            hook(trainer, pl_module)
+        self._candidate = (self.best_model_score, validation_metrics(trainer)) if _training(trainer) else None
+        try:
+            for hook in hooks:
+                hook(trainer, pl_module)
+        finally:
+            self._candidate = None
         if not _training(trainer):
             return
         new_best = bool(self.best_model_path) and _identity(self.best_model_path) != best_before
@@ -106,7 +111,16 @@ class RunCheckpoint(ModelCheckpoint):
         self._last_step = trainer.global_step
 
     def state_dict(self) -> dict[str, Any]:
-        return {**super().state_dict(), "best_metrics": dict(self.best_metrics)}
+        return {**super().state_dict(), "best_metrics": dict(self._best_metrics_now())}
+
+    def _best_metrics_now(self) -> dict[str, float]:
+        """The best checkpoint's validation metrics, as the checkpoint being written must hold
+        them. Lightning makes a new best its `best_model_score` before it writes the file (2.6,
+        `_update_best_and_save`), so inside that write this validation's metrics are already the
+        best's; `best_metrics` becomes them only after it (and a resume reads them back)."""
+        if self._candidate is not None and self.best_model_score is not self._candidate[0]:
+            return self._candidate[1]
+        return self.best_metrics
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         super().load_state_dict(state_dict)
