@@ -2,8 +2,9 @@
 
 SIGTERM (scancel, `scontrol requeue`, a preemption), SIGUSR1 (SLURM's warning before the time
 limit, or `scancel --signal=USR1 JOBID`) and the first Ctrl-C are only recorded by the signal
-handler. After every training and validation batch the ranks all-reduce that record (all ranks
-run the same batches, so all of them join that collective, and no other collective is running);
+handler. After every training batch the ranks all-reduce that record (all ranks run the same
+batches, so all of them join that collective, and no other collective is running), except where a
+validation follows: then at that validation's end, or at the epoch's end;
 when any rank got a signal, every rank sets Lightning's stop flag at the same moment and
 Lightning stops all of them at its next check, at this same batch. Then `last.ckpt` is saved once
 through the normal save path, and on SIGUSR1 inside a SLURM job rank zero requeues the job
@@ -49,6 +50,7 @@ from lit_dl.errors import one_line
 from lit_dl.internals import request_stop
 from lit_dl.run.layout import RunPaths
 from lit_dl.training.checkpoints import save_last
+from lit_dl.training.periodic import validation_follows
 
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGUSR1, signal.SIGINT)
 REQUEUE_SIGNAL = signal.SIGUSR1
@@ -96,11 +98,17 @@ class StopOnSignal(Callback):
         self._install()
 
     # -- every rank learns of it at the same batch -----------------------------------------------
+    # Never between a batch and the validation that follows it, nor inside that validation: a
+    # checkpoint saved there resumes as if it had validated (see `validation_follows`), so the
+    # stop waits for the validation's end (and, at an epoch's end, for its checkpoint). Not in
+    # `on_train_epoch_end`: rank zero's progress line computes (gathers) the epoch's metrics
+    # there alone, and a collective of ours beside it would pair with the wrong one.
     def on_train_batch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule, outputs: Any, batch: Any, batch_idx: int) -> None:
-        self._stop_if_signalled(trainer)
+        if not _validation_follows(trainer, batch_idx):
+            self._stop_if_signalled(trainer)
 
-    def on_validation_batch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule, outputs: Any, batch: Any, batch_idx: int, dataloader_idx: int = 0) -> None:
-        if trainer.state.fn == TrainerFn.FITTING:
+    def on_validation_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if trainer.state.fn == TrainerFn.FITTING and not trainer.sanity_checking:
             self._stop_if_signalled(trainer)
 
     def _stop_if_signalled(self, trainer: pl.Trainer) -> None:
@@ -147,6 +155,12 @@ class StopOnSignal(Callback):
             if not (self._stopping and signum != signal.SIGINT):
                 signal.signal(signum, handler)
         self._previous = {}
+
+
+def _validation_follows(trainer: pl.Trainer, batch_idx: int) -> bool:
+    every = trainer.check_val_every_n_epoch
+    validates = trainer.enable_validation and (every is None or (trainer.current_epoch + 1) % every == 0)
+    return validates and validation_follows(trainer, batch_idx)
 
 
 @dataclass(frozen=True)

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import csv
 import os
 import signal
 from pathlib import Path
+
+import pytest
 
 from tests.helpers.paths import QUICKSTART, SMALL_QUICKSTART
 
@@ -31,3 +34,38 @@ def test_sigterm_then_sigusr1_stops_once_and_asks_for_a_requeue(lit_dl, tmp_path
     assert "stopped by SIGUSR1 at step 2" in err
     last = Path(tmp_path) / "quickstart" / "version_0" / "checkpoints" / "last.ckpt"
     assert last.is_file()
+
+
+STOPS_BEFORE_VALIDATION = {
+    # SMALL_QUICKSTART has 8 steps an epoch: step 8 is the last batch, validation follows it.
+    "at the epoch's last batch": [
+        "--trainer.callbacks+=tests.helpers.callbacks.SignalAt", "--trainer.callbacks.step", "8",
+        "--trainer.callbacks.signals", "[SIGTERM]",
+    ],
+    "inside the epoch's validation": ["--trainer.callbacks+=tests.helpers.callbacks.SignalInValidation"],
+}
+
+
+@pytest.mark.parametrize("where", list(STOPS_BEFORE_VALIDATION))
+def test_a_stop_where_validation_follows_waits_for_it_and_the_resume_validates_every_epoch(where, lit_dl, tmp_path):
+    """Lightning resumes a checkpoint saved between an epoch's last batch and its validation, or
+    inside that validation, as if it had validated: the epoch's validation was never logged.
+    The stop now waits for the validation and the epoch's checkpoint (found by the fault matrix)."""
+    args = ["fit", "--config", QUICKSTART, "--trainer.default_root_dir", tmp_path, *SMALL_QUICKSTART, "--data.init_args.eval_batch_size", "64"]
+    handlers = {signum: signal.getsignal(signum) for signum in (signal.SIGTERM, signal.SIGUSR1, signal.SIGINT)}
+    try:
+        code, _, err = lit_dl(*args, *STOPS_BEFORE_VALIDATION[where])
+    finally:
+        for signum, handler in handlers.items():  # a stopped fit keeps ignoring SIGTERM and SIGUSR1
+            signal.signal(signum, handler)
+    assert code == 128 + signal.SIGTERM, err
+    assert "stopped by SIGTERM at step 8" in err
+    run_dir = Path(tmp_path) / "quickstart" / "version_0"
+    validated = [row["epoch"] for row in csv.DictReader(open(run_dir / "metrics.csv")) if row.get("val/loss")]
+    assert validated == ["0"]
+
+    code, _, err = lit_dl(*args, "--ckpt_path", "last")
+
+    assert code == 0, err
+    validated = [row["epoch"] for row in csv.DictReader(open(run_dir / "metrics.csv")) if row.get("val/loss")]
+    assert validated == ["0", "1"]
