@@ -8,8 +8,9 @@ skips it at the end of training once any was written), so after an epoch that wa
 every epoch without one, at the end of fit, mid-epoch (`PeriodicCheckpoint`) and at a stop
 (`StopOnSignal`), all through `save_last`. When the newest state is also the new best, it is
 written once: `last.ckpt` becomes a hard link to `best.ckpt` (a copy where links fail), renamed
-into place. The best checkpoint's validation metrics travel in the checkpoint, so results.json
-can say what the best checkpoint scored, not only the last epoch.
+into place. The best checkpoint's validation metrics and the latest validation's travel in the
+checkpoint, so results.json can say what the best checkpoint scored, not only the last epoch,
+also after a resume that validates nothing (it only tests and records a run that trained).
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ class RunCheckpoint(ModelCheckpoint):
     newest state: see the module's docstring."""
 
     best_metrics: dict[str, float] = {}
+    last_metrics: dict[str, float] = {}  # the latest validation's: a resume that validates nothing still records them
     _last_step: int | None = None
     _keeps_last: bool = False
     _validated_at_epoch_end: bool = False
@@ -81,7 +83,9 @@ class RunCheckpoint(ModelCheckpoint):
         """Run Lightning's `hooks` (each saves the top-k (best) checkpoint if this one is), then
         make `last.ckpt` this state: a link to the best when it was just written."""
         best_before = _identity(self.best_model_path)
-        self._candidate = (self.best_model_score, validation_metrics(trainer)) if _training(trainer) else None
+        validated = validation_metrics(trainer) if _training(trainer) else {}
+        self.last_metrics = validated or self.last_metrics
+        self._candidate = (self.best_model_score, validated) if _training(trainer) else None
         try:
             for hook in hooks:
                 hook(trainer, pl_module)
@@ -91,7 +95,7 @@ class RunCheckpoint(ModelCheckpoint):
             return
         new_best = bool(self.best_model_path) and _identity(self.best_model_path) != best_before
         if new_best:
-            self.best_metrics = validation_metrics(trainer)
+            self.best_metrics = validated
         self.write_last(trainer, same_as=self.best_model_path if new_best else None)
 
     def write_last(self, trainer: pl.Trainer, same_as: str | None = None, always: bool = False) -> None:
@@ -111,7 +115,7 @@ class RunCheckpoint(ModelCheckpoint):
         self._last_step = trainer.global_step
 
     def state_dict(self) -> dict[str, Any]:
-        return {**super().state_dict(), "best_metrics": dict(self._best_metrics_now())}
+        return {**super().state_dict(), "best_metrics": dict(self._best_metrics_now()), "last_metrics": dict(self.last_metrics)}
 
     def _best_metrics_now(self) -> dict[str, float]:
         """The best checkpoint's validation metrics, as the checkpoint being written must hold
@@ -125,6 +129,7 @@ class RunCheckpoint(ModelCheckpoint):
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         super().load_state_dict(state_dict)
         self.best_metrics = dict(state_dict.get("best_metrics") or {})
+        self.last_metrics = dict(state_dict.get("last_metrics") or {})
 
 
 def save_last(trainer: pl.Trainer) -> str | None:
@@ -181,8 +186,8 @@ def place_checkpoints(callbacks: list[Any], run_dir: Path) -> None:
 def fit_outcome(trainer: pl.Trainer) -> dict[str, Any]:
     """What a finished fit records: the best checkpoint and its validation metrics (`val`), the
     last validation's (`val_last`), and how far it trained."""
-    last = validation_metrics(trainer)
     callback = trainer.checkpoint_callback
+    last = validation_metrics(trainer) or (dict(callback.last_metrics) if isinstance(callback, RunCheckpoint) else {})
     outcome: dict[str, Any] = {"val": last, "val_last": last, "epochs": trainer.current_epoch, "steps": trainer.global_step}
     if isinstance(callback, ModelCheckpoint):
         score = callback.best_model_score

@@ -92,3 +92,22 @@ def test_ctrl_c_twice_aborts_with_a_message_and_an_interrupted_record(tmp_path):
     assert "aborted by a second Ctrl-C at step 12" in done.stderr and "Traceback" not in done.stderr
     results = json.loads((tmp_path / "runs" / "quickstart" / "version_0" / "results.json").read_text())
     assert results["status"] == "interrupted" and "error" not in results
+
+
+def test_a_resume_that_only_tests_records_what_the_fit_validated(fit_quickstart, lit_dl, tmp_path):
+    """Ctrl-C in the test after fit: the training is complete, the record is not. The resume
+    trains nothing and validates nothing; its results.json must still hold the best checkpoint's
+    val and the last validation's val_last (found by the fault matrix: val_last was {})."""
+    reference = fit_quickstart("--trainer.max_epochs", "3", root=tmp_path / "reference")
+    args = ["fit", "--config", QUICKSTART, *SMALL_QUICKSTART, "--trainer.max_epochs", "3", "--trainer.default_root_dir", tmp_path / "runs"]
+    code, _, err = lit_dl(*args, "--trainer.callbacks+=tests.helpers.callbacks.SignalInTest")
+    assert code == 130, err
+    run_dir = tmp_path / "runs" / "quickstart" / "version_0"
+    assert json.loads((run_dir / "results.json").read_text())["status"] == "interrupted"
+
+    code, _, err = lit_dl(*args, "--ckpt_path", "last")
+
+    assert code == 0, err
+    record, expected = (json.loads((run / "results.json").read_text()) for run in (run_dir, reference))
+    for field in ("status", "epochs", "steps", "best_score", "val", "val_last", "test"):
+        assert record[field] == expected[field], field
