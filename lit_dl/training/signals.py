@@ -66,12 +66,14 @@ class StopOnSignal(Callback):
         self.stopped_by: int | None = None  # the signal that stopped the fit, for the exit code
         self._previous: dict[int, Any] = {}
         self._stopping = False
+        self.aborted = False  # a second Ctrl-C raised KeyboardInterrupt (a first one outside the fit's loop raises it too)
 
     # -- the handler: records, nothing else ----------------------------------------------------
     def _record(self, signum: int, frame: Any) -> None:
         if signum == signal.SIGINT:
             if self.received == signal.SIGINT or self._stopping:
                 signal.signal(signal.SIGINT, self._previous.get(signal.SIGINT, signal.default_int_handler))
+                self.aborted = True
                 raise KeyboardInterrupt
             rank_zero_only(print)("\nstopping after this batch to save a checkpoint (Ctrl-C again to abort)", file=sys.stderr, flush=True)
         if self.received is None or signum == REQUEUE_SIGNAL:
@@ -88,7 +90,7 @@ class StopOnSignal(Callback):
 
     def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
         if stage == "fit":
-            self.received, self.stopped_by, self._stopping = None, None, False
+            self.received, self.stopped_by, self._stopping, self.aborted = None, None, False, False
             self._install()  # before Lightning registers its handlers: it then adds no SIGUSR1 one
 
     def on_sanity_check_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
@@ -183,7 +185,9 @@ def how_it_stopped(trainer: pl.Trainer | None, error: BaseException) -> Stop:
         return Stop("interrupted", 128 + int(signum or signal.SIGTERM))
     if isinstance(error, KeyboardInterrupt) or (isinstance(error, SystemExit) and signum == signal.SIGINT):
         step = trainer.global_step if trainer is not None else 0
-        return Stop("interrupted", 128 + signal.SIGINT, rewind=True, message=f"lit-dl: aborted by a second Ctrl-C at step "
+        # Outside the fit's loop (starting, testing after fit) Python's own handler raises at the first Ctrl-C.
+        what = "aborted by a second Ctrl-C" if callback is not None and callback.aborted else "stopped by Ctrl-C outside the training loop"
+        return Stop("interrupted", 128 + signal.SIGINT, rewind=True, message=f"lit-dl: {what} at step "
                     f"{step}; the run goes back to its last saved checkpoint (resume with --ckpt_path last)")
     status = getattr(error, "status", None)
     if isinstance(status, str):

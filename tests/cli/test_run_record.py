@@ -102,6 +102,7 @@ def test_a_resume_that_only_tests_records_what_the_fit_validated(fit_quickstart,
     args = ["fit", "--config", QUICKSTART, *SMALL_QUICKSTART, "--trainer.max_epochs", "3", "--trainer.default_root_dir", tmp_path / "runs"]
     code, _, err = lit_dl(*args, "--trainer.callbacks+=tests.helpers.callbacks.SignalInTest")
     assert code == 130, err
+    assert err.strip().splitlines()[-1].startswith("lit-dl: stopped by Ctrl-C outside the training loop at step 24; ")
     run_dir = tmp_path / "runs" / "quickstart" / "version_0"
     assert json.loads((run_dir / "results.json").read_text())["status"] == "interrupted"
 
