@@ -147,12 +147,18 @@ def save_last(trainer: pl.Trainer) -> str | None:
     return path
 
 
+def last_checkpoint_path(trainer: pl.Trainer) -> str | None:
+    """Where the run's `last.ckpt` is (written or not); None without a RunCheckpoint. No
+    collective (unlike `trainer.log_dir`): any one rank may ask."""
+    return next((c.last_path for c in trainer.checkpoint_callbacks if isinstance(c, RunCheckpoint) and c.dirpath), None)
+
+
 def rewind_to_last_checkpoint(trainer: pl.Trainer) -> dict[str, int]:
     """After an abort (no stop checkpoint): forget what the run logged after its `last.ckpt`,
     as a resume would, and return that checkpoint's epochs and steps for the record."""
     from lit_dl.training.csv_logger import RunCSVLogger
 
-    path = next((c.last_path for c in trainer.checkpoint_callbacks if isinstance(c, RunCheckpoint) and c.dirpath), None)
+    path = last_checkpoint_path(trainer)
     saved = _load_progress(path) if path and os.path.isfile(path) else {"epochs": 0, "steps": 0}
     for logger in trainer.loggers:
         if isinstance(logger, RunCSVLogger):

@@ -49,7 +49,7 @@ from lightning.pytorch.utilities.rank_zero import rank_zero_only
 from lit_dl.errors import one_line
 from lit_dl.internals import request_stop
 from lit_dl.run.layout import RunPaths
-from lit_dl.training.checkpoints import save_last
+from lit_dl.training.checkpoints import last_checkpoint_path, save_last
 from lit_dl.training.periodic import validation_follows
 
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGUSR1, signal.SIGINT)
@@ -59,13 +59,17 @@ REQUEUE_SIGNAL = signal.SIGUSR1
 class StopOnSignal(Callback):
     """SIGTERM, SIGUSR1 or Ctrl-C: all ranks finish the current batch, save `last.ckpt`, say how
     to resume and exit with 128 + the signal number; SIGUSR1 in a SLURM job also requeues it.
-    A second Ctrl-C aborts at once."""
+    A second Ctrl-C aborts at once. In a test (the one after fit included) they stop it at a
+    batch boundary too (Lightning's own handler would broadcast inside the handler): a run
+    stopped in its test after fit is resumed to finish its record."""
 
     def __init__(self) -> None:
         self.received: int | None = None  # recorded by the handler
         self.stopped_by: int | None = None  # the signal that stopped the fit, for the exit code
         self._previous: dict[int, Any] = {}
         self._stopping = False
+        self._stage: str | None = None
+        self._fitted = False  # a test that follows a completed fit: its resume finishes the record
         self.aborted = False  # a second Ctrl-C raised KeyboardInterrupt (a first one outside the fit's loop raises it too)
 
     # -- the handler: records, nothing else ----------------------------------------------------
@@ -75,7 +79,8 @@ class StopOnSignal(Callback):
                 signal.signal(signal.SIGINT, self._previous.get(signal.SIGINT, signal.default_int_handler))
                 self.aborted = True
                 raise KeyboardInterrupt
-            rank_zero_only(print)("\nstopping after this batch to save a checkpoint (Ctrl-C again to abort)", file=sys.stderr, flush=True)
+            then = " to save a checkpoint" if self._stage == "fit" else ""
+            rank_zero_only(print)(f"\nstopping after this batch{then} (Ctrl-C again to abort)", file=sys.stderr, flush=True)
         if self.received is None or signum == REQUEUE_SIGNAL:
             self.received = signum  # a requeue request wins over a plain stop
 
@@ -89,9 +94,18 @@ class StopOnSignal(Callback):
                 signal.signal(signum, self._record)
 
     def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
-        if stage == "fit":
-            self.received, self.stopped_by, self._stopping, self.aborted = None, None, False, False
+        if stage in ("fit", "test"):
+            self.received, self.stopped_by, self._stopping, self.aborted, self._stage = None, None, False, False, stage
             self._install()  # before Lightning registers its handlers: it then adds no SIGUSR1 one
+
+    def on_fit_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self._fitted = True
+
+    def on_test_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self._install()
+
+    def on_test_batch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule, outputs: Any, batch: Any, batch_idx: int, dataloader_idx: int = 0) -> None:
+        self._stop_if_signalled(trainer)  # Lightning stops at the next batch, unless this was the last
 
     def on_sanity_check_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         self._install()  # over Lightning's SIGTERM handler, which broadcasts inside the handler
@@ -145,11 +159,17 @@ class StopOnSignal(Callback):
                     f"saved {path}; resume with: {resume_command(path)}",
                     file=sys.stderr, flush=True,
                 )
+        elif trainer.state.fn == TrainerFn.TESTING and trainer.is_global_zero:
+            name = signal.Signals(signum).name
+            last = last_checkpoint_path(trainer) if self._fitted else None
+            said = (f"in the test after fit (the training is complete); finish the run's record with: {resume_command(last)}"
+                    if last else "in the test; nothing was recorded")
+            print(f"lit-dl: stopped by {name} {said}", file=sys.stderr, flush=True)
         if signum == REQUEUE_SIGNAL and trainer.is_global_zero:
             requeue_slurm_job()
 
     def teardown(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
-        if stage != "fit" or threading.current_thread() is not threading.main_thread():
+        if stage not in ("fit", "test") or threading.current_thread() is not threading.main_thread():
             return
         for signum, handler in self._previous.items():
             # A stopping process keeps ignoring SIGTERM (a requeue sends it to every rank) while it
@@ -183,10 +203,14 @@ def how_it_stopped(trainer: pl.Trainer | None, error: BaseException) -> Stop:
     signum = callback.stopped_by if callback is not None else None
     if isinstance(error, SIGTERMException):
         return Stop("interrupted", 128 + int(signum or signal.SIGTERM))
-    if isinstance(error, KeyboardInterrupt) or (isinstance(error, SystemExit) and signum == signal.SIGINT):
+    # Under DDP a rank that aborted at the second Ctrl-C breaks the collective another rank waits
+    # in, where the two Ctrl-Cs arrived as one pending signal: that failure is the same abort.
+    peer_aborted = isinstance(error, RuntimeError) and callback is not None and callback.received == signal.SIGINT and trainer.world_size > 1
+    if isinstance(error, KeyboardInterrupt) or (isinstance(error, SystemExit) and signum == signal.SIGINT) or peer_aborted:
         step = trainer.global_step if trainer is not None else 0
         # Outside the fit's loop (starting, testing after fit) Python's own handler raises at the first Ctrl-C.
-        what = "aborted by a second Ctrl-C" if callback is not None and callback.aborted else "stopped by Ctrl-C outside the training loop"
+        second = peer_aborted or (callback is not None and callback.aborted)
+        what = "aborted by a second Ctrl-C" if second else "stopped by Ctrl-C outside the training loop"
         return Stop("interrupted", 128 + signal.SIGINT, rewind=True, message=f"lit-dl: {what} at step "
                     f"{step}; the run goes back to its last saved checkpoint (resume with --ckpt_path last)")
     status = getattr(error, "status", None)

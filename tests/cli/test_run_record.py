@@ -98,11 +98,12 @@ def test_a_resume_that_only_tests_records_what_the_fit_validated(fit_quickstart,
     """Ctrl-C in the test after fit: the training is complete, the record is not. The resume
     trains nothing and validates nothing; its results.json must still hold the best checkpoint's
     val and the last validation's val_last (found by the fault matrix: val_last was {})."""
-    reference = fit_quickstart("--trainer.max_epochs", "3", root=tmp_path / "reference")
-    args = ["fit", "--config", QUICKSTART, *SMALL_QUICKSTART, "--trainer.max_epochs", "3", "--trainer.default_root_dir", tmp_path / "runs"]
+    reference = fit_quickstart("--trainer.max_epochs", "3", "--data.init_args.eval_batch_size", "64", root=tmp_path / "reference")
+    args = ["fit", "--config", QUICKSTART, *SMALL_QUICKSTART, "--trainer.max_epochs", "3", "--trainer.default_root_dir", tmp_path / "runs",
+            "--data.init_args.eval_batch_size", "64"]  # 4 test batches: the stop comes after the first
     code, _, err = lit_dl(*args, "--trainer.callbacks+=tests.helpers.callbacks.SignalInTest")
     assert code == 130, err
-    assert err.strip().splitlines()[-1].startswith("lit-dl: stopped by Ctrl-C outside the training loop at step 24; ")
+    assert "stopped by SIGINT in the test after fit (the training is complete); finish the run's record with: lit-dl fit" in err
     run_dir = tmp_path / "runs" / "quickstart" / "version_0"
     assert json.loads((run_dir / "results.json").read_text())["status"] == "interrupted"
 

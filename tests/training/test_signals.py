@@ -69,3 +69,11 @@ def test_a_stop_where_validation_follows_waits_for_it_and_the_resume_validates_e
     assert code == 0, err
     validated = [row["epoch"] for row in csv.DictReader(open(run_dir / "metrics.csv")) if row.get("val/loss")]
     assert validated == ["0", "1"]
+
+
+def test_a_first_ctrl_c_outside_the_training_loop_is_not_called_a_second_one():
+    from lit_dl.training.signals import how_it_stopped
+
+    stop = how_it_stopped(None, KeyboardInterrupt())  # Python's own handler, before StopOnSignal is set up
+    assert (stop.status, stop.exit_code, stop.rewind) == ("interrupted", 130, True)
+    assert stop.message.startswith("lit-dl: stopped by Ctrl-C outside the training loop at step 0; ")
