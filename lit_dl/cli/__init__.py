@@ -43,6 +43,10 @@ def main(argv: list[str] | None = None) -> None:
     debug = os.environ.get("LIT_DL_DEBUG") == "1"
     try:
         run(argv)
+    except KeyboardInterrupt:
+        if debug:
+            raise
+        _fail("aborted by Ctrl-C", exit_code=130)  # before the run began, or while it was being recorded
     except CommandLineError as error:
         if debug:
             raise
@@ -60,12 +64,12 @@ def main(argv: list[str] | None = None) -> None:
         _fail(message)
 
 
-def _fail(message: str) -> None:
+def _fail(message: str, exit_code: int = 2) -> None:
     from lit_dl.run.environment import process_rank
 
     if process_rank() == 0:  # every DDP process fails alike; one line is enough
-        print(f"lit-dl: error: {message}", file=sys.stderr)
-    raise SystemExit(2)
+        print(f"lit-dl: {'error: ' if exit_code == 2 else ''}{message}", file=sys.stderr)
+    raise SystemExit(exit_code)
 
 
 def _user_error_message(error: BaseException) -> str | None:
