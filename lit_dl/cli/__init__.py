@@ -45,6 +45,10 @@ def main(argv: list[str] | None = None) -> None:
         run(argv)
     except RunPruned as stop:  # a sweep's pruner ended the run: an outcome, not an error (exit 0)
         _pruned(stop)
+    except KeyboardInterrupt:
+        if debug:
+            raise
+        _fail("aborted by Ctrl-C", exit_code=130)  # before the run began, or while it was being recorded
     except CommandLineError as error:
         if debug:
             raise
@@ -69,12 +73,12 @@ def _pruned(stop: BaseException) -> None:
         print(stop, *[stop.run_dir] if getattr(stop, "run_dir", None) else [], sep="\n", flush=True)
 
 
-def _fail(message: str) -> None:
+def _fail(message: str, exit_code: int = 2) -> None:
     from lit_dl.run.environment import process_rank
 
     if process_rank() == 0:  # every DDP process fails alike; one line is enough
-        print(f"lit-dl: error: {message}", file=sys.stderr)
-    raise SystemExit(2)
+        print(f"lit-dl: {'error: ' if exit_code == 2 else ''}{message}", file=sys.stderr)
+    raise SystemExit(exit_code)
 
 
 def _user_error_message(error: BaseException) -> str | None:

@@ -11,7 +11,9 @@ Trainer-backed commands beyond LightningCLI's own add their steps as mixins (lit
 from __future__ import annotations
 
 import os
+import signal
 import sys
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -172,15 +174,23 @@ class LitDLCLI(*(extension.CLISteps for extension in EXTENSIONS.values()), Light
         return internals.subcommand_parser(self, self.subcommand).dump(self._subcommand_config(), skip_none=False)
 
     def _record_stop(self, error: BaseException) -> None:
-        """A command that raised: record how its fit ended; a stop by signal exits with 128 + it."""
+        """A command that raised: record how its fit ended; a stop by signal exits with 128 + it.
+        A Ctrl-C meanwhile is ignored (as Lightning does on its way out), so that the record of
+        the stop is written whole; the process ends right after."""
         if self.session is None:
             return
-        trainer = getattr(self, "trainer", None)
-        stop = how_it_stopped(trainer, error)
-        progress = {"epochs": trainer.current_epoch, "steps": trainer.global_step} if trainer is not None else {}
-        if stop.rewind and trainer is not None and trainer.is_global_zero and self.session.began:
-            progress = rewind_to_last_checkpoint(trainer)
-        self.session.end(stop.status, stop.error, **progress)
+        main_thread = threading.current_thread() is threading.main_thread()
+        handler = signal.signal(signal.SIGINT, signal.SIG_IGN) if main_thread else None
+        try:
+            trainer = getattr(self, "trainer", None)
+            stop = how_it_stopped(trainer, error)
+            progress = {"epochs": trainer.current_epoch, "steps": trainer.global_step} if trainer is not None else {}
+            if stop.rewind and trainer is not None and trainer.is_global_zero and self.session.began:
+                progress = rewind_to_last_checkpoint(trainer)
+            self.session.end(stop.status, stop.error, **progress)
+        finally:
+            if handler is not None:
+                signal.signal(signal.SIGINT, handler)
         if stop.message and (trainer is None or trainer.is_global_zero):
             print(stop.message, file=sys.stderr, flush=True)
         if stop.exit_code is not None:

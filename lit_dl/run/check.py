@@ -144,18 +144,23 @@ def _best(paths: RunPaths, record: dict[str, Any], rows: list[dict[str, float]],
     val = (record.get("val") or {}).get(monitor)
     if val is not None and not _close(val, record["best_score"]):
         problems.append(f"results.json's val {monitor} {val:.6g} is not the best checkpoint's {record['best_score']:.6g}")
-    saved = _saved_best_score(_load(best_file) if read_checkpoints and best_file and best_file.is_file() else None)
-    if saved is not None and not _close(saved, record["best_score"]):
-        problems.append(f"best.ckpt says the best {monitor} is {saved:.6g}; results.json says {record['best_score']:.6g}")
+    saved = _saved_best(_load(best_file) if read_checkpoints and best_file and best_file.is_file() else None)
+    score = saved.get("best_model_score")
+    if score is not None and not _close(score, record["best_score"]):
+        problems.append(f"best.ckpt says the best {monitor} is {float(score):.6g}; results.json says {record['best_score']:.6g}")
+    # What a resume records as `val`: the best checkpoint's own validation, kept in it.
+    kept = (saved.get("best_metrics") or {}).get(monitor)
+    if kept is not None and not _close(kept, record["best_score"]):
+        problems.append(f"best.ckpt keeps {monitor} {kept:.6g} as its validation's, but it scored {record['best_score']:.6g}: a resume would record the wrong val")
     return problems
 
 
-def _saved_best_score(checkpoint: dict[str, Any] | None) -> float | None:
+def _saved_best(checkpoint: dict[str, Any] | None) -> dict[str, Any]:
+    """The checkpoint callback's state saved in `checkpoint` ({} when it has none)."""
     for state in ((checkpoint or {}).get("callbacks") or {}).values():
-        score = state.get("best_model_score") if isinstance(state, dict) else None
-        if score is not None:
-            return float(score)
-    return None
+        if isinstance(state, dict) and state.get("best_model_score") is not None:
+            return state
+    return {}
 
 
 def _rows(paths: RunPaths) -> tuple[list[dict[str, float]], bool]:

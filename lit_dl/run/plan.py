@@ -6,7 +6,8 @@ creates the directory the plan names. The rules (DESIGN.md, "The run directory")
   own saved config.yaml reruns under that run's experiment name;
 - `fit` without a checkpoint starts a new version; `--ckpt_path last|best` means the newest
   run of the experiment, and it is an error if that run has no such checkpoint (never a
-  fallback to an older run);
+  fallback to an older run), except that `fit --ckpt_path last` on a newest run that was
+  stopped (killed, interrupted) before its first save trains that run again from its start;
 - a checkpoint inside a run directory is continued or evaluated in that run's directory;
 - a requeued SLURM job continues the run it started; a DDP process started by rank zero
   shares rank zero's run.
@@ -49,6 +50,10 @@ class RunPlan:
 def resolve_run(request: RunRequest, environment: Environment) -> RunPlan:
     experiment = experiment_name(request.name, request.config_files)
     experiment_dir = Path(request.root_dir) / experiment
+    restarted = _stopped_before_its_first_save(request, experiment_dir)
+    if restarted is not None:
+        run_dir = restarted if environment.rank == 0 else _shared_run(environment, experiment_dir)
+        return RunPlan(experiment, experiment_dir, run_dir)
     checkpoint = _checkpoint(request, environment, experiment_dir)
     owner = layout.run_dir_of_checkpoint(checkpoint) if checkpoint else None
     if owner is not None:  # a run's checkpoint is continued or evaluated in that run
@@ -94,6 +99,18 @@ def _checkpoint(request: RunRequest, environment: Environment, experiment_dir: P
     if given is not None and not Path(given).is_file():
         raise UserError(f"checkpoint not found: {given}; pass --ckpt_path an existing file, or last or best")
     return Path(given) if given is not None else None
+
+
+def _stopped_before_its_first_save(request: RunRequest, experiment_dir: Path) -> Path | None:
+    """The run `fit --ckpt_path last` trains again from its start: the newest run, when it has
+    no checkpoint and was stopped (killed: still `running`; interrupted; or killed before its
+    first record). A kill can come before the first save; the README's resume must still work."""
+    if request.command != "fit" or request.ckpt_path != "last":
+        return None
+    run_dir = layout.newest_run(experiment_dir)
+    if run_dir is None or layout.latest_checkpoint(run_dir) is not None:
+        return None
+    return run_dir if read_results(run_dir).get("status") in (None, "running", "interrupted") else None
 
 
 def _newest_runs_checkpoint(experiment_dir: Path, which: str) -> Path:

@@ -79,7 +79,8 @@ class RunSession:
         if not self.records_status:
             return
         self.remove_stale_temporaries()
-        made = {"seed": seed, "versions": package_versions(), "git": git_commit(), **made} if self.plan.new_run else {}
+        # A run trained from its start (new, or stopped before its first save) records how it was made.
+        made = {"seed": seed, "versions": package_versions(), "git": git_commit(), **made} if self.plan.checkpoint is None else {}
         results.update_results(self.run_dir, status="running", **made)
 
     def complete(self, **fields: Any) -> None:

@@ -8,8 +8,9 @@ skips it at the end of training once any was written), so after an epoch that wa
 every epoch without one, at the end of fit, mid-epoch (`PeriodicCheckpoint`) and at a stop
 (`StopOnSignal`), all through `save_last`. When the newest state is also the new best, it is
 written once: `last.ckpt` becomes a hard link to `best.ckpt` (a copy where links fail), renamed
-into place. The best checkpoint's validation metrics travel in the checkpoint, so results.json
-can say what the best checkpoint scored, not only the last epoch.
+into place. The best checkpoint's validation metrics and the latest validation's travel in the
+checkpoint, so results.json can say what the best checkpoint scored, not only the last epoch,
+also after a resume that validates nothing (it only tests and records a run that trained).
 """
 
 from __future__ import annotations
@@ -44,10 +45,12 @@ class RunCheckpoint(ModelCheckpoint):
     newest state: see the module's docstring."""
 
     best_metrics: dict[str, float] = {}
+    last_metrics: dict[str, float] = {}  # the latest validation's: a resume that validates nothing still records them
     _last_step: int | None = None
     _state_key: str | None = None
     _keeps_last: bool = False
     _validated_at_epoch_end: bool = False
+    _candidate: tuple[Any, dict[str, float]] | None = None  # (best score before, this validation's metrics) while Lightning saves
 
     def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
         if self.save_last:  # Lightning's own `last` saving would write a second, stale copy
@@ -89,19 +92,21 @@ class RunCheckpoint(ModelCheckpoint):
     def _then_save_last(self, trainer: pl.Trainer, pl_module: pl.LightningModule, *hooks: Any) -> None:
         """Run Lightning's `hooks` (each saves a top-k checkpoint, the best or another, if this one
         is), then make `last.ckpt` this state: a link to the file just written, if one was."""
-        files_before, metrics_before = self._saved_files(), self.best_metrics
-        if _training(trainer):
-            # In the state a new best checkpoint saves (a run resumed from it reports them).
-            self.best_metrics = validation_metrics(trainer)
+        files_before = self._saved_files()
+        validated = validation_metrics(trainer) if _training(trainer) else {}
+        self.last_metrics = validated or self.last_metrics
+        self._candidate = (self.best_model_score, validated) if _training(trainer) else None
         try:
             for hook in hooks:
                 hook(trainer, pl_module)
         finally:
-            written = [path for path, identity in self._saved_files().items() if identity != files_before.get(path)]
-            if self.best_model_path not in written:
-                self.best_metrics = metrics_before
-        if _training(trainer):
-            self.write_last(trainer, same_as=written[0] if written else None)
+            self._candidate = None
+        if not _training(trainer):
+            return
+        written = [path for path, identity in self._saved_files().items() if identity != files_before.get(path)]
+        if self.best_model_path in written:
+            self.best_metrics = validated
+        self.write_last(trainer, same_as=written[0] if written else None)
 
     def _saved_files(self) -> dict[str, tuple[int, int] | None]:
         """The top-k checkpoint files and the best, each with its identity (inode, mtime): a file
@@ -126,11 +131,21 @@ class RunCheckpoint(ModelCheckpoint):
         self._last_step = trainer.global_step
 
     def state_dict(self) -> dict[str, Any]:
-        return {**super().state_dict(), "best_metrics": dict(self.best_metrics)}
+        return {**super().state_dict(), "best_metrics": dict(self._best_metrics_now()), "last_metrics": dict(self.last_metrics)}
+
+    def _best_metrics_now(self) -> dict[str, float]:
+        """The best checkpoint's validation metrics, as the checkpoint being written must hold
+        them. Lightning makes a new best its `best_model_score` before it writes the file (2.6,
+        `_update_best_and_save`), so inside that write this validation's metrics are already the
+        best's; `best_metrics` becomes them only after it (and a resume reads them back)."""
+        if self._candidate is not None and self.best_model_score is not self._candidate[0]:
+            return self._candidate[1]
+        return self.best_metrics
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         super().load_state_dict(state_dict)
         self.best_metrics = dict(state_dict.get("best_metrics") or {})
+        self.last_metrics = dict(state_dict.get("last_metrics") or {})
 
 
 def save_last(trainer: pl.Trainer) -> str | None:
@@ -148,12 +163,18 @@ def save_last(trainer: pl.Trainer) -> str | None:
     return path
 
 
+def last_checkpoint_path(trainer: pl.Trainer) -> str | None:
+    """Where the run's `last.ckpt` is (written or not); None without a RunCheckpoint. No
+    collective (unlike `trainer.log_dir`): any one rank may ask."""
+    return next((c.last_path for c in trainer.checkpoint_callbacks if isinstance(c, RunCheckpoint) and c.dirpath), None)
+
+
 def rewind_to_last_checkpoint(trainer: pl.Trainer) -> dict[str, int]:
     """After an abort (no stop checkpoint): forget what the run logged after its `last.ckpt`,
     as a resume would, and return that checkpoint's epochs and steps for the record."""
     from lit_dl.training.csv_logger import RunCSVLogger
 
-    path = next((c.last_path for c in trainer.checkpoint_callbacks if isinstance(c, RunCheckpoint) and c.dirpath), None)
+    path = last_checkpoint_path(trainer)
     saved = _load_progress(path) if path and os.path.isfile(path) else {"epochs": 0, "steps": 0}
     for logger in trainer.loggers:
         if isinstance(logger, RunCSVLogger):
@@ -187,8 +208,8 @@ def place_checkpoints(callbacks: list[Any], run_dir: Path) -> None:
 def fit_outcome(trainer: pl.Trainer) -> dict[str, Any]:
     """What a finished fit records: the best checkpoint and its validation metrics (`val`), the
     last validation's (`val_last`), and how far it trained."""
-    last = validation_metrics(trainer)
     callback = trainer.checkpoint_callback
+    last = validation_metrics(trainer) or (dict(callback.last_metrics) if isinstance(callback, RunCheckpoint) else {})
     outcome: dict[str, Any] = {"val": last, "val_last": last, "epochs": trainer.current_epoch, "steps": trainer.global_step}
     if isinstance(callback, ModelCheckpoint):
         score = callback.best_model_score

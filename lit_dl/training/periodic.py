@@ -29,12 +29,16 @@ class PeriodicCheckpoint(Callback):
     def on_train_batch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule, outputs: Any, batch: Any, batch_idx: int) -> None:
         if trainer.global_step % self.every_n_train_steps or trainer.sanity_checking or trainer.fast_dev_run:
             return
-        if _validation_follows(trainer, batch_idx):
+        if validation_follows(trainer, batch_idx):
             return  # ModelCheckpoint saves after it; Lightning resumes a save made before it as if validated
         save_last(trainer)
 
 
-def _validation_follows(trainer: pl.Trainer, batch_idx: int) -> bool:
+def validation_follows(trainer: pl.Trainer, batch_idx: int) -> bool:
+    """Whether Lightning validates right after this training batch (at the epoch's end or at a
+    `val_check_interval`). A checkpoint saved between such a batch and its validation, or inside
+    the validation, resumes as if that validation had run (Lightning 2.6 restarts it "on last"
+    and skips it): the validation would never be logged."""
     if is_last_batch(trainer):
         return True
     every = trainer.val_check_batch

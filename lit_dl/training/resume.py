@@ -33,7 +33,8 @@ class ExactResume(Callback):
     - the states of the module's torchmetrics (an epoch's training accuracy accumulates across
       the interruption);
     - its step: the rows the interrupted run logged in `metrics.csv` from that step on are
-      dropped on resume, since the resumed run logs them again. What was logged before the
+      dropped on resume, since the resumed run logs them again (all of them when a run stopped
+      before its first save is trained again from its start). What was logged before the
       checkpoint is flushed to disk right after it.
 
     It also hands the training loader its saved position when Lightning did not: Lightning drops
@@ -81,10 +82,12 @@ class ExactResume(Callback):
                 for loader, state in zip(loaders, loader_states):
                     if loader.state_dict() != state:
                         loader.load_state_dict(state)
-        if saved.get("step") is not None:
-            for logger in trainer.loggers:
-                if isinstance(logger, RunCSVLogger):
-                    logger.drop_rows_from_step(saved["step"])
+        # From the step training starts at: a run trained again from its start (it stopped
+        # before its first save) forgets every row of the attempt that was stopped.
+        start = saved.get("step", trainer.global_step)
+        for logger in trainer.loggers:
+            if isinstance(logger, RunCSVLogger):
+                logger.drop_rows_from_step(start)
         metrics = dict(pl_module.named_modules())
         for name, state in (saved.get("metrics") or {}).items():
             if isinstance(metrics.get(name), Metric):

@@ -6,14 +6,16 @@ handler. One process reads that record after every batch. Several ranks must agr
 all-reduce it at agreed batches (all ranks run the same batches, so all of them join that
 collective, and no other collective is running), which on GPUs is a host synchronisation, so
 not after every batch: at the steps Lightning logs anyway (every `log_every_n_steps`), spaced so
-that the ranks agree at least every `AGREE_EVERY_S` seconds of training, at every epoch's end,
-and during and at the end of each validation. SLURM warns 90 s before the time limit
-(`--signal=USR1@90`), so a stop a few seconds later is soon enough. When any rank got a signal,
-every rank sets Lightning's stop flag at the same moment and Lightning stops all of them at its
-next check, at this same batch. Then `last.ckpt` is saved once through the normal save path, and
-on SIGUSR1 inside a SLURM job rank zero requeues the job (`scontrol requeue`): the requeued job
-continues the run from that `last.ckpt`. Lightning's own broadcast of rank zero's SIGTERM flag
-before every batch (a collective per step) is turned off while this callback runs.
+that the ranks agree at least every `AGREE_EVERY_S` seconds of training, and at every epoch's end.
+Never between a batch and the validation that follows it, nor inside that validation: a
+checkpoint saved there resumes as if it had validated, so the stop waits for the validation's end.
+SLURM warns 90 s before the time limit (`--signal=USR1@90`), so a stop a few seconds later is
+soon enough. When any rank got a signal, every rank sets Lightning's stop flag at the same moment
+and Lightning stops all of them at its next check, at this same batch. Then `last.ckpt` is saved
+once through the normal save path, and on SIGUSR1 inside a SLURM job rank zero requeues the job
+(`scontrol requeue`): the requeued job continues the run from that `last.ckpt`. Lightning's own
+broadcast of rank zero's SIGTERM flag before every batch (a collective per step) is turned off
+while this callback runs. In a test, the ranks agree after every test batch.
 
 Why not Lightning's own handlers: Lightning 2.6 broadcasts inside its SIGTERM handler
 (`_SignalConnector._sigterm_notifier_fn`) and, with SLURM auto-requeue, saves a checkpoint
@@ -55,7 +57,8 @@ from lightning.pytorch.utilities.rank_zero import rank_zero_only
 from lit_dl.errors import one_line
 from lit_dl.internals import is_last_batch, request_stop, skip_per_step_stop_broadcast
 from lit_dl.run.layout import RunPaths
-from lit_dl.training.checkpoints import save_last
+from lit_dl.training.checkpoints import last_checkpoint_path, save_last
+from lit_dl.training.periodic import validation_follows
 
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGUSR1, signal.SIGINT)
 REQUEUE_SIGNAL = signal.SIGUSR1
@@ -65,7 +68,9 @@ AGREE_EVERY_S = 5.0  # the most seconds of work between two agreements of the ra
 class StopOnSignal(Callback):
     """SIGTERM, SIGUSR1 or Ctrl-C: all ranks finish the current batch, save `last.ckpt`, say how
     to resume and exit with 128 + the signal number; SIGUSR1 in a SLURM job also requeues it.
-    A second Ctrl-C aborts at once."""
+    A second Ctrl-C aborts at once. In a test (the one after fit included) they stop it at a
+    batch boundary too (Lightning's own handler would broadcast inside the handler): a run
+    stopped in its test after fit is resumed to finish its record."""
 
     def __init__(self) -> None:
         self.received: int | None = None  # recorded by the handler
@@ -73,14 +78,19 @@ class StopOnSignal(Callback):
         self._previous: dict[int, Any] = {}
         self._stopping = False
         self._agreement = Agreement()
+        self._stage: str | None = None
+        self._fitted = False  # a test that follows a completed fit: its resume finishes the record
+        self.aborted = False  # a second Ctrl-C raised KeyboardInterrupt (a first one outside the fit's loop raises it too)
 
     # -- the handler: records, nothing else ----------------------------------------------------
     def _record(self, signum: int, frame: Any) -> None:
         if signum == signal.SIGINT:
             if self.received == signal.SIGINT or self._stopping:
                 signal.signal(signal.SIGINT, self._previous.get(signal.SIGINT, signal.default_int_handler))
+                self.aborted = True
                 raise KeyboardInterrupt
-            rank_zero_only(print)("\nstopping after this batch to save a checkpoint (Ctrl-C again to abort)", file=sys.stderr, flush=True)
+            then = " to save a checkpoint" if self._stage == "fit" else ""
+            rank_zero_only(print)(f"\nstopping after this batch{then} (Ctrl-C again to abort)", file=sys.stderr, flush=True)
         if self.received is None or signum == REQUEUE_SIGNAL:
             self.received = signum  # a requeue request wins over a plain stop
 
@@ -94,9 +104,18 @@ class StopOnSignal(Callback):
                 signal.signal(signum, self._record)
 
     def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
-        if stage == "fit":
-            self.received, self.stopped_by, self._stopping = None, None, False
+        if stage in ("fit", "test"):
+            self.received, self.stopped_by, self._stopping, self.aborted, self._stage = None, None, False, False, stage
             self._install()  # before Lightning registers its handlers: it then adds no SIGUSR1 one
+
+    def on_fit_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self._fitted = True
+
+    def on_test_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self._install()
+
+    def on_test_batch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule, outputs: Any, batch: Any, batch_idx: int, dataloader_idx: int = 0) -> None:
+        self._stop_if_signalled(trainer)  # Lightning stops at the next batch, unless this was the last
 
     def on_sanity_check_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         self._install()  # over Lightning's SIGTERM handler, which broadcasts inside the handler
@@ -108,12 +127,14 @@ class StopOnSignal(Callback):
             skip_per_step_stop_broadcast(trainer)  # the ranks agree here instead
 
     # -- every rank learns of it at the same batch -----------------------------------------------
+    # Never between a batch and the validation that follows it, nor inside that validation: a
+    # checkpoint saved there resumes as if it had validated (see `validation_follows`), so the
+    # stop waits for the validation's end (and, at an epoch's end, for its checkpoint). Not in
+    # `on_train_epoch_end`: rank zero's progress line computes (gathers) the epoch's metrics
+    # there alone, and a collective of ours beside it would pair with the wrong one.
     def on_train_batch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule, outputs: Any, batch: Any, batch_idx: int) -> None:
-        if trainer.world_size == 1 or self._agreement.due_in_training(trainer):
-            self._stop_if_signalled(trainer)
-
-    def on_validation_batch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule, outputs: Any, batch: Any, batch_idx: int, dataloader_idx: int = 0) -> None:
-        if _fitting(trainer) and (trainer.world_size == 1 or self._agreement.due_in_validation(batch_idx)):
+        due = trainer.world_size == 1 or self._agreement.due_in_training(trainer)  # counts every batch
+        if due and not _validation_follows(trainer, batch_idx):
             self._stop_if_signalled(trainer)
 
     def on_validation_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
@@ -150,11 +171,17 @@ class StopOnSignal(Callback):
                     f"saved {path}; resume with: {resume_command(path)}",
                     file=sys.stderr, flush=True,
                 )
+        elif trainer.state.fn == TrainerFn.TESTING and trainer.is_global_zero:
+            name = signal.Signals(signum).name
+            last = last_checkpoint_path(trainer) if self._fitted else None
+            said = (f"in the test after fit (the training is complete); finish the run's record with: {resume_command(last)}"
+                    if last else "in the test; nothing was recorded")
+            print(f"lit-dl: stopped by {name} {said}", file=sys.stderr, flush=True)
         if signum == REQUEUE_SIGNAL and trainer.is_global_zero:
             requeue_slurm_job()
 
     def teardown(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
-        if stage != "fit" or threading.current_thread() is not threading.main_thread():
+        if stage not in ("fit", "test") or threading.current_thread() is not threading.main_thread():
             return
         for signum, handler in self._previous.items():
             # A stopping process keeps ignoring SIGTERM (a requeue sends it to every rank) while it
@@ -168,13 +195,13 @@ class Agreement:
     """When the ranks of a fit next all-reduce their stop flags: at training steps that log
     (multiples of `log_every_n_steps`, where Lightning syncs anyway) spaced to about
     `AGREE_EVERY_S` seconds of work (every so many steps where one logging interval takes longer),
-    at each epoch's last batch, and every so many validation batches. Each agreement carries
+    at each epoch's last batch, and at the end of each validation. Each agreement carries
     every rank's measured pace, and all ranks take the slowest, so they agree at the same batches.
     Until the first agreement: at the first step that logs."""
 
     def __init__(self, trainer: pl.Trainer | None = None) -> None:
         self.unit = max(int(getattr(trainer, "log_every_n_steps", 1) or 1), 1)
-        self.every_steps = self.every_batches = self.unit  # training steps / validation batches
+        self.every_steps = self.unit
         self._step_seen = trainer.global_step if trainer is not None else 0
         self._since, self._batches = time.perf_counter(), 0
 
@@ -183,10 +210,6 @@ class Agreement:
         stepped, self._step_seen = trainer.global_step != self._step_seen, trainer.global_step
         return is_last_batch(trainer) or (stepped and trainer.global_step % self.every_steps == 0)
 
-    def due_in_validation(self, batch_idx: int) -> bool:
-        self._batches += 1
-        return (batch_idx + 1) % self.every_batches == 0
-
     def agree(self, trainer: pl.Trainer, urgency: int) -> int:
         """The highest `urgency` over all ranks (one all-reduce); sets when they agree next."""
         pace = self._batches / max(time.perf_counter() - self._since, 1e-6)  # batches a second
@@ -194,7 +217,6 @@ class Agreement:
         flags = torch.tensor([urgency, -fits], dtype=torch.int64, device=trainer.strategy.root_device)
         urgency, fits = trainer.strategy.reduce(flags, reduce_op="max").tolist()
         fits = max(-fits, 1)
-        self.every_batches = fits
         self.every_steps = fits - fits % self.unit if fits >= self.unit else fits
         self._since, self._batches = time.perf_counter(), 0
         return urgency
@@ -202,6 +224,12 @@ class Agreement:
 
 def _fitting(trainer: pl.Trainer) -> bool:
     return trainer.state.fn == TrainerFn.FITTING and not trainer.sanity_checking
+
+
+def _validation_follows(trainer: pl.Trainer, batch_idx: int) -> bool:
+    every = trainer.check_val_every_n_epoch
+    validates = trainer.enable_validation and (every is None or (trainer.current_epoch + 1) % every == 0)
+    return validates and validation_follows(trainer, batch_idx)
 
 
 @dataclass(frozen=True)
@@ -222,9 +250,15 @@ def how_it_stopped(trainer: pl.Trainer | None, error: BaseException) -> Stop:
     signum = callback.stopped_by if callback is not None else None
     if isinstance(error, SIGTERMException):
         return Stop("interrupted", 128 + int(signum or signal.SIGTERM))
-    if isinstance(error, KeyboardInterrupt) or (isinstance(error, SystemExit) and signum == signal.SIGINT):
+    # Under DDP a rank that aborted at the second Ctrl-C breaks the collective another rank waits
+    # in, where the two Ctrl-Cs arrived as one pending signal: that failure is the same abort.
+    peer_aborted = isinstance(error, RuntimeError) and callback is not None and callback.received == signal.SIGINT and trainer.world_size > 1
+    if isinstance(error, KeyboardInterrupt) or (isinstance(error, SystemExit) and signum == signal.SIGINT) or peer_aborted:
         step = trainer.global_step if trainer is not None else 0
-        return Stop("interrupted", 128 + signal.SIGINT, rewind=True, message=f"lit-dl: aborted by a second Ctrl-C at step "
+        # Outside the fit's loop (starting, testing after fit) Python's own handler raises at the first Ctrl-C.
+        second = peer_aborted or (callback is not None and callback.aborted)
+        what = "aborted by a second Ctrl-C" if second else "stopped by Ctrl-C outside the training loop"
+        return Stop("interrupted", 128 + signal.SIGINT, rewind=True, message=f"lit-dl: {what} at step "
                     f"{step}; the run goes back to its last saved checkpoint (resume with --ckpt_path last)")
     status = getattr(error, "status", None)
     if isinstance(status, str):

@@ -92,3 +92,66 @@ def test_ctrl_c_twice_aborts_with_a_message_and_an_interrupted_record(tmp_path):
     assert "aborted by a second Ctrl-C at step 12" in done.stderr and "Traceback" not in done.stderr
     results = json.loads((tmp_path / "runs" / "quickstart" / "version_0" / "results.json").read_text())
     assert results["status"] == "interrupted" and "error" not in results
+
+
+def test_a_resume_that_only_tests_records_what_the_fit_validated(fit_quickstart, lit_dl, tmp_path):
+    """Ctrl-C in the test after fit: the training is complete, the record is not. The resume
+    trains nothing and validates nothing; its results.json must still hold the best checkpoint's
+    val and the last validation's val_last (found by the fault matrix: val_last was {})."""
+    reference = fit_quickstart("--trainer.max_epochs", "3", "--data.init_args.eval_batch_size", "64", root=tmp_path / "reference")
+    args = ["fit", "--config", QUICKSTART, *SMALL_QUICKSTART, "--trainer.max_epochs", "3", "--trainer.default_root_dir", tmp_path / "runs",
+            "--data.init_args.eval_batch_size", "64"]  # 4 test batches: the stop comes after the first
+    code, _, err = lit_dl(*args, "--trainer.callbacks+=tests.helpers.callbacks.SignalInTest")
+    assert code == 130, err
+    assert "stopped by SIGINT in the test after fit (the training is complete); finish the run's record with: lit-dl fit" in err
+    run_dir = tmp_path / "runs" / "quickstart" / "version_0"
+    assert json.loads((run_dir / "results.json").read_text())["status"] == "interrupted"
+
+    code, _, err = lit_dl(*args, "--ckpt_path", "last")
+
+    assert code == 0, err
+    record, expected = (json.loads((run / "results.json").read_text()) for run in (run_dir, reference))
+    for field in ("status", "epochs", "steps", "best_score", "val", "val_last", "test"):
+        assert record[field] == expected[field], field
+
+
+def test_a_ctrl_c_while_a_stop_is_recorded_leaves_the_record_whole(fit_quickstart, lit_dl, tmp_path, monkeypatch):
+    """A second Ctrl-C that lands while lit-dl writes the record of a stop ended in a
+    KeyboardInterrupt traceback and a results.json still saying running (found by the fault
+    matrix). The record is written whole, and the Ctrl-C handler is given back afterwards."""
+    import signal
+
+    from lit_dl.run import session
+
+    write = session.results.update_results
+
+    def interrupted_write(run_dir, **fields):
+        if fields.get("status") == "failed":
+            os.kill(os.getpid(), signal.SIGINT)  # while the stop is being recorded
+        write(run_dir, **fields)
+
+    monkeypatch.setattr(session.results, "update_results", interrupted_write)
+    handlers = {signum: signal.getsignal(signum) for signum in (signal.SIGTERM, signal.SIGUSR1, signal.SIGINT)}
+    try:
+        code, _, err = lit_dl("fit", "--config", QUICKSTART, *SMALL_QUICKSTART, "--trainer.default_root_dir", tmp_path / "runs",
+                              "--trainer.callbacks+=tests.helpers.callbacks.FailAfterFirstEpoch")
+        assert signal.getsignal(signal.SIGINT) is not signal.SIG_IGN  # Ctrl-C works again
+    finally:
+        for signum, handler in handlers.items():  # a failed fit leaves StopOnSignal's handlers
+            signal.signal(signum, handler)
+    assert code == 2 and "sample 17" in err and "Traceback" not in err
+    assert json.loads((tmp_path / "runs" / "quickstart" / "version_0" / "results.json").read_text())["status"] == "failed"
+
+
+def test_a_ctrl_c_outside_any_stop_handling_is_one_line_and_exit_130(monkeypatch, capsys):
+    import lit_dl.cli as cli
+
+    def interrupted(argv=None):
+        raise KeyboardInterrupt  # a Ctrl-C while the command line is parsed, before the run begins
+
+    monkeypatch.setattr(cli, "run", interrupted)
+    try:
+        cli.main(["fit", "--config", str(QUICKSTART)])
+    except SystemExit as exit_:
+        assert exit_.code == 130
+    assert capsys.readouterr().err == "lit-dl: aborted by Ctrl-C\n"

@@ -48,3 +48,27 @@ class TermThenUsr1(SignalAt):
 
     def __init__(self) -> None:
         super().__init__(step=2, signals=["SIGTERM", "SIGUSR1"])
+
+
+class SignalInValidation(pl.Callback):
+    """Sends this process a real signal at the start of validation batch `batch` of the
+    validation after epoch `epoch` (0-based; never the sanity check)."""
+
+    def __init__(self, epoch: int = 0, batch: int = 1, signal_name: str = "SIGTERM") -> None:
+        self.epoch, self.batch, self.signal_name = epoch, batch, signal_name
+
+    def on_validation_batch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule, batch, batch_idx, dataloader_idx=0) -> None:
+        if not trainer.sanity_checking and trainer.current_epoch == self.epoch and batch_idx == self.batch:
+            os.kill(os.getpid(), getattr(signal, self.signal_name))
+
+
+class SignalInTest(pl.Callback):
+    """Sends this process a real signal at the start of the first batch of the test after fit:
+    the training is complete, its record is not."""
+
+    def __init__(self, signal_name: str = "SIGINT") -> None:
+        self.signal_name = signal_name
+
+    def on_test_batch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule, batch, batch_idx, dataloader_idx=0) -> None:
+        if batch_idx == 0:
+            os.kill(os.getpid(), getattr(signal, self.signal_name))

@@ -76,6 +76,16 @@ def unvalidated_epoch(run: Path) -> None:
     write_rows(run, header, table[:first] + table[first + 1:])
 
 
+def best_keeping_another_validation(run: Path) -> None:
+    import torch
+
+    path = run / "checkpoints" / "best.ckpt"
+    checkpoint = torch.load(path, map_location="cpu", weights_only=False)
+    state = next(s for s in checkpoint["callbacks"].values() if "best_metrics" in s)
+    state["best_metrics"] = {**state["best_metrics"], "val/loss": 9.0}
+    torch.save(checkpoint, path)
+
+
 BROKEN = {
     "stale last.ckpt": (stale_last, "last.ckpt is stale"),
     "an epoch validated twice": (repeated_epoch, "twice at step"),
@@ -83,6 +93,7 @@ BROKEN = {
     "steps that last.ckpt does not hold": (lambda run: edit_results(run, steps=3), "results.json says 3 steps"),
     "a best score metrics.csv never reached": (lambda run: edit_results(run, best_score=0.123), "is not metrics.csv's best"),
     "val that is not the best checkpoint's": (lambda run: edit_results(run, val={"val/loss": 9.0}), "is not the best checkpoint's"),
+    "a best checkpoint that keeps another validation's metrics": (best_keeping_another_validation, "a resume would record the wrong val"),
     "a best checkpoint that is gone": (lambda run: (run / "checkpoints" / "best.ckpt").unlink(), "does not exist"),
     "an unknown status": (lambda run: edit_results(run, status="done"), "status 'done'"),
     "running, but nobody holds it": (lambda run: edit_results(run, status="running"), "it was killed"),

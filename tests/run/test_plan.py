@@ -35,6 +35,9 @@ CASES = [
     ("test of a checkpoint writes into its run", "test", None, ["x.yaml"], "other/version_0/checkpoints/last.ckpt", Environment(),
      ("other", "other/version_0", "other/version_0/checkpoints/last.ckpt", False)),
     ("last of the newest run", "fit", None, ["other.yaml"], "last", Environment(), ("other", "other/version_0", "other/version_0/checkpoints/last.ckpt", False)),
+    # A kill can come before the first save: the README's resume trains that run again from its start.
+    ("last of a newest run killed before its first save", "fit", None, ["quickstart.yaml"], "last", Environment(),
+     ("quickstart", "quickstart/version_1", None, False)),
     ("DDP child joins rank zero's run", "fit", None, ["quickstart.yaml"], None, Environment(rank=1, inherited_run_dir=Path("R")), ("quickstart", "=R", None, False)),
 ]
 
@@ -53,7 +56,7 @@ def test_resolve_run(case, root):
 
 
 ERRORS = [
-    ("last of a newest run without checkpoints never falls back", "fit", "last", "quickstart/version_1, has no last checkpoint"),
+    ("last of a newest run without checkpoints never falls back", "test", "last", "quickstart/version_1, has no last checkpoint"),
     ("best likewise", "test", "best", "has no best checkpoint"),
     ("no run at all", "fit", "last", "no run of 'nothing'"),
     ("missing file", "fit", "missing.ckpt", "checkpoint not found"),
@@ -74,6 +77,14 @@ def test_resolve_run_errors(case, root):
 def test_name_is_one_path_component(name):
     with pytest.raises(UserError, match="--name"):
         experiment_name(name, [])
+
+
+@pytest.mark.broken_runs("a hand-made record, not a real run")
+@pytest.mark.parametrize("status", ["completed", "failed", "diverged", "pruned"])
+def test_a_newest_run_that_ended_otherwise_without_checkpoint_is_not_trained_again(root, status):
+    (root / "quickstart" / "version_1" / "results.json").write_text(f'{{"status": "{status}"}}')
+    with pytest.raises(UserError, match="has no last checkpoint"):
+        resolve_run(RunRequest("fit", root, "quickstart", [], "last"), Environment())
 
 
 def test_requeued_slurm_job_continues_its_run(root):

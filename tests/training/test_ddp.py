@@ -12,6 +12,13 @@ import torch
 from tests.helpers.paths import EXPERIMENTS, QUICKSTART
 from tests.training.test_resume import callback, lit_dl_process
 
+
+def callback_in_helpers(class_name: str, **init_args: str) -> list[str]:
+    flags = [f"--trainer.callbacks+=tests.helpers.callbacks.{class_name}"]
+    for name, value in init_args.items():
+        flags += [f"--trainer.callbacks.{name}", str(value)]
+    return flags
+
 PER_RANK_STEPS, EPOCHS = 4, 2
 SMALL = [
     "--trainer.max_epochs", str(EPOCHS),
@@ -83,3 +90,23 @@ def test_a_signal_to_one_rank_stops_every_rank_at_the_same_batch(during, tmp_pat
         rows = list(csv.DictReader(file))
     assert [int(r["epoch"]) for r in rows if r.get("val/loss")] == list(range(EPOCHS))
     assert json.loads((run_dir / "results.json").read_text())["status"] == "completed"
+
+
+@pytest.mark.slow
+def test_sigterm_to_every_rank_in_the_test_after_fit_stops_it_and_the_resume_finishes_the_record(tmp_path):
+    """Lightning's own SIGTERM handler, active in the test after fit, broadcast inside the handler
+    and hung both ranks (found by the fault matrix); StopOnSignal now stops the test at a batch."""
+    args = ["fit", "--config", QUICKSTART, *CPU_DDP, "--trainer.default_root_dir", tmp_path, *SMALL, "--data.init_args.eval_batch_size", "64"]
+    run_dir = tmp_path / "quickstart" / "version_0"
+
+    stopped = lit_dl_process(*args, *callback_in_helpers("SignalInTest", signal_name="SIGTERM"))
+
+    assert stopped.returncode == 128 + signal.SIGTERM, stopped.stderr
+    assert "lit-dl: stopped by SIGTERM in the test after fit (the training is complete); finish the run's record with: " in stopped.stderr
+    assert json.loads((run_dir / "results.json").read_text())["status"] == "interrupted"
+
+    resumed = lit_dl_process(*args, "--ckpt_path", "last")  # the run's config.yaml holds the signalling callback
+
+    assert resumed.returncode == 0, resumed.stderr
+    record = json.loads((run_dir / "results.json").read_text())
+    assert record["status"] == "completed" and set(record["test"]) >= {"test/loss", "test/acc"}

@@ -217,6 +217,21 @@ def test_killed_run_resumes_to_the_same_weights_and_metrics(kill, uninterrupted,
     assert_same_run(run_dir, uninterrupted)
 
 
+@pytest.mark.slow
+def test_a_run_killed_before_its_first_save_is_trained_again_by_the_same_resume(uninterrupted, tmp_path):
+    killed = fit(tmp_path, *callback("KillAtStep", step=2))  # the first save comes at step 5
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    run_dir = tmp_path / "quickstart" / "version_0"
+    assert not (run_dir / "checkpoints" / "last.ckpt").exists()
+
+    resumed = fit(tmp_path, "--ckpt_path", "last")
+
+    assert resumed.returncode == 0, resumed.stderr
+    assert resumed.stdout.strip().splitlines()[-1] == str(run_dir)
+    assert sorted(p.name for p in (tmp_path / "quickstart").iterdir()) == ["version_0"]
+    assert_same_run(run_dir, uninterrupted)  # the rows of the killed attempt are gone too
+
+
 # -- SIGTERM / SIGINT ---------------------------------------------------------------------------------
 @pytest.mark.slow
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
