@@ -3,6 +3,7 @@
     python -m scripts.bench                                  # everything (about 10 minutes on 2 CPU cores)
     python -m scripts.bench --only overhead,startup --repeats 3
     python scripts/bench/run.py --tiny --out /tmp/b          # every piece on tiny sizes (a dry run)
+    python -m scripts.bench --only mutation                  # a section run on request only (over an hour)
 
 Writes `results.json` (every figure, the machine, the versions) and `README.md` (the tables, with
 the goals beside the figures). The GPU checks are `scripts/bench/gpu.sh`.
@@ -28,6 +29,7 @@ from scripts.bench.common import REPO, fmt, load_average, log, machine, met, tab
 
 # Section modules of scripts/bench/, in the order they run; one that is not there is skipped.
 SECTIONS = ("overhead", "whole_run", "throughput", "startup", "data", "memory", "cifar10_fast", "quality", "export", "search")
+ON_REQUEST = ("mutation",)  # run only when --only names them: too long for the whole benchmark
 BENCH_MINUTES_GOAL = 10.0
 TINY = {  # --tiny: every piece runs, in seconds, on sizes that measure nothing
     "repeats": 1, "overhead_steps": 12, "overhead_cases": "mlp", "startup_runs": 1, "budget": 0.05, "zoo": "MLP,GRU",
@@ -35,13 +37,14 @@ TINY = {  # --tiny: every piece runs, in seconds, on sizes that measure nothing
 }
 
 
-def available_sections() -> tuple[str, ...]:
-    return tuple(s for s in SECTIONS if importlib.util.find_spec(f"scripts.bench.{s}") is not None)
+def available_sections(on_request: bool = False) -> tuple[str, ...]:
+    names = SECTIONS + ON_REQUEST if on_request else SECTIONS
+    return tuple(s for s in names if importlib.util.find_spec(f"scripts.bench.{s}") is not None)
 
 
 def parse(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--only", default=None, help=f"comma-separated sections of {', '.join(available_sections())}")
+    parser.add_argument("--only", default=None, help=f"comma-separated sections of {', '.join(available_sections(on_request=True))}")
     parser.add_argument("--tiny", action="store_true", help="every piece on tiny sizes: a dry run, in seconds")
     parser.add_argument("--report-only", action="store_true", help="measure nothing: rewrite README.md from results.json in --out")
     parser.add_argument("--out", type=Path, default=REPO / "benchmarks")
@@ -63,9 +66,9 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
             if parser.get_default(name) == getattr(options, name):
                 setattr(options, name, value)
     options.sections = [s.strip() for s in (options.only or ",".join(available_sections())).split(",") if s.strip()]
-    unknown = sorted(set(options.sections) - set(available_sections()))
+    unknown = sorted(set(options.sections) - set(available_sections(on_request=True)))
     if unknown:
-        parser.error(f"unknown sections {unknown}; choose from {', '.join(available_sections())}")
+        parser.error(f"unknown sections {unknown}; choose from {', '.join(available_sections(on_request=True))}")
     return options
 
 
@@ -105,23 +108,26 @@ def earlier_sections(results: dict[str, Any]) -> list[str]:
     now = results["machine"]["git"]
     earlier = [f"{name} ({m['git']}, {m['date'][:10]}, load {fmt(m['load'][0])})" for name, m in results.get("measured", {}).items()
                if m["git"] != now or m["date"] != results["machine"]["date"]]
-    return ["", "Sections kept from earlier runs of the benchmark (commit, date, load average before): " + ", ".join(earlier) + "."] if earlier else []
+    return ["", "Sections measured in other runs than this one (commit, date, load average before): " + ", ".join(earlier) + "."] if earlier else []
 
 
 def keep_earlier_sections(results: dict[str, Any], earlier: Path, tiny: bool) -> None:
     """A run of some sections (`--only`) keeps the other sections of the results it replaces, each
-    with when and at which commit it was measured."""
-    if results["all_sections"] or tiny or not earlier.is_file():
+    with when and at which commit it was measured; a run of them all keeps the sections run on
+    request only (ON_REQUEST), which it does not measure."""
+    if tiny or not earlier.is_file():
         return
     old = json.loads(earlier.read_text())
     if old.get("tiny"):
         return
+    known = available_sections(on_request=True)
+    keep = set(ON_REQUEST) if results["all_sections"] else set(known)
     when = {"git": old["machine"]["git"], "date": old["machine"]["date"], "load": [old.get("load_before"), old.get("load_after")]}
     for name, section in old.get("sections", {}).items():
-        if name not in results["sections"] and name in available_sections():
+        if name not in results["sections"] and name in keep:
             results["sections"][name] = section
             results["measured"][name] = old.get("measured", {}).get(name, when)
-    results["sections"] = {name: results["sections"][name] for name in available_sections() if name in results["sections"]}
+    results["sections"] = {name: results["sections"][name] for name in known if name in results["sections"]}
 
 
 def markdown(results: dict[str, Any]) -> str:

@@ -187,7 +187,18 @@ def test_legend_sits_below_the_axes_with_short_labels(runs):
     axes, legend = figure.axes[0].get_window_extent(), figure.legends[0].get_window_extent()
     assert legend.y1 <= axes.y0 and not legend.overlaps(axes)
     assert axes.height > 0.5 * figure.bbox.height and axes.width > 0.8 * figure.bbox.width
+    assert tuple(figure.get_size_inches()) == pytest.approx((6.0, 3.6 + 0.2 * 2))  # three labels in two columns: two legend rows
     plt.close(figure)
+
+
+def test_curves_of_fewer_than_30_points_mark_each_point(tmp_path):
+    import matplotlib.pyplot as plt
+
+    for epochs, marker in ((29, "o"), (30, "None")):
+        run_dir = write_run(tmp_path / str(epochs) / "mlp" / "version_0", lr=0.01, val_losses=tuple(1 / (e + 1) for e in range(epochs)))
+        figure = compare.draw_curves([compare.load_run(run_dir)], "val/loss", "epoch")
+        assert figure.axes[0].lines[0].get_marker() == marker
+        plt.close(figure)
 
 
 def test_metric_takes_its_own_direction_and_mode_overrides_it(lit_dl, runs):

@@ -70,3 +70,12 @@ def test_status_filter_knows_pruned(lit_dl, seeded_runs):
     code, out, err = lit_dl("compare", seeded_runs, "--status", "pruned", "--format", "csv")
     assert code == 0, err
     assert out.strip().splitlines()[1].split(",")[:2] == ["exp/version_0", "pruned"]
+
+
+def test_groups_come_best_mean_first_when_higher_is_better(lit_dl, seeded_runs):
+    """--mode max: each run's highest val/loss (its first epoch's, loss + 0.2); max_lr=0.1's mean
+    0.61 beats max_lr=0.01's 0.51."""
+    code, out, err = lit_dl("compare", seeded_runs, "--group", "--mode", "max", "--format", "csv")
+    assert code == 0, err
+    lines = out.strip().splitlines()
+    assert lines[1].startswith("1,max_lr=0.1,3,0.61 ± ") and lines[2].startswith("2,max_lr=0.01,3,0.51 ± ")

@@ -54,6 +54,7 @@ def test_welch_matches_scipy():
 
 def test_welch_edge_cases():
     assert welch([1.0, 1.0], [1.0, 1.0]).p == 1.0
+    assert welch([1.0, 1.0, 1.0], [1.0, 1.0]).df == 3.0  # no spread: the pooled test's n1 + n2 - 2
     assert welch([1.0, 1.0], [2.0, 2.0]).p == 0.0 and math.isinf(welch([1.0, 1.0], [2.0, 2.0]).t)
     with pytest.raises(ValueError, match="two values"):
         welch([1.0], [1.0, 2.0])

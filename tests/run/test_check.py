@@ -9,8 +9,10 @@ import shutil
 from pathlib import Path
 
 import pytest
+import yaml
 
 from lit_dl.run.check import check_record
+from lit_dl.run.lock import RunLock
 from tests.helpers.paths import QUICKSTART, SMALL_QUICKSTART
 
 
@@ -113,6 +115,39 @@ def test_each_broken_promise_is_found_and_named(run, case):
     breaks(run)
     problems = check_record(run)
     assert any(said in problem for problem in problems), problems
+
+
+@pytest.mark.broken_runs("the copies are broken on purpose")
+def test_validation_every_second_epoch_expects_only_those_epochs_validated(run):
+    config = yaml.safe_load((run / "config.yaml").read_text())
+    config["trainer"]["check_val_every_n_epoch"] = 2
+    (run / "config.yaml").write_text(yaml.safe_dump(config))
+    unvalidated_epoch(run)  # epoch 0's validation: one that check_val_every_n_epoch 2 never asked for
+    assert not any("never validated" in problem for problem in check_record(run))
+
+
+@pytest.mark.broken_runs("the copies are broken on purpose")
+def test_a_stopped_run_must_have_validated_every_epoch_up_to_its_last_validation(run):
+    header, table = rows(run)
+    second = [i for i, r in enumerate(table) if r.get("val/loss")][1]
+    write_rows(run, header, table[:second] + table[second + 1:])  # epochs 0 and 2 validated, not 1
+    edit_results(run, status="interrupted", epochs=None)
+    assert any("epoch 1 trained but never validated" in problem for problem in check_record(run))
+
+
+@pytest.mark.broken_runs("the copies are broken on purpose")
+def test_a_locked_run_is_left_unchecked_only_while_it_is_running(run):
+    """A held lock means a process is writing the run: its record is final only once its status
+    is no longer running."""
+    (run / "config.yaml").unlink()
+    lock = RunLock(run)
+    lock.acquire()
+    try:
+        assert any("config.yaml is missing" in problem for problem in check_record(run))
+        edit_results(run, status="running")
+        assert check_record(run) == []
+    finally:
+        lock.release()
 
 
 @pytest.mark.broken_runs("the copies are broken on purpose")

@@ -18,6 +18,18 @@ def test_runs_started_together_get_their_own_versions(tmp_path):
     assert layout.versions(experiment) == [0]
 
 
+def test_a_version_taken_after_it_was_counted_is_skipped(tmp_path, monkeypatch):
+    """Another process can create the version this one counted before this one creates it: the
+    reservation moves on to the next free version."""
+    experiment = tmp_path / "quickstart"
+    for taken in ("version_0", "version_1", "version_2"):
+        (experiment / taken).mkdir(parents=True)
+    monkeypatch.setattr(layout, "next_version", lambda experiment_dir: 1)  # counted before versions 1 and 2 appeared
+    reservation = layout.reserve_version(experiment)
+    assert reservation.run_dir.name == "version_3"
+    reservation.release()
+
+
 def test_release_removes_only_what_it_created_and_only_if_empty(tmp_path):
     reservation = layout.reserve_version(tmp_path / "new" / "exp")
     (reservation.run_dir / "config.yaml").write_text("x")

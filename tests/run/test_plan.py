@@ -95,6 +95,21 @@ def test_requeued_slurm_job_continues_its_run(root):
     assert (plan.run_dir, plan.checkpoint, plan.new_run) == (run, run / "checkpoints" / "last.ckpt", False)
 
 
+def test_last_in_a_slurm_job_trains_again_the_newest_run_killed_before_its_first_save(root):
+    """Rank zero takes that run even when its job marked another one earlier (a DDP child would
+    join the marked run: that rule is for ranks other than zero)."""
+    (root / "quickstart" / "version_0" / "slurm_job").write_text("77:abc\n")
+    plan = resolve_run(RunRequest("fit", root, "quickstart", [], "last"), Environment(slurm_job="77:abc"))
+    assert (plan.run_dir, plan.checkpoint) == (root / "quickstart" / "version_1", None)
+
+
+def test_rank_zero_never_inherits_a_run_directory():
+    """LIT_DL_RUN_DIR tells the processes rank zero starts which run is theirs; rank zero itself
+    (a lit-dl started from inside another one's environment) makes its own."""
+    assert Environment.read("fit", "", {"LIT_DL_RUN_DIR": "/r"}).inherited_run_dir is None
+    assert Environment.read("fit", "", {"LIT_DL_RUN_DIR": "/r", "LOCAL_RANK": "1"}).inherited_run_dir == Path("/r")
+
+
 def test_environment_reads_rank_and_slurm():
     env = {"SLURM_PROCID": "1", "SLURM_JOB_ID": "5", "SLURM_RESTART_COUNT": "2", "LIT_DL_RUN_DIR": "/r"}
     read = Environment.read("fit", "cfg", env)

@@ -40,6 +40,12 @@ def test_unreadable_results_read_as_empty(tmp_path):
     assert json.loads("[]") == [] and results.wall_time_so_far(tmp_path) == 0.0
 
 
+@pytest.mark.parametrize(("value", "seconds"), [(12.5, 12.5), ("12.5", 12.5), (None, 0.0), ("soon", 0.0), ([1, 2], 0.0)])
+def test_an_earlier_wall_time_that_is_not_a_number_counts_as_none(value, seconds, tmp_path):
+    (tmp_path / "results.json").write_text(json.dumps({"status": "interrupted", "wall_time_s": value}))
+    assert results.wall_time_so_far(tmp_path) == seconds
+
+
 def test_config_is_written_once(tmp_path):
     assert save_config(tmp_path, "a: 1\n")
     assert not save_config(tmp_path, "a: 2\n")

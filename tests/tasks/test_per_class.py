@@ -69,6 +69,8 @@ def test_multiclass_per_class_results_match_scikit_learn():
     assert per_class["support"] == support.tolist() == [50, 50, 50]
     macro = f1_score(truth, predicted, average="macro", zero_division=0)
     assert test["test/f1_macro"] == pytest.approx(macro, abs=1e-6) == per_class["f1_macro"]
+    recorded = [*per_class["precision"], *per_class["recall"], *per_class["f1"], per_class["f1_macro"]]
+    assert all(round(value, 6) == value for value in recorded)  # six decimals: float32's noise beyond them stays out of results.json
 
 
 def test_binary_single_logit_gets_two_classes():

@@ -4,10 +4,13 @@
 from __future__ import annotations
 
 import errno
+import io
+from types import SimpleNamespace
 
 import pytest
 import torch
 
+from lit_dl.training import checkpoint_io
 from lit_dl.training.checkpoint_io import AtomicCheckpointIO
 from tests.helpers.filesystems import fill, full_tmpfs
 
@@ -25,3 +28,17 @@ def test_a_checkpoint_on_a_full_disk_fails_cleanly(tmp_path):
         assert raised.value.filename == str(target)
         assert target.read_bytes() == before
         assert sorted(p.name for p in disk.iterdir()) == ["filler", "last.ckpt"]
+
+
+@pytest.mark.parametrize(("free", "full"), [(768 << 10, True), (3 << 19, False)])
+def test_a_save_error_counts_as_a_full_disk_under_one_mebibyte_free(free, full, tmp_path, monkeypatch):
+    """torch's zip writer fails with a RuntimeError wherever the disk filled up; with under 1 MiB
+    left the error is taken as ENOSPC, with more it is raised as it came."""
+    def save(*_):
+        raise RuntimeError("PytorchStreamWriter failed writing file data/0: file write failed")
+
+    monkeypatch.setattr(checkpoint_io.torch, "save", save)
+    monkeypatch.setattr(checkpoint_io.shutil, "disk_usage", lambda path: SimpleNamespace(free=free))
+    with pytest.raises(OSError if full else RuntimeError) as raised:
+        checkpoint_io._save_or_report_full_disk({}, io.BytesIO(), tmp_path / "last.ckpt")
+    assert (getattr(raised.value, "errno", None) == errno.ENOSPC) is full

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import re
+from types import SimpleNamespace
 
 import torch
 
-from lit_dl.training.progress import LineProgressBar
+from lit_dl.training.progress import LineProgressBar, RichBar
 from tests.helpers.paths import QUICKSTART, SMALL_QUICKSTART
 
 
@@ -26,3 +27,16 @@ def test_the_epoch_a_mid_epoch_resume_continues_shows_its_true_time(lit_dl, tmp_
     (seconds,) = re.findall(r"^epoch 2/2 \((\d+\.\d)s\)", out, re.MULTILINE)
     # Today's time since the resume plus the time before it; not the time since the machine booted.
     assert before - 0.05 <= float(seconds) < before + 120
+
+
+def test_the_bars_read_the_training_loss_only_where_it_costs_no_sync():
+    """At steps that log (the value is on the host then), at an epoch's last batch, and outside
+    training; not at other training steps."""
+    def trainer(step: int, training: bool = True, last_batch: bool = False) -> SimpleNamespace:
+        progress = SimpleNamespace(is_last_batch=last_batch)
+        return SimpleNamespace(training=training, global_step=step, log_every_n_steps=4,
+                               fit_loop=SimpleNamespace(epoch_loop=SimpleNamespace(batch_progress=progress)))
+
+    bar = RichBar()
+    assert [bar.reads_now(trainer(step)) for step in (1, 4, 5, 8)] == [False, True, False, True]
+    assert bar.reads_now(trainer(5, last_batch=True)) and bar.reads_now(trainer(5, training=False))
