@@ -1,7 +1,7 @@
 """Mutation benchmark: do the tests fail when the code is wrong? Cosmic Ray's mutants of lit_dl/run,
 training, tasks and commands, each tested by the tests that run the mutated line.
 
-    python scripts/bench/mutation.py --state /tmp/mut_state    # 45 mutants a package: about 80 minutes on 2 shared cores
+    python scripts/bench/mutation.py --state /tmp/mut_state    # 60 mutants a package: 1-2 hours on 2 shared cores
     python scripts/bench/mutation.py --tiny --out /tmp/m       # every piece on tiny sizes (a dry run)
     python -m scripts.bench --only mutation                    # as a section (on request only: not in a plain run)
 
@@ -56,11 +56,12 @@ if __package__ in (None, ""):  # run as a file: make `scripts.bench` importable 
 from scripts.bench.common import ENV, REPO, load_average, log, machine, met, table  # noqa: E402
 
 PACKAGES = ("run", "training", "tasks", "commands")
-SEED, SAMPLE, TEST_BUDGET_S, GOAL = 20, 45, 60.0, 0.90
-# The tests added with this benchmark were written for the survivors among the first 30 mutants of
-# each package: those score higher than the code as a whole. Ranks 30-44 were drawn after those
-# tests, untouched by them: their score is the honest estimate (a sample of 30 took about an hour).
-HELD_OUT_FROM = 30
+SEED, SAMPLE, TEST_BUDGET_S, GOAL = 20, 60, 60.0, 0.90
+# The tests added with this benchmark were written for the survivors among the first 45 mutants of
+# each package (the first 30, then ranks 31-45 once they had been measured held out): those score
+# higher than the code as a whole. The ranks from HELD_OUT_FROM on were drawn after those tests,
+# untouched by them: their score is the honest estimate.
+HELD_OUT_FROM = 45
 TINY_TESTS = ("tests/run/test_layout.py", "tests/commands/test_statistics.py")
 # Imported once by the forking process: a mutant's tests then start in about a second.
 HEAVY_IMPORTS = ("numpy", "yaml", "torch", "lightning.pytorch", "torchmetrics", "jsonargparse", "matplotlib.pyplot", "rich",
@@ -99,6 +100,12 @@ EQUIVALENT: dict[str, str] = {
     "lit_dl/training/divergence.py:53:ReplaceComparisonOperator_Lt_NotEq:0":
         "`first_bad` is the minimum over ranks of `_NONE` (2**62) clamped to at most a step number, so it is never above "
         "`_NONE`: `!= _NONE` is `< _NONE`",
+    "lit_dl/tasks/classifier.py:139:ReplaceComparisonOperator_Eq_LtE:5":
+        "shared_step's stage is \"train\", \"val\" or \"test\" (predict_step does not call it); of these only \"test\" "
+        "is `<= \"test\"`",
+    "lit_dl/tasks/classifier.py:42:ReplaceFalseWithTrue:1":
+        "`full_state_update` only changes how torchmetrics' `forward` computes a batch's value; lit-dl calls `update` "
+        "and logs the metric object, never `forward`",
 }
 KILLED = ("killed", "timeout")
 
@@ -565,6 +572,18 @@ def goals(result: dict[str, Any]) -> list[tuple[str, str, str, str]]:
     return rows
 
 
+def _verdict(result: dict[str, Any]) -> list[str]:
+    """Whether the goal is met, judged by the held-out part when there is one."""
+    held_out = result["held_out_scores"]["all"]
+    if not held_out["tested"]:
+        return []
+    if held_out["score"] >= GOAL:
+        return [f"The goal ({GOAL * 100:.0f}% killed) is met by the held-out part too.", ""]
+    return [f"The goal ({GOAL * 100:.0f}% killed) is met by the sample as a whole only because of the tests written for its first "
+            f"{HELD_OUT_FROM} ranks; the held-out part, {held_out['score'] * 100:.1f}%, says the suite as a whole is not there yet. "
+            "Its survivors are listed below: each is a test still to write (or an equivalent mutant to list).", ""]
+
+
 def score_table(found: dict[str, Any], population: dict[str, int]) -> list[str]:
     rows = [(f"lit_dl/{p}/", f"{population[p]:,}", found[p]["sampled"], found[p]["killed"], found[p]["survived"], found[p]["no_test"],
              found[p]["equivalent"], found[p]["errors"], _percent(found[p]["score"], found[p]["interval"])) for p in PACKAGES]
@@ -600,6 +619,7 @@ def markdown(result: dict[str, Any]) -> list[str]:
         "",
         *score_table(result["held_out_scores"], result["population"]),
         "",
+        *_verdict(result),
         "### The issue's hand-made survivors",
         "",
         *table(["bug", "where", "outcome", "first failing test"],

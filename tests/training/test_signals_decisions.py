@@ -66,6 +66,9 @@ def test_a_system_exit_is_an_interruption_when_ctrl_c_stopped_the_fit(stopped_by
 def test_requeue_says_whether_scontrol_requeued_the_job(returncode, stderr, said, monkeypatch, capsys):
     monkeypatch.setenv("SLURM_JOB_ID", "123")
     monkeypatch.delenv("SLURM_ARRAY_TASK_ID", raising=False)
-    monkeypatch.setattr(signals.subprocess, "run", lambda command, **_: subprocess.CompletedProcess(command, returncode, "", stderr))
+    def scontrol(command, text=False, **_):
+        return subprocess.CompletedProcess(command, returncode, "" if text else b"", stderr if text else stderr.encode())
+
+    monkeypatch.setattr(signals.subprocess, "run", scontrol)
     signals.requeue_slurm_job()
     assert capsys.readouterr().err.strip() == said
