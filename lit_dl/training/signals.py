@@ -57,7 +57,7 @@ from lightning.pytorch.utilities.rank_zero import rank_zero_only
 from lit_dl.errors import one_line
 from lit_dl.internals import is_last_batch, request_stop, skip_per_step_stop_broadcast
 from lit_dl.run.layout import RunPaths
-from lit_dl.training.checkpoints import last_checkpoint_path, save_last
+from lit_dl.training.checkpoints import last_checkpoint_path, rewind_to_last_checkpoint, save_last
 from lit_dl.training.periodic import validation_follows
 
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGUSR1, signal.SIGINT)
@@ -264,6 +264,17 @@ def how_it_stopped(trainer: pl.Trainer | None, error: BaseException) -> Stop:
     if isinstance(status, str):
         return Stop(status, getattr(error, "exit_code", None), error=one_line(error))
     return Stop("failed", error=one_line(error))
+
+
+def ended_fit(trainer: pl.Trainer | None, error: BaseException, began: bool) -> tuple[Stop, dict[str, int]]:
+    """How the fit that raised `error` ended, and the progress its record keeps: the trainer's,
+    or after an abort (no stop checkpoint) that of `last.ckpt`, to which rank zero rewinds the logs."""
+    stop = how_it_stopped(trainer, error)
+    if trainer is None:
+        return stop, {}
+    if stop.rewind and trainer.is_global_zero and began:
+        return stop, rewind_to_last_checkpoint(trainer)
+    return stop, {"epochs": trainer.current_epoch, "steps": trainer.global_step}
 
 
 def requeue_slurm_job() -> None:
