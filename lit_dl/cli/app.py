@@ -155,6 +155,9 @@ class LitDLCLI(*(extension.CLISteps for extension in EXTENSIONS.values()), Light
         except (MisconfigurationException, ValueError, TypeError) as error:  # trainer flags that cannot work together
             raise UserError(f"trainer: {str(error).strip().splitlines()[0]}") from error
         restore_cuda_check(USER_NVML_CUDA_CHECK, uses_cuda=trainer.strategy.root_device.type == "cuda")
+        for callback in trainer.callbacks:  # lit-dl's own; a user's callback stays as it is
+            if type(callback).__module__.startswith("lit_dl."):
+                internals.skip_unused_batch_hooks(callback)
         return trainer
 
     def _check_trainer_setup(self, config: Any, callbacks: list[Any]) -> None:

@@ -227,9 +227,11 @@ def _fitting(trainer: pl.Trainer) -> bool:
 
 
 def _validation_follows(trainer: pl.Trainer, batch_idx: int) -> bool:
+    # The cheap test first: it runs after every training batch, and is false at most of them.
+    if not validation_follows(trainer, batch_idx):
+        return False
     every = trainer.check_val_every_n_epoch
-    validates = trainer.enable_validation and (every is None or (trainer.current_epoch + 1) % every == 0)
-    return validates and validation_follows(trainer, batch_idx)
+    return bool(trainer.enable_validation) and (every is None or (trainer.current_epoch + 1) % every == 0)
 
 
 @dataclass(frozen=True)
