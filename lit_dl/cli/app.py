@@ -24,7 +24,7 @@ from lightning.pytorch.utilities.model_helpers import is_overridden
 import lit_dl.losses  # noqa: F401  (teaches jsonargparse to read class weights from YAML lists)
 from lit_dl import internals
 from lit_dl.cli import checks, config_files, explain, report
-from lit_dl.cli.predictions import write_predictions_table
+from lit_dl.cli.predictions import record_predictions
 from lit_dl.cli.console import USER_NVML_CUDA_CHECK, HeldBack, KeepLineBreaks, ctrl_c_ignored
 from lit_dl.cli.table import DESCRIPTION
 from lit_dl.cli.trainer import EXTENSIONS, LitDLTrainer, SaveConfigOnce
@@ -38,7 +38,7 @@ from lit_dl.training.checkpoints import CHECKPOINT_DEFAULTS, RunCheckpoint, fit_
 from lit_dl.training.defaults import RunDefaults
 from lit_dl.training.monitors import monitored_metrics
 from lit_dl.training.signals import ended_fit
-from lit_dl.training.speed import restore_cuda_check
+from lit_dl.training.speed import restore_cuda_check, skip_unused_hooks
 from lit_dl.training.tracking import finish_fit
 
 DATA_LINKS = (
@@ -155,9 +155,7 @@ class LitDLCLI(*(extension.CLISteps for extension in EXTENSIONS.values()), Light
         except (MisconfigurationException, ValueError, TypeError) as error:  # trainer flags that cannot work together
             raise UserError(f"trainer: {str(error).strip().splitlines()[0]}") from error
         restore_cuda_check(USER_NVML_CUDA_CHECK, uses_cuda=trainer.strategy.root_device.type == "cuda")
-        for callback in trainer.callbacks:  # lit-dl's own; a user's callback stays as it is
-            if type(callback).__module__.startswith("lit_dl."):
-                internals.skip_unused_batch_hooks(callback)
+        skip_unused_hooks(trainer)
         return trainer
 
     def _check_trainer_setup(self, config: Any, callbacks: list[Any]) -> None:
@@ -245,17 +243,9 @@ class LitDLCLI(*(extension.CLISteps for extension in EXTENSIONS.values()), Light
         self.trainer.test(**{**kwargs, "ckpt_path": str(self.session.plan.checkpoint)})
 
     def predict(self, **kwargs: Any) -> None:
-        import torch
-
         outputs = self.trainer.predict(**{**kwargs, "ckpt_path": str(self.session.plan.checkpoint)})
         if self.trainer.is_global_zero and outputs:
-            self.session.run_dir.mkdir(parents=True, exist_ok=True)
-            path = self.session.paths.predictions
-            torch.save(torch.cat([torch.as_tensor(batch) for batch in outputs]), path)
-            self.session.evaluated("predict", str(self.session.plan.checkpoint), {})
-            print(f"predictions: {path}")
-            print(f"predictions table: {write_predictions_table(self.session.run_dir, outputs, self.model, self.datamodule)}")
-            print(self.session.run_dir, flush=True)
+            record_predictions(self.session, outputs, self.model, self.datamodule)
 
     def _setup_done(self) -> None:
         self.console.release()  # the command is set up: Lightning's held-back lines may show
