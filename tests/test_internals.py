@@ -191,3 +191,27 @@ def test_every_internal_is_listed_and_tested():
     assert functions == set(internals.PRIVATE_USES)
     tested = open(__file__).read()
     assert all(f"internals.{name}" in tested for name in functions)
+
+
+@checked(internals.skip_unused_batch_hooks)
+def test_skip_unused_batch_hooks():
+    from lightning.pytorch import Callback, Trainer
+    from lightning.pytorch.demos.boring_classes import BoringModel
+
+    class Counts(Callback):
+        def __init__(self):
+            self.ends = 0
+
+        def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
+            self.ends += 1
+
+    counts = Counts()
+    skipped = internals.skip_unused_batch_hooks(counts)
+    assert "on_train_batch_end" not in skipped and {"on_train_batch_start", "on_before_backward"} <= set(skipped)
+    assert counts.on_train_batch_start is None and Counts.on_train_batch_start is Callback.on_train_batch_start
+    # Lightning must skip the hooks set to None (calling one would raise) and still call the kept one.
+    trainer = Trainer(max_epochs=1, limit_train_batches=3, limit_val_batches=1, logger=False, enable_checkpointing=False,
+                      enable_progress_bar=False, enable_model_summary=False, callbacks=[counts])
+    trainer.fit(BoringModel())
+    trainer.test(BoringModel(), verbose=False)
+    assert counts.ends == 3

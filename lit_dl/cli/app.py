@@ -11,9 +11,7 @@ Trainer-backed commands beyond LightningCLI's own add their steps as mixins (lit
 from __future__ import annotations
 
 import os
-import signal
 import sys
-import threading
 from pathlib import Path
 from typing import Any
 
@@ -26,8 +24,8 @@ from lightning.pytorch.utilities.model_helpers import is_overridden
 import lit_dl.losses  # noqa: F401  (teaches jsonargparse to read class weights from YAML lists)
 from lit_dl import internals
 from lit_dl.cli import checks, config_files, explain, report
-from lit_dl.cli.predictions import write_predictions_table
-from lit_dl.cli.console import USER_NVML_CUDA_CHECK, HeldBack, KeepLineBreaks
+from lit_dl.cli.predictions import record_predictions
+from lit_dl.cli.console import USER_NVML_CUDA_CHECK, HeldBack, KeepLineBreaks, ctrl_c_ignored
 from lit_dl.cli.table import DESCRIPTION
 from lit_dl.cli.trainer import EXTENSIONS, LitDLTrainer, SaveConfigOnce
 from lit_dl.errors import UserError
@@ -35,12 +33,12 @@ from lit_dl.run.environment import Environment
 from lit_dl.run.layout import DEFAULT_ROOT_DIR
 from lit_dl.run.plan import RunRequest, resolve_run
 from lit_dl.run.session import WRITING_COMMANDS, RunSession
-from lit_dl.training.checkpoint_io import check_checkpoint, check_readable
-from lit_dl.training.checkpoints import CHECKPOINT_DEFAULTS, RunCheckpoint, fit_outcome, rewind_to_last_checkpoint, scalars
+from lit_dl.training.checkpoint_io import check_checkpoint
+from lit_dl.training.checkpoints import CHECKPOINT_DEFAULTS, RunCheckpoint, fit_outcome, scalars
 from lit_dl.training.defaults import RunDefaults
 from lit_dl.training.monitors import monitored_metrics
-from lit_dl.training.signals import how_it_stopped
-from lit_dl.training.speed import restore_cuda_check
+from lit_dl.training.signals import ended_fit
+from lit_dl.training.speed import restore_cuda_check, skip_unused_hooks
 from lit_dl.training.tracking import finish_fit
 
 DATA_LINKS = (
@@ -50,8 +48,6 @@ DATA_LINKS = (
     # Supervised becomes the task the data asks for; Classifier and Regressor check that they fit it.
     ("data.task", "model.init_args.task"),
 )
-
-
 _NO_EXIT = {"exit_on_error": False}
 
 
@@ -109,7 +105,7 @@ class LitDLCLI(*(extension.CLISteps for extension in EXTENSIONS.values()), Light
                 config_files.check_yaml_file(path)
             raise UserError(explain.explain_parse_error(str(error), explain.option_names(parser, argv, self.subcommands()))) from error
         if self.config.get("subcommand"):
-            check_parsed(self.config[self.config.subcommand], self.config.subcommand)
+            checks.check_parsed(self.config[self.config.subcommand], self.config.subcommand, DATA_LINKS)
 
     # -- the run -------------------------------------------------------------------------------
     def before_instantiate_classes(self) -> None:
@@ -159,6 +155,7 @@ class LitDLCLI(*(extension.CLISteps for extension in EXTENSIONS.values()), Light
         except (MisconfigurationException, ValueError, TypeError) as error:  # trainer flags that cannot work together
             raise UserError(f"trainer: {str(error).strip().splitlines()[0]}") from error
         restore_cuda_check(USER_NVML_CUDA_CHECK, uses_cuda=trainer.strategy.root_device.type == "cuda")
+        skip_unused_hooks(trainer)
         return trainer
 
     def _check_trainer_setup(self, config: Any, callbacks: list[Any]) -> None:
@@ -174,23 +171,13 @@ class LitDLCLI(*(extension.CLISteps for extension in EXTENSIONS.values()), Light
         return internals.subcommand_parser(self, self.subcommand).dump(self._subcommand_config(), skip_none=False)
 
     def _record_stop(self, error: BaseException) -> None:
-        """A command that raised: record how its fit ended; a stop by signal exits with 128 + it.
-        A Ctrl-C meanwhile is ignored (as Lightning does on its way out), so that the record of
-        the stop is written whole; the process ends right after."""
+        """A command that raised: record how its fit ended; a stop by signal exits with 128 + it."""
         if self.session is None:
             return
-        main_thread = threading.current_thread() is threading.main_thread()
-        handler = signal.signal(signal.SIGINT, signal.SIG_IGN) if main_thread else None
-        try:
-            trainer = getattr(self, "trainer", None)
-            stop = how_it_stopped(trainer, error)
-            progress = {"epochs": trainer.current_epoch, "steps": trainer.global_step} if trainer is not None else {}
-            if stop.rewind and trainer is not None and trainer.is_global_zero and self.session.began:
-                progress = rewind_to_last_checkpoint(trainer)
+        trainer = getattr(self, "trainer", None)
+        with ctrl_c_ignored():
+            stop, progress = ended_fit(trainer, error, self.session.began)
             self.session.end(stop.status, stop.error, **progress)
-        finally:
-            if handler is not None:
-                signal.signal(signal.SIGINT, handler)
         if stop.message and (trainer is None or trainer.is_global_zero):
             print(stop.message, file=sys.stderr, flush=True)
         if stop.exit_code is not None:
@@ -256,17 +243,9 @@ class LitDLCLI(*(extension.CLISteps for extension in EXTENSIONS.values()), Light
         self.trainer.test(**{**kwargs, "ckpt_path": str(self.session.plan.checkpoint)})
 
     def predict(self, **kwargs: Any) -> None:
-        import torch
-
         outputs = self.trainer.predict(**{**kwargs, "ckpt_path": str(self.session.plan.checkpoint)})
         if self.trainer.is_global_zero and outputs:
-            self.session.run_dir.mkdir(parents=True, exist_ok=True)
-            path = self.session.paths.predictions
-            torch.save(torch.cat([torch.as_tensor(batch) for batch in outputs]), path)
-            self.session.evaluated("predict", str(self.session.plan.checkpoint), {})
-            print(f"predictions: {path}")
-            print(f"predictions table: {write_predictions_table(self.session.run_dir, outputs, self.model, self.datamodule)}")
-            print(self.session.run_dir, flush=True)
+            record_predictions(self.session, outputs, self.model, self.datamodule)
 
     def _setup_done(self) -> None:
         self.console.release()  # the command is set up: Lightning's held-back lines may show
@@ -312,12 +291,3 @@ _OTHER = {name: set(LitDLCLI.subcommands()) - {name} for name in LitDLCLI.subcom
 def _command_first(argv: list[str]) -> str | None:
     return argv[0] if argv and argv[0] in _OTHER else None
 
-
-def check_parsed(config: Any, subcommand: str) -> None:
-    """The checks of a parsed command line: options in range, no linked option typed, and a
-    readable checkpoint (before LightningCLI reads its hyperparameters)."""
-    checks.check_options(subcommand, config)
-    checks.check_links(config, DATA_LINKS)
-    ckpt_path = config.get("ckpt_path")
-    if ckpt_path and Path(ckpt_path).is_file():
-        check_readable(ckpt_path)

@@ -259,3 +259,15 @@ def check_resume_trains(checkpoint: Path, trainer: Mapping[str, Any], status: st
             f"{checkpoint} has already trained {progress} epochs, as many as --trainer.max_epochs {max_epochs}; "
             "raise --trainer.max_epochs to continue the run"
         )
+
+
+def check_parsed(config: Any, subcommand: str, links: Iterable[tuple[str, str]]) -> None:
+    """The checks of a parsed command line: options in range, no linked option typed, and a
+    readable checkpoint (before LightningCLI reads its hyperparameters)."""
+    check_options(subcommand, config)
+    check_links(config, links)
+    ckpt_path = config.get("ckpt_path")
+    if ckpt_path and Path(ckpt_path).is_file():
+        from lit_dl.training.checkpoint_io import check_readable
+
+        check_readable(ckpt_path)

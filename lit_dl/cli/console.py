@@ -8,9 +8,13 @@ means only: warning filters and the levels of Lightning's loggers. `LIT_DL_DEBUG
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import os
+import signal
+import threading
 import warnings
+from collections.abc import Iterator
 
 from jsonargparse import DefaultHelpFormatter
 
@@ -118,3 +122,17 @@ class _Holding(logging.Filter):
 
 class KeepLineBreaks(argparse.RawDescriptionHelpFormatter, DefaultHelpFormatter):
     """jsonargparse's help, with the description's command list kept on its lines."""
+
+
+@contextlib.contextmanager
+def ctrl_c_ignored() -> Iterator[None]:
+    """A Ctrl-C meanwhile is ignored (as Lightning does on its way out), so that what is being
+    written (a stop's record) is written whole; the process ends right after."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    handler = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, handler)

@@ -31,6 +31,17 @@ def class_probabilities(logits: Tensor) -> Tensor:
     return torch.softmax(logits, dim=-1)
 
 
+def record_predictions(session: Any, outputs: list[Any], task: Any, datamodule: Any) -> None:
+    """`lit-dl predict`'s outputs in the run: the raw tensor, the table, and the record."""
+    session.run_dir.mkdir(parents=True, exist_ok=True)
+    path = session.paths.predictions
+    torch.save(torch.cat([torch.as_tensor(batch) for batch in outputs]), path)
+    session.evaluated("predict", str(session.plan.checkpoint), {})
+    print(f"predictions: {path}")
+    print(f"predictions table: {write_predictions_table(session.run_dir, outputs, task, datamodule)}")
+    print(session.run_dir, flush=True)
+
+
 def write_predictions_table(run_dir: Path, outputs: list[Any], task: Any, datamodule: Any) -> Path:
     """Write `run_dir/predictions.csv` from the predict loop's per-batch `outputs`; returns its path."""
     predicted = torch.cat([torch.as_tensor(batch).detach().float().cpu() for batch in outputs])

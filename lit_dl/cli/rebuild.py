@@ -19,8 +19,8 @@ from jsonargparse import ArgumentError
 from lightning.pytorch.cli import LightningArgumentParser
 
 from lit_dl import internals
-from lit_dl.cli import explain
-from lit_dl.cli.app import LitDLCLI, check_parsed
+from lit_dl.cli import checks, explain
+from lit_dl.cli.app import DATA_LINKS, LitDLCLI
 from lit_dl.errors import UserError
 
 
@@ -78,4 +78,4 @@ def parse_again(parser: LightningArgumentParser, args: list[str]) -> None:
         config = parser.parse_args(args)
     except ArgumentError as error:
         raise UserError(explain.explain_parse_error(str(error), explain.option_names(parser, args, LitDLCLI.subcommands()))) from error
-    check_parsed(config[config.subcommand], config.subcommand)
+    checks.check_parsed(config[config.subcommand], config.subcommand, DATA_LINKS)

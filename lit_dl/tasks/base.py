@@ -18,6 +18,8 @@ from lit_dl.internals import attached_trainer, is_last_batch, unwrap_callable
 
 # Schedulers whose period is counted in optimizer steps, not epochs.
 STEP_SCHEDULERS = ("OneCycleLR", "CyclicLR")
+# Values that are never a parameter, a buffer or a submodule (see `Task.__setattr__`).
+_PLAIN_VALUES = frozenset({str, int, float, bool, type(None)})
 
 
 class Task(pl.LightningModule):
@@ -81,6 +83,18 @@ class Task(pl.LightningModule):
             # so a compiled run's checkpoint loads into an uncompiled model and back.
             net.compile()
         self._metrics_logged: set[str] = set()  # metric objects handed to `self.log` this epoch
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        # Lightning records the hook it is in as an attribute of the module, set before and
+        # after every hook it calls: about 50 times a training step. nn.Module.__setattr__ first
+        # checks the value against parameters, buffers and submodules (0.9 us; 0.1 us plainly).
+        # A plain value for a name the object already holds as a plain attribute ends as the
+        # same plain attribute there: torch keeps such a name out of its parameters, buffers and
+        # submodules (registering one under it is refused), so none of its checks applies.
+        if type(value) in _PLAIN_VALUES and name in self.__dict__:
+            object.__setattr__(self, name, value)
+        else:
+            super().__setattr__(name, value)
 
     def default_loss(self) -> nn.Module:
         raise NotImplementedError

@@ -42,7 +42,9 @@ def validation_follows(trainer: pl.Trainer, batch_idx: int) -> bool:
     if is_last_batch(trainer):
         return True
     every = trainer.val_check_batch
-    if not isinstance(every, int) or not trainer.enable_validation:
+    if not isinstance(every, int):
         return False
     count = batch_idx if trainer.check_val_every_n_epoch is not None else trainer.fit_loop.epoch_loop.total_batch_idx
-    return (count + 1) % every == 0
+    # `enable_validation` (a few us: it asks the data connector and the module) only where the
+    # count says a validation is due: this runs after every training batch.
+    return (count + 1) % every == 0 and bool(trainer.enable_validation)

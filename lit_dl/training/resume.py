@@ -30,8 +30,8 @@ class ExactResume(Callback):
     - the torch/CUDA/numpy/python RNG states (Lightning re-seeds on start but restores no
       generator, so dropout and random augmentation would draw other numbers). Under DDP every
       rank is seeded alike and draws alike, so rank zero's states serve all ranks;
-    - the states of the module's torchmetrics (an epoch's training accuracy accumulates across
-      the interruption);
+    - the states of the module's torchmetrics, every rank's (an epoch's training accuracy
+      accumulates across the interruption);
     - its step: the rows the interrupted run logged in `metrics.csv` from that step on are
       dropped on resume, since the resumed run logs them again (all of them when a run stopped
       before its first save is trained again from its start). What was logged before the
@@ -42,7 +42,8 @@ class ExactResume(Callback):
     because that builds the loader before the checkpoint is restored
     (Lightning-AI/pytorch-lightning#20550).
 
-    Everything is applied in `on_train_start`, after the sanity check, before the first batch.
+    The rows are dropped when the fit starts; the rest is applied in `on_train_start`, after the
+    sanity check, before the first batch.
     """
 
     def __init__(self) -> None:
@@ -51,12 +52,12 @@ class ExactResume(Callback):
         self._flush_logs = False
 
     def on_save_checkpoint(self, trainer: pl.Trainer, pl_module: pl.LightningModule, checkpoint: dict[str, Any]) -> None:
+        # Mid-epoch only: at an epoch's end the training metrics are about to be reset.
+        metrics = {} if internals.is_last_batch(trainer) else _metric_states_of_ranks(trainer, pl_module)
         checkpoint.setdefault("callbacks", {})[self.state_key] = {
             "rng": _rng_states(),
-            # Mid-epoch only: at an epoch's end the training metrics are about to be reset.
-            "metrics": {} if internals.is_last_batch(trainer) else {
-                name: _metric_state(metric) for name, metric in pl_module.named_modules() if isinstance(metric, Metric)
-            },
+            "metrics": metrics[0] if metrics else {},
+            "metrics_of_ranks": metrics if len(metrics) > 1 else None,
             "step": trainer.global_step,
         }
         self._flush_logs = True
@@ -73,6 +74,16 @@ class ExactResume(Callback):
         self._saved = checkpoint.get("callbacks", {}).get(self.state_key) or {}
         self._loader_states = internals.saved_loader_states(checkpoint)
 
+    def on_fit_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        # From the step training starts at: a run trained again from its start (it stopped
+        # before its first save) forgets every row of the attempt that was stopped. Here, not
+        # when training starts: a resume with nothing left to train (it only tests and records)
+        # never starts training, and must forget the stopped attempt's test row too.
+        start = self._saved.get("step", trainer.global_step)
+        for logger in trainer.loggers:
+            if isinstance(logger, RunCSVLogger):
+                logger.drop_rows_from_step(start)
+
     def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         saved, self._saved = self._saved, {}
         loader_states, self._loader_states = self._loader_states, []
@@ -82,14 +93,10 @@ class ExactResume(Callback):
                 for loader, state in zip(loaders, loader_states):
                     if loader.state_dict() != state:
                         loader.load_state_dict(state)
-        # From the step training starts at: a run trained again from its start (it stopped
-        # before its first save) forgets every row of the attempt that was stopped.
-        start = saved.get("step", trainer.global_step)
-        for logger in trainer.loggers:
-            if isinstance(logger, RunCSVLogger):
-                logger.drop_rows_from_step(start)
         metrics = dict(pl_module.named_modules())
-        for name, state in (saved.get("metrics") or {}).items():
+        of_ranks = saved.get("metrics_of_ranks") or []
+        own = of_ranks[trainer.global_rank] if len(of_ranks) == trainer.world_size else saved.get("metrics")
+        for name, state in (own or {}).items():
             if isinstance(metrics.get(name), Metric):
                 _load_metric_state(metrics[name], state)
         if saved.get("rng"):
@@ -118,6 +125,17 @@ def _set_rng_states(state: dict[str, Any]) -> None:
     np.random.set_state((name, keys.numpy(), *rest))
     version, internal, gauss = state["python"]  # a tensor, or a tuple in checkpoints before it was one
     random.setstate((version, tuple(internal.tolist() if isinstance(internal, Tensor) else internal), gauss))
+
+
+def _metric_states_of_ranks(trainer: pl.Trainer, pl_module: pl.LightningModule) -> list[dict[str, Any]]:
+    """Each rank's torchmetrics states, by rank. Every rank saves a checkpoint at the same moment
+    (only rank zero writes it), and each rank's metrics counted only its own batches."""
+    own = {name: _metric_state(metric) for name, metric in pl_module.named_modules() if isinstance(metric, Metric)}
+    if trainer.world_size == 1 or not own or not torch.distributed.is_initialized():
+        return [own] if own else []
+    every: list[Any] = [None] * trainer.world_size
+    torch.distributed.all_gather_object(every, own)
+    return every
 
 
 def _metric_state(metric: Metric) -> dict[str, Any]:

@@ -57,7 +57,7 @@ from lightning.pytorch.utilities.rank_zero import rank_zero_only
 from lit_dl.errors import one_line
 from lit_dl.internals import is_last_batch, request_stop, skip_per_step_stop_broadcast
 from lit_dl.run.layout import RunPaths
-from lit_dl.training.checkpoints import last_checkpoint_path, save_last
+from lit_dl.training.checkpoints import last_checkpoint_path, rewind_to_last_checkpoint, save_last
 from lit_dl.training.periodic import validation_follows
 
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGUSR1, signal.SIGINT)
@@ -227,9 +227,11 @@ def _fitting(trainer: pl.Trainer) -> bool:
 
 
 def _validation_follows(trainer: pl.Trainer, batch_idx: int) -> bool:
+    # The cheap test first: it runs after every training batch, and is false at most of them.
+    if not validation_follows(trainer, batch_idx):
+        return False
     every = trainer.check_val_every_n_epoch
-    validates = trainer.enable_validation and (every is None or (trainer.current_epoch + 1) % every == 0)
-    return validates and validation_follows(trainer, batch_idx)
+    return bool(trainer.enable_validation) and (every is None or (trainer.current_epoch + 1) % every == 0)
 
 
 @dataclass(frozen=True)
@@ -264,6 +266,17 @@ def how_it_stopped(trainer: pl.Trainer | None, error: BaseException) -> Stop:
     if isinstance(status, str):
         return Stop(status, getattr(error, "exit_code", None), error=one_line(error))
     return Stop("failed", error=one_line(error))
+
+
+def ended_fit(trainer: pl.Trainer | None, error: BaseException, began: bool) -> tuple[Stop, dict[str, int]]:
+    """How the fit that raised `error` ended, and the progress its record keeps: the trainer's,
+    or after an abort (no stop checkpoint) that of `last.ckpt`, to which rank zero rewinds the logs."""
+    stop = how_it_stopped(trainer, error)
+    if trainer is None:
+        return stop, {}
+    if stop.rewind and trainer.is_global_zero and began:
+        return stop, rewind_to_last_checkpoint(trainer)
+    return stop, {"epochs": trainer.current_epoch, "steps": trainer.global_step}
 
 
 def requeue_slurm_job() -> None:

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import contextlib
 import os
+from typing import Any
 
 from lightning.pytorch.profilers import PassThroughProfiler
+
+from lit_dl import internals
 
 NVML_CHECK = "PYTORCH_NVML_BASED_CUDA_CHECK"
 
@@ -35,3 +38,11 @@ def restore_cuda_check(user_value: str | None, uses_cuda: bool) -> None:
         del os.environ[NVML_CHECK]
     else:
         os.environ[NVML_CHECK] = user_value
+
+
+def skip_unused_hooks(trainer: Any) -> None:
+    """lit-dl's own callbacks leave Lightning nothing to call for the per-batch hooks they do not
+    override (`internals.skip_unused_batch_hooks`); a user's callback stays as it is."""
+    for callback in trainer.callbacks:
+        if type(callback).__module__.startswith("lit_dl."):
+            internals.skip_unused_batch_hooks(callback)

@@ -54,9 +54,10 @@ STEP_HOOKS = ("on_train_batch_start", "on_before_backward", "on_after_backward",
 
 class HookTimer(pl.Callback):
     """The training thread's CPU time inside every other callback's per-step hooks (`STEP_HOOKS`,
-    whether the callback overrides them or not), per training step, by callback class, less the
-    timing's own cost (measured on an empty hook). Lightning's own cost of calling each hook (its
-    dispatch loop) is not in it. `HookTimer.runs` gets one dict per fit."""
+    whether the callback overrides them or not; lit-dl sets those it does not to None, which
+    Lightning does not call), per training step, by callback class, less the timing's own cost
+    (measured on an empty hook). Lightning's own cost of calling each hook (its dispatch loop) is
+    not in it. `HookTimer.runs` gets one dict per fit."""
 
     runs: ClassVar[list[dict[str, float]]] = []
 
@@ -65,8 +66,11 @@ class HookTimer(pl.Callback):
         self.steps = 0
         for callback in trainer.callbacks:
             if callback is not self:
+                self.spent[type(callback).__name__] += 0.0  # listed (0) where none of its hooks is called
                 for hook in STEP_HOOKS:
-                    setattr(callback, hook, self._timed(getattr(callback, hook), type(callback).__name__))
+                    # lit-dl sets the hooks a callback does not use to None (Lightning skips them).
+                    if callable(getattr(callback, hook)):
+                        setattr(callback, hook, self._timed(getattr(callback, hook), type(callback).__name__))
         self.own_cost = self._cost_of_timing()
 
     def _timed(self, hook: Any, owner: str) -> Any:

@@ -122,12 +122,18 @@ def truncated(ctx: Ctx, name: str) -> str:
     return ctx.write(name, data[: len(data) // 2])
 
 
-def unfinished_newer_run(ctx: Ctx) -> None:
+def unfinished_newer_run(ctx: Ctx, record: str = '{"status": "running"}') -> None:
     """version_1 of quickstart: killed before its first checkpoint (a config, no checkpoints)."""
     run = ctx.root / "quickstart" / "version_1"
     run.mkdir()
     shutil.copy(ctx.root / "quickstart" / "version_0" / "config.yaml", run / "config.yaml")
-    (run / "results.json").write_text('{"status": "running"}\n')
+    (run / "results.json").write_text(record + "\n")
+
+
+def failed_newer_run(ctx: Ctx) -> None:
+    """version_1 of quickstart: failed before its first checkpoint. (A run killed there is no
+    mistake: `--ckpt_path last` trains it again from its start, tests/run/test_plan.py.)"""
+    unfinished_newer_run(ctx, '{"status": "failed", "error": "out of memory"}')
 
 
 def root_on_tmpfs(leave: int, size: str = "1m") -> Callable[[Ctx], None]:
@@ -310,7 +316,7 @@ CASES = [
     Case("test with other class count", lambda c: evaluate("test", "--ckpt_path", c.best, "--data.init_args.num_classes", "5"), ["another architecture"]),
     Case("no run to continue", lambda c: fit("--name", "never_trained", "--ckpt_path", "last"), ["never_trained", "last"]),
     Case("no run to test", lambda c: evaluate("test", "--name", "never_trained", "--ckpt_path", "best"), ["never_trained", "best"]),
-    Case("newest run has no checkpoint to continue", lambda c: fit("--ckpt_path", "last"), ["version_1"], setup=unfinished_newer_run),
+    Case("newest run has no checkpoint to continue", lambda c: fit("--ckpt_path", "last"), ["version_1"], setup=failed_newer_run),
     Case("newest run has no checkpoint to test", lambda c: evaluate("test", "--ckpt_path", "best"), ["version_1"], setup=unfinished_newer_run),
     Case("resume a run that has all its epochs", lambda c: fit("--ckpt_path", "last", *NO_SCHEDULE), ["max_epochs"]),
     # -- a task that does not fit the data or the loss ------------------------------------------

@@ -3,6 +3,7 @@ val at the best checkpoint, a second writer, the seed of a resumed run, Ctrl-C p
 
 from __future__ import annotations
 
+import csv
 import json
 import os
 import subprocess
@@ -155,3 +156,20 @@ def test_a_ctrl_c_outside_any_stop_handling_is_one_line_and_exit_130(monkeypatch
     except SystemExit as exit_:
         assert exit_.code == 130
     assert capsys.readouterr().err == "lit-dl: aborted by Ctrl-C\n"
+
+
+def test_a_resume_after_a_kill_in_the_final_record_logs_the_test_once(fit_quickstart, lit_dl):
+    """Killed while writing results.json after the test after fit: metrics.csv already holds the
+    test's row. The resume trains nothing and tests again; it must forget the killed attempt's
+    test row (found by the fault matrix: the test row was there twice)."""
+    run_dir = fit_quickstart("--trainer.max_epochs", "2")
+    record = json.loads((run_dir / "results.json").read_text())
+    (run_dir / "results.json").write_text(json.dumps({**record, "status": "running"}))  # what the kill left
+
+    code, _, err = lit_dl("fit", "--config", run_dir / "config.yaml", "--ckpt_path", "last")
+
+    assert code == 0, err
+    with open(run_dir / "metrics.csv", newline="") as file:
+        tested = [row for row in csv.DictReader(file) if row.get("test/acc")]
+    assert len(tested) == 1, tested
+    assert json.loads((run_dir / "results.json").read_text())["status"] == "completed"
