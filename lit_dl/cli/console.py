@@ -119,7 +119,6 @@ class _Holding(logging.Filter):
         return False
 
 
-
 class KeepLineBreaks(argparse.RawDescriptionHelpFormatter, DefaultHelpFormatter):
     """jsonargparse's help, with the description's command list kept on its lines."""
 

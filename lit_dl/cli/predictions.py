@@ -21,7 +21,6 @@ from lit_dl.run.files import write_atomically
 from lit_dl.tasks.classifier import Classifier, class_labels
 
 
-
 def class_probabilities(logits: Tensor) -> Tensor:
     """Class probabilities `(B, C)` from a classifier's logits: softmax over C logits, or for one
     binary logit (`(B,)` or `(B, 1)`) the two columns `1 - sigmoid`, `sigmoid`."""
@@ -35,16 +34,17 @@ def record_predictions(session: Any, outputs: list[Any], task: Any, datamodule: 
     """`lit-dl predict`'s outputs in the run: the raw tensor, the table, and the record."""
     session.run_dir.mkdir(parents=True, exist_ok=True)
     path = session.paths.predictions
-    torch.save(torch.cat([torch.as_tensor(batch) for batch in outputs]), path)
+    predicted = torch.cat([torch.as_tensor(batch) for batch in outputs])
+    torch.save(predicted, path)
     session.evaluated("predict", str(session.plan.checkpoint), {})
     print(f"predictions: {path}")
-    print(f"predictions table: {write_predictions_table(session.run_dir, outputs, task, datamodule)}")
+    print(f"predictions table: {write_predictions_table(session.run_dir, predicted, task, datamodule)}")
     print(session.run_dir, flush=True)
 
 
-def write_predictions_table(run_dir: Path, outputs: list[Any], task: Any, datamodule: Any) -> Path:
-    """Write `run_dir/predictions.csv` from the predict loop's per-batch `outputs`; returns its path."""
-    predicted = torch.cat([torch.as_tensor(batch).detach().float().cpu() for batch in outputs])
+def write_predictions_table(run_dir: Path, predicted: Tensor, task: Any, datamodule: Any) -> Path:
+    """Write `run_dir/predictions.csv` from the predict loop's outputs, one row each; returns its path."""
+    predicted = predicted.detach().float().cpu()
     if isinstance(task, Classifier):
         probabilities = class_probabilities(predicted)
         names = class_labels(datamodule, probabilities.shape[1])
