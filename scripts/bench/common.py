@@ -25,6 +25,31 @@ ENV = {
 }
 
 
+# `import lightning` sets PYTORCH_NVML_BASED_CUDA_CHECK=1 (then every CPU AdamW step asks NVML
+# whether CUDA is there, some 60 us). A hand-written loop's process never imports Lightning, so
+# its runs get the variable as the user had it, recorded here before anything imports Lightning.
+NVML_CHECK = "PYTORCH_NVML_BASED_CUDA_CHECK"
+USER_NVML_CHECK = os.environ.get(NVML_CHECK)
+
+
+@contextlib.contextmanager
+def environment_variable(name: str, value: str | None):
+    """While active: the variable set to `value` (unset where None), then as it was."""
+    saved = os.environ.get(name)
+    _set(name, value)
+    try:
+        yield
+    finally:
+        _set(name, saved)
+
+
+def _set(name: str, value: str | None) -> None:
+    if value is None:
+        os.environ.pop(name, None)
+    else:
+        os.environ[name] = value
+
+
 def log(message: str) -> None:
     print(f"[bench {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
 

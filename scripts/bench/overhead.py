@@ -32,17 +32,11 @@ import contextlib
 import io
 import json
 import logging
-import os
 from pathlib import Path
 from typing import Any
 
-from scripts.bench.common import ENV, log, median, met, python_module, stamp, table
+from scripts.bench.common import ENV, NVML_CHECK, USER_NVML_CHECK, environment_variable, log, median, met, python_module, stamp, table
 
-# `import lightning` sets PYTORCH_NVML_BASED_CUDA_CHECK=1 (then every CPU AdamW step asks NVML
-# whether CUDA is there). A hand-written loop's process never imports Lightning, so its runs get
-# the variable as the user had it, recorded before anything here imports Lightning.
-NVML_CHECK = "PYTORCH_NVML_BASED_CUDA_CHECK"
-USER_NVML_CHECK = os.environ.get(NVML_CHECK)
 # lit-dl's entry point records the user's value at its import (it imports no Lightning): here,
 # before anything imports Lightning, as in the `lit-dl` console script.
 import lit_dl.cli  # noqa: E402,F401
@@ -117,23 +111,6 @@ CASES: dict[str, dict[str, Any]] = {
         "net": ("lit_dl.nets.GRU", {"hidden_size": 64, "num_layers": 2}), "data": "sequences", "shape": (32, 1), "steps": 120,
     },
 }
-
-
-@contextlib.contextmanager
-def environment_variable(name: str, value: str | None):
-    saved = os.environ.get(name)
-    _set(name, value)
-    try:
-        yield
-    finally:
-        _set(name, saved)
-
-
-def _set(name: str, value: str | None) -> None:
-    if value is None:
-        os.environ.pop(name, None)
-    else:
-        os.environ[name] = value
 
 
 # -- the case's data, config and net ---------------------------------------------------------------

@@ -16,7 +16,15 @@ Runners:
   on the console, and one `torch.save` of the weights, optimizer and scheduler to a file, every
   epoch (what lit-dl records, less its finer logging: the loss every 20 steps, the learning rate
   and the gradient norm);
-- `hand_dataloader`: the same with `DataLoader(TensorDataset)` batches and the default AdamW.
+- `hand_dataloader`: the same with `DataLoader(TensorDataset)` batches and the default AdamW;
+- `lightning`: lit-dl's task (Classifier with the same MLP, fused AdamW, one-cycle) on the hand
+  loop's in-memory batches in a plain `lightning.Trainer` with a CSV logger and Lightning's default
+  checkpoint (a file every epoch), no progress bar or model summary: what Lightning's own loop costs
+  any tool built on it, lit-dl's command, run directory and default callbacks left out.
+
+A hand loop's process gets `PYTORCH_NVML_BASED_CUDA_CHECK` as the user had it (`import lightning`
+sets it, and then every CPU AdamW step asks NVML for GPUs, some 60 us; a researcher's own loop
+imports no Lightning; lit-dl's command gives the user's value back itself).
 
 Time: from the call that starts the work (lit-dl's `main`, the loop's reading of the .npz) to its
 end, imports done before; wall and CPU seconds of the process's main thread (the training thread:
@@ -38,15 +46,16 @@ import time
 from pathlib import Path
 from typing import Any
 
-from scripts.bench.common import ENV, REPO, load_average, log, median, met, python_module, stamp, table
+from scripts.bench.common import ENV, NVML_CHECK, REPO, USER_NVML_CHECK, environment_variable, load_average, log, median, met, python_module, stamp, table
 
 RECIPE = REPO / "experiments" / "arrays_mlp.yaml"
 EPOCHS = 100
-RUNNERS = ("hand_best", "lit", "hand_dataloader", "lit_two_writes")
+RUNNERS = ("hand_best", "lit", "hand_dataloader", "lit_two_writes", "lightning")
 TITLES = {
     "hand_best": "hand loop: in-memory slices, fused AdamW",
     "lit": "`lit-dl fit`",
     "hand_dataloader": "hand loop: DataLoader(TensorDataset), AdamW",
+    "lightning": "plain Lightning Trainer: lit-dl's task, the hand loop's batches, CSV logger, a checkpoint an epoch",
     "lit_two_writes": "`lit-dl fit`, last.ckpt written again at a new best (as before the link)",
 }
 GOALS = {"hand_best": 1.5, "hand_dataloader": 1.0}  # lit-dl's time over the runner's, at most
@@ -206,6 +215,37 @@ def run_hand(path: Path, workdir: Path, epochs: int, best: bool) -> dict[str, An
     return {"wall_s": end[0] - start[0], "cpu_s": end[1] - start[1]}
 
 
+def run_lightning(path: Path, workdir: Path, epochs: int) -> dict[str, Any]:
+    import functools
+
+    import lightning.pytorch as pl
+    import torch
+
+    from lit_dl.data import TensorBatchLoader
+    from lit_dl.nets import MLP
+    from lit_dl.tasks import Classifier
+
+    start = stamp()
+    pl.seed_everything(42, verbose=False)
+    (x_train, y_train), (x_val, y_val) = standardised_split(path)
+    classes = int(y_train.max()) + 1
+    task = Classifier(
+        net=MLP((x_train.shape[1],), classes, hidden_dims=[256, 128], dropout=0.1), num_outputs=classes,
+        optimizer=functools.partial(torch.optim.AdamW, lr=1e-3, weight_decay=0.01, fused=True),
+        scheduler=functools.partial(torch.optim.lr_scheduler.OneCycleLR, max_lr=3e-3),
+    )
+    trainer = pl.Trainer(
+        max_epochs=epochs, accelerator="cpu", devices=1, logger=pl.loggers.CSVLogger(workdir), log_every_n_steps=20,
+        enable_progress_bar=False, enable_model_summary=False, default_root_dir=str(workdir),
+    )
+    trainer.fit(task, TensorBatchLoader((x_train, y_train), batch_size=64, shuffle=True, seed=0),
+                TensorBatchLoader((x_val, y_val), batch_size=256))
+    end = stamp()
+    if trainer.current_epoch != epochs:
+        raise RuntimeError(f"Lightning trained {trainer.current_epoch} epochs, expected {epochs}")
+    return {"wall_s": end[0] - start[0], "cpu_s": end[1] - start[1]}
+
+
 def worker(argv: list[str]) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description="whole-run worker: one runner, one run")
     parser.add_argument("--worker", required=True, help=", ".join(RUNNERS))
@@ -229,7 +269,12 @@ def worker(argv: list[str]) -> dict[str, Any]:
         with contextlib.redirect_stderr(io.StringIO()):
             out = run_lit(args.path, args.workdir, args.epochs, two_writes=args.worker == "lit_two_writes")
     elif args.worker in ("hand_best", "hand_dataloader"):
-        out = run_hand(args.path, args.workdir, args.epochs, best=args.worker == "hand_best")
+        # A hand loop's process imports no Lightning: the variable as the user had it.
+        with environment_variable(NVML_CHECK, USER_NVML_CHECK):
+            out = run_hand(args.path, args.workdir, args.epochs, best=args.worker == "hand_best")
+    elif args.worker == "lightning":
+        with contextlib.redirect_stderr(io.StringIO()), contextlib.redirect_stdout(io.StringIO()):
+            out = run_lightning(args.path, args.workdir, args.epochs)
     else:
         raise SystemExit(f"unknown runner {args.worker!r}; choose from {', '.join(RUNNERS)}")
     print(json.dumps(out))
@@ -296,6 +341,11 @@ def markdown(result: dict[str, Any]) -> list[str]:
             for name, m in medians.items()
         ]),
     ]
+    if "lightning" in medians:
+        lit, bare, best = (medians[name]["cpu_s"] for name in ("lit", "lightning", "hand_best"))
+        lines += ["", f"Lightning's own loop, with lit-dl's task on the same batches, already takes {bare / best:.2f}x the best "
+                  f"hand loop's CPU time; `lit-dl fit` (its command, run directory and default callbacks) takes {lit / bare:.2f}x "
+                  "that plain Trainer's. A goal below Lightning's own ratio needs a loop other than Lightning's."]
     saving = [(name, m) for name, m in medians.items() if "save_ms_per_epoch" in m]
     if saving:
         lines += ["", "Checkpoint saves of `lit-dl fit` (`Trainer.save_checkpoint`, `torch.save` and linking `last.ckpt`, timed "
