@@ -195,3 +195,32 @@ def test_trials_of_a_sweep_share_a_wandb_group_and_only_the_first_seed_reports(t
     named = json.loads(first[trials.TRIAL_ENV])
     assert named["trial"] == 7 and named["study"] == "grid" and named["journal"].endswith("sweep_3/study.journal")
     assert trials.TRIAL_ENV not in later
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["grid.yaml", "--collect", "sweep_0"], "lit-dl sweep takes one of SWEEP.yaml, --collect SWEEP_DIR or --resume SWEEP_DIR; "
+                                            "e.g. lit-dl sweep experiments/sweeps/quickstart.yaml"),
+    (["grid.yaml", "--seeds", "0"], "--seeds 0 must be 1 or more"),
+    (["grid.yaml", "--workers", "-1"], "--workers -1 must be 1 or more"),
+    (["grid.yaml", "--count", "0"], "--count 0 must be 1 or more"),
+    (["grid.yaml", "--max_concurrent", "0"], "--max_concurrent 0 must be 1 or more"),
+])
+def test_the_sweeps_own_flags_are_checked_first(args, message):
+    with pytest.raises(UserError) as raised:
+        sweep.main(args)
+    assert str(raised.value) == message
+
+
+def test_the_trials_root_is_the_last_experiment_files_and_sweeps_are_numbered_on(tmp_path):
+    first, second, plain = tmp_path / "a.yaml", tmp_path / "b.yaml", tmp_path / "c.yaml"
+    first.write_text("trainer: {default_root_dir: /data/runs}\n")
+    second.write_text("trainer: {default_root_dir: /scratch/runs}\n")
+    plain.write_text("model: {}\n")
+    assert sweep.default_root([first, second]) == "/scratch/runs"
+    assert sweep.default_root([second, plain]) == "/scratch/runs"  # a file without one keeps the earlier
+    assert sweep.default_root([plain]) == "runs" and sweep.default_root([]) == "runs"
+    experiment = tmp_path / "exp"
+    assert sweep.next_sweep_dir(experiment) == experiment / "sweep_0"
+    for name in ("sweep_0", "sweep_9", "sweep_x", "version_12"):
+        (experiment / name).mkdir(parents=True)
+    assert sweep.next_sweep_dir(experiment) == experiment / "sweep_10"

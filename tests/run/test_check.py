@@ -181,3 +181,18 @@ def test_compare_marks_a_run_that_is_not_whole(run, lit_dl):
     code, out, err = lit_dl("compare", run, "--columns", "status")
     assert code == 0 and "completed!" in out
     assert err.startswith(f"! {run} is not whole: ") and f"lit-dl check {run}" in err
+
+
+def test_a_last_checkpoint_that_holds_no_step_is_stale_behind_any_logged_step(tmp_path):
+    """A last.ckpt without `global_step` (written by something else than a fit) holds no step:
+    a run that logged even step 0 has newer state than it, and results.json's steps disagree."""
+    from lit_dl.run.check import _last_is_newest
+    from lit_dl.run.layout import RunPaths
+
+    paths, rows = RunPaths(tmp_path / "exp" / "version_0"), [{"epoch": 0.0, "step": 0.0, "train/loss": 0.5}]
+    assert _last_is_newest(paths, {"status": "completed", "steps": 0}, rows, {}) == [
+        "last.ckpt holds step -1 but metrics.csv logged step 0: last.ckpt is stale",
+        "results.json says 0 steps but last.ckpt holds step -1"]
+    assert _last_is_newest(paths, {"status": "completed", "steps": 1}, rows, {"global_step": 1}) == []
+    assert _last_is_newest(paths, {"status": "completed"}, [*rows, {"step": 1.0, "test/acc": 0.9}], {"global_step": 1}) == []  # a test's row
+    assert _last_is_newest(paths, {"status": "failed", "steps": 3}, rows, {}) == []  # the steps since the last save died with it

@@ -69,3 +69,83 @@ def test_a_finished_trial_is_not_reported_to(lit_dl, tmp_path, monkeypatch, runn
     code, out, err = fit(lit_dl, tmp_path, "--trainer.max_epochs", "2")
     assert code == 0, err
     assert json.loads((Path(out.strip().splitlines()[-1]) / "results.json").read_text())["status"] == "completed"
+
+
+class Trial:
+    """A stand-in Optuna trial whose pruner prunes from a given epoch on."""
+
+    def __init__(self, prune_from: int = 99) -> None:
+        self.reported, self.prune_from = [], prune_from
+
+    def report(self, value, step):
+        self.reported.append((value, step))
+
+    def should_prune(self):
+        return self.reported[-1][1] >= self.prune_from
+
+
+def stand_in_trainer(epoch: int, value, sanity: bool = False):
+    from types import SimpleNamespace
+
+    import torch
+
+    metrics = {} if value is None else {"val/acc": torch.tensor(value)}
+    return SimpleNamespace(sanity_checking=sanity, current_epoch=epoch, callback_metrics=metrics, should_stop=False, log_dir="/runs/x/version_0",
+                           strategy=SimpleNamespace(broadcast=lambda value, src: value))
+
+
+def test_each_validation_reports_the_metric_at_the_epochs_trained_and_a_prune_stops_after_the_epoch(monkeypatch):
+    from lit_dl.errors import RunPruned
+    from lit_dl.training.pruning import SweepPruning
+
+    monkeypatch.setenv(TRIAL_ENV, "{}")
+    callback = SweepPruning(monitor="val/acc")
+    callback._trial = Trial(prune_from=2)
+    sanity = stand_in_trainer(0, 0.1, sanity=True)
+    callback.on_validation_end(sanity, None)  # the sanity check is not an epoch
+    first = stand_in_trainer(0, 0.5)
+    callback.on_validation_end(first, None)
+    assert callback._trial.reported == [(0.5, 1)] and not first.should_stop
+    callback.on_train_end(first, None)  # not pruned: ends as usual
+    second = stand_in_trainer(1, 0.25)
+    callback.on_validation_end(second, None)
+    assert second.should_stop and callback._pruned == (2, 0.25)
+    later = stand_in_trainer(4, 0.2)  # min_epochs held the stop
+    callback.on_validation_end(later, None)
+    assert callback._pruned == (2, 0.25)  # the first decision stands
+    with pytest.raises(RunPruned) as raised:
+        callback.on_train_end(later, None)
+    assert str(raised.value) == "pruned by the sweep after epoch 4: val/acc 0.25"
+    assert (raised.value.epoch, raised.value.run_dir) == (4, "/runs/x/version_0")
+
+
+def test_a_metric_that_is_not_finite_prunes_without_a_report_and_a_missing_one_is_a_user_error(monkeypatch):
+    from lit_dl.errors import UserError
+    from lit_dl.training.pruning import SweepPruning
+
+    monkeypatch.setenv(TRIAL_ENV, "{}")
+    callback = SweepPruning(monitor="val/acc")
+    callback._trial = Trial()
+    nan = stand_in_trainer(2, float("nan"))
+    callback.on_validation_end(nan, None)
+    assert nan.should_stop and callback._trial.reported == [] and callback._pruned[0] == 3
+    with pytest.raises(UserError, match="the sweep's metric val/acc is not logged; set the sweep file's metric.name"):
+        SweepPruning(monitor="val/acc")._report(stand_in_trainer(0, None))
+    monkeypatch.delenv(TRIAL_ENV)
+    quiet = SweepPruning(monitor="val/acc")
+    quiet._trial = Trial(prune_from=0)
+    outside = stand_in_trainer(0, 0.5)
+    quiet.on_validation_end(outside, None)  # no trial named: a rerun outside the sweep
+    assert quiet._trial.reported == [] and not outside.should_stop
+    assert SweepPruning().monitor == "val/loss"
+
+
+def test_other_ranks_follow_rank_zeros_decision(monkeypatch):
+    from lit_dl.training.pruning import SweepPruning
+
+    monkeypatch.setenv(TRIAL_ENV, "{}")
+    other_rank = SweepPruning()  # no trial opened off rank zero
+    stand_in = stand_in_trainer(1, 0.5)
+    stand_in.strategy.broadcast = lambda value, src: (2, 0.5) if src == 0 else None
+    other_rank.on_validation_end(stand_in, None)
+    assert stand_in.should_stop and other_rank._pruned == (2, 0.5)

@@ -242,3 +242,64 @@ def test_a_resumed_run_continues_the_w_and_b_history_at_the_checkpoint_step(offl
     assert before[-1][0] == checkpoint_step and after[0][0] > checkpoint_step  # continued, not restarted at 0
     assert [step for step, _ in before + after] == sorted(step for step, _ in before + after)
     assert "_instantiator" not in (run_dir / "hparams.yaml").read_text()
+
+
+@pytest.mark.parametrize(("url", "address"), [("https://api.wandb.ai", ("api.wandb.ai", 443)), ("http://wandb.local", ("wandb.local", 80)),
+                                              ("https://wandb.local:8443", ("wandb.local", 8443)), ("http://10.0.0.2:8080/x", ("10.0.0.2", 8080))])
+def test_reachable_connects_to_the_urls_port_or_its_schemes(url, address, monkeypatch):
+    tried = []
+
+    class Connection:
+        def close(self):
+            pass
+
+    monkeypatch.setattr(tracking.socket, "create_connection", lambda where, timeout: tried.append(where) or Connection())
+    assert tracking._reachable(url)
+    assert tried == [address]
+
+
+def test_tensorboard_writes_into_the_run_and_loggers_built_in_python_are_kept(tmp_path):
+    from jsonargparse import Namespace
+    from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
+
+    run_dir = tmp_path / "exp" / "version_1"
+    parsed = Namespace(class_path="lightning.pytorch.loggers.TensorBoardLogger", init_args=Namespace(save_dir="tb", name="x", default_hp_metric=False))
+    mine, other = TensorBoardLogger("elsewhere"), CSVLogger("csv")
+    board, kept, csv_kept = tracking.prepare_loggers([TensorBoardLogger("tb"), mine, other], [parsed, None, {"init_args": {"save_dir": "csv"}}],
+                                                     run_dir=run_dir, experiment="exp", config=lambda: "")
+    assert isinstance(board, TensorBoardLogger) and board.log_dir == str(run_dir / "tensorboard") and board._default_hp_metric is False
+    assert kept is mine and csv_kept is other
+
+
+def test_the_init_arguments_of_a_parsed_entry_with_its_dict_kwargs():
+    from jsonargparse import Namespace
+
+    assert tracking._init_arguments(Namespace(class_path="X", init_args=Namespace(a=1), dict_kwargs={"b": 2})) == {"a": 1, "b": 2}
+    assert tracking._init_arguments({"class_path": "X", "init_args": {"a": 1}}) == {"a": 1}
+    assert tracking._init_arguments({"class_path": "X", "init_args": {"a": 1}, "dict_kwargs": {"a": 3}}) == {"a": 3}
+    assert tracking._init_arguments(None) is None and tracking._init_arguments({"class_path": "X"}) is None
+
+
+def test_a_new_run_id_is_eight_lowercase_letters_or_digits_and_an_agents_id_wins(tmp_path, monkeypatch):
+    import string
+
+    monkeypatch.delenv("WANDB_RUN_ID", raising=False)
+    (tmp_path / tracking.WANDB_ID_FILE).write_text("\n")  # an empty file holds no id
+    ids = {tracking._wandb_run_id(tmp_path) for _ in range(5)}
+    assert len(ids) == 5 and all(len(i) == 8 and set(i) <= set(string.ascii_lowercase + string.digits) for i in ids)
+    monkeypatch.setenv("WANDB_RUN_ID", "agent1")
+    (tmp_path / tracking.WANDB_ID_FILE).write_text("stored\n")
+    assert tracking._wandb_run_id(tmp_path) == "agent1"
+
+
+def test_the_netrc_login_is_looked_up_for_the_hosts_name(tmp_path, monkeypatch):
+    netrc_file = tmp_path / "netrc"
+    netrc_file.write_text("machine wandb.example.org\n  login user\n  password secret\n")
+    netrc_file.chmod(0o600)
+    monkeypatch.setenv("NETRC", str(netrc_file))
+    assert tracking._netrc_has_login("https://wandb.example.org:8443")
+    assert not tracking._netrc_has_login("https://api.wandb.ai")
+    netrc_file.write_text("machine\n")  # broken
+    assert not tracking._netrc_has_login("https://wandb.example.org")
+    monkeypatch.setenv("NETRC", str(tmp_path / "absent"))
+    assert not tracking._netrc_has_login("https://wandb.example.org")
