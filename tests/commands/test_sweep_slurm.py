@@ -68,3 +68,66 @@ def test_with_no_trial_queued_the_array_already_submitted_is_waited_for(tmp_path
     monkeypatch.setattr(slurm, "wait", waited.append)
     assert sweep._execute(record, SimpleNamespace(slurm=None, workers=None, max_concurrent=None, wait=True)) is True
     assert waited == ["41"] and capsys.readouterr().out == ""
+
+
+def test_the_array_script_runs_a_worker_a_task_requeued_on_the_warning(tmp_path, monkeypatch):
+    monkeypatch.setattr(slurm.subprocess, "run", lambda command, **_: subprocess.CompletedProcess(command, 0, "17\n", ""))
+    assert slurm.submit(tmp_path, "my sweep", 2, "", None) == "17"
+    script = (tmp_path / "array.sbatch").read_text()
+    assert script.startswith("#!/bin/bash\n# lit-dl sweep my sweep: each array task is a worker")
+    assert "#SBATCH --requeue\n#SBATCH --signal=USR1@90\n" in script
+    assert f"-m lit_dl.commands.sweep {tmp_path.resolve()} --seed_offset \"$SLURM_ARRAY_TASK_ID\"" in script
+
+
+@pytest.mark.parametrize(("done", "said"), [
+    (subprocess.CompletedProcess([], 1, "", "sbatch: error: first\nsbatch: error: Invalid partition\n"),
+     "sbatch refused the sweep's job array: sbatch: error: Invalid partition; check the flags given to --slurm"),
+    (subprocess.CompletedProcess([], 3, "", ""), "sbatch refused the sweep's job array: exit code 3; check the flags given to --slurm"),
+    (FileNotFoundError(), "sbatch not found: --slurm submits the workers with SLURM's sbatch; run it on a SLURM login node"),
+])
+def test_a_refused_or_missing_sbatch_is_one_line(done, said, tmp_path, monkeypatch):
+    from lit_dl.errors import UserError
+
+    def sbatch(command, **_):
+        if isinstance(done, Exception):
+            raise done
+        return done
+
+    monkeypatch.setattr(slurm.subprocess, "run", sbatch)
+    with pytest.raises(UserError) as raised:
+        slurm.submit(tmp_path, "s", 1, "--partition nope", None)
+    assert str(raised.value) == said
+
+
+def test_an_array_runs_while_squeue_lists_any_of_its_tasks(monkeypatch):
+    answers = {"1": (0, "1_0\n"), "2": (0, "\n"), "3": (1, "")}
+    monkeypatch.setattr(slurm.subprocess, "run", lambda command, **_: subprocess.CompletedProcess(command, *answers[command[3]], ""))
+    assert slurm.running("1") and not slurm.running("2") and not slurm.running("3") and not slurm.running(None)
+
+    def missing(command, **_):
+        raise FileNotFoundError
+
+    monkeypatch.setattr(slurm.subprocess, "run", missing)
+    assert not slurm.running("1")
+
+
+def test_the_wait_ends_when_squeue_lists_nothing_and_outlasts_a_busy_controller(monkeypatch):
+    answers = [(0, "5_0\n5_1\n", ""), (1, "", "slurm_load_jobs error: Socket timed out"), (0, "5_1\n", ""), (1, "", "Invalid job id specified"), ]
+    asked = []
+    monkeypatch.setattr(slurm.subprocess, "run", lambda command, **_: asked.append(command) or subprocess.CompletedProcess(command, *answers[len(asked) - 1]))
+    monkeypatch.setattr(slurm.time, "sleep", lambda seconds: None)
+    slurm.wait("5")
+    assert len(asked) == 4 and asked[0] == ["squeue", "-h", "-j", "5", "-o", "%i"]
+
+
+def test_the_wait_gives_up_after_squeue_failed_so_many_times_in_a_row(monkeypatch):
+    from lit_dl.errors import UserError
+
+    asked = []
+    monkeypatch.setattr(slurm.subprocess, "run", lambda command, **_: asked.append(1) or subprocess.CompletedProcess(command, 1, "", "busy\nController down\n"))
+    monkeypatch.setattr(slurm.time, "sleep", lambda seconds: None)
+    with pytest.raises(UserError) as raised:
+        slurm.wait("5", patience=3)
+    assert len(asked) == 3
+    assert str(raised.value) == ("squeue keeps failing (Controller down); the job array 5 may still run: collect its results later with "
+                                 "lit-dl sweep --collect SWEEP_DIR")

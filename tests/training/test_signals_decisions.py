@@ -227,3 +227,23 @@ def test_teardown_keeps_a_stopping_process_deaf_to_sigterm_but_gives_ctrl_c_back
     assert restored == {signal.SIGINT: "int"}
     callback.teardown(trainer(), None, "test")
     assert restored == {signal.SIGTERM: "term", signal.SIGUSR1: "usr1", signal.SIGINT: "int"}
+
+
+@pytest.mark.parametrize(("other_fits", "every"), [(30, 30), (80, 50)])
+def test_the_slowest_ranks_pace_sets_the_next_agreement(other_fits, every, monkeypatch):
+    """This rank ran 20 batches in 2 s: 50 fit in AGREE_EVERY_S (5 s). The all-reduce takes the
+    maximum of minus the steps each rank fits, so the slowest rank's count wins."""
+    stand_in = trainer(0, log_every=1)
+    sent = []
+
+    def reduce(flags, reduce_op):
+        sent.append(flags.tolist())
+        return torch.maximum(flags, torch.tensor([0, -other_fits]))
+
+    stand_in.strategy = SimpleNamespace(root_device=torch.device("cpu"), reduce=reduce)
+    monkeypatch.setattr(signals.time, "perf_counter", lambda: 100.0)
+    agreement = Agreement(stand_in)
+    agreement._batches, agreement._since = 20, 98.0
+    assert agreement.agree(stand_in, urgency=1) == 1
+    assert sent == [[1, -50]] and agreement.every_steps == every
+    assert (agreement._batches, agreement._since) == (0, 100.0)  # the next pace is measured from here
