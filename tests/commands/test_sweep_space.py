@@ -79,6 +79,8 @@ def test_a_sweep_files_defaults_and_the_flags_that_override_them(tmp_path):
     assert sweep.parameters == {"lr": {"values": [0.1, 0.2]}, "depth": {"value": 3}} and sweep.configs == [QUICKSTART]
     overridden = space.load_sweep(path, method="random", count=4, name="other", configs=[str(QUICKSTART)])
     assert (overridden.name, overridden.method, overridden.count) == ("other", "random", 4)
+    single = space.load_sweep(sweep_file(tmp_path, "method: random\ncount: 1\nparameters:\n  lr: [1, 2]\n"))
+    assert single.count == 1  # one trial is a search too
     capped = space.load_sweep(sweep_file(tmp_path, "method: bayes\nrun_cap: 6\nproject: p\nentity: e\nmetric: {name: val/acc, goal: maximize}\n"
                                                    "name: named\nparameters:\n  lr: [1, 2]\n"))
     assert (capped.count, capped.name, capped.extra, capped.metric) == (6, "named", {"project": "p", "entity": "e"},

@@ -88,3 +88,17 @@ def test_the_statuses_and_how_a_run_ended():
 def test_a_record_in_a_folder_that_cannot_be_opened_reports_the_write(tmp_path):
     with pytest.raises(FileNotFoundError):
         results.update_results(tmp_path / "gone", status="running")
+
+
+def test_a_runs_config_is_read_as_a_mapping_and_flattened_to_its_flags(tmp_path):
+    from lit_dl.errors import UserError
+    from lit_dl.run.config import flatten, read_config
+
+    assert read_config(tmp_path) == {}
+    (tmp_path / "config.yaml").write_text("- a\n")
+    assert read_config(tmp_path) == {}
+    (tmp_path / "config.yaml").write_text("model: [1\n")
+    with pytest.raises(UserError, match=r"(?s)^cannot read .*config.yaml: while parsing .*; fix or remove the broken file$"):
+        read_config(tmp_path)
+    assert flatten({"model": {"init_args": {"lr": 0.1, "dims": [1, 2], "extra": {}}}, "seed": 3}) == {
+        "model.init_args.lr": 0.1, "model.init_args.dims": [1, 2], "model.init_args.extra": {}, "seed": 3}

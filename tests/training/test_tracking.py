@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import struct
+from types import SimpleNamespace
 from pathlib import Path
 
 import pytest
@@ -303,3 +304,46 @@ def test_the_netrc_login_is_looked_up_for_the_hosts_name(tmp_path, monkeypatch):
     assert not tracking._netrc_has_login("https://wandb.example.org")
     monkeypatch.setenv("NETRC", str(tmp_path / "absent"))
     assert not tracking._netrc_has_login("https://wandb.example.org")
+
+
+def test_wandb_gets_the_hyperparameters_the_config_lacks_and_rows_at_the_trainers_step(tmp_path, monkeypatch):
+    from lightning.pytorch.loggers import WandbLogger
+
+    passed = []
+    monkeypatch.setattr(WandbLogger, "log_hyperparams", lambda self, params: passed.append(("hparams", params)))
+    monkeypatch.setattr(WandbLogger, "log_metrics", lambda self, metrics, step=None: passed.append(("lightning", metrics, step)))
+    logger = tracking.RunWandbLogger(project="p", mode="disabled", save_dir=str(tmp_path),
+                                     config={"model.init_args.lr": 0.1, "data.init_args.batch_size": 8, "trainer.max_epochs": 2})
+    assert "anonymous" not in logger._wandb_init  # unset: not handed to wandb.init
+    logger.log_hyperparams({"lr": 0.1, "batch_size": 8, "num_outputs": 3, "max_epochs": 2, "_instantiator": "x"})
+    logger.log_hyperparams({"lr": 0.2})  # all known: nothing to add
+    assert passed == [("hparams", {"num_outputs": 3, "max_epochs": 2})]
+
+    rows = []
+    logger._experiment = SimpleNamespace(step=10, log=lambda row, step: rows.append((row, step)))
+    logger.log_metrics({"val/loss": 0.5}, step=12)
+    assert rows == [({"val/loss": 0.5, "trainer/global_step": 12}, 12)]
+    logger.log_metrics({"test/acc": 0.9}, step=8)  # before W&B's step (the best checkpoint's test): where the history stands
+    logger.log_metrics({"x": 1.0})
+    assert passed[1:] == [("lightning", {"test/acc": 0.9}, 8), ("lightning", {"x": 1.0}, None)]
+    logger._prefix = "fold1"
+    logger.log_metrics({"y": 1.0}, step=20)
+    assert passed[-1] == ("lightning", {"y": 1.0}, 20) and len(rows) == 1
+
+
+def test_finishing_a_fit_closes_started_wandb_runs_and_names_the_sync_command(tmp_path, capsys):
+    from lightning.pytorch.loggers import WandbLogger
+
+    finished = []
+    run = SimpleNamespace(disabled=False, offline=True, id="abc", finish=lambda: finished.append("abc"))
+    started = WandbLogger(project="p", mode="disabled")
+    started._experiment = run
+    idle = WandbLogger(project="p", mode="disabled")
+    tracking.finish_fit(SimpleNamespace(loggers=[started, idle, object()]), tmp_path)
+    assert finished == ["abc"] and capsys.readouterr().out == f"W&B run abc is offline; upload it with: wandb sync {tmp_path / 'wandb'}\n"
+    run.offline = False
+    tracking.finish_fit(SimpleNamespace(loggers=[started]), tmp_path)
+    assert finished == ["abc", "abc"] and capsys.readouterr().out == ""
+    run.disabled = True
+    tracking.finish_fit(SimpleNamespace(loggers=[started]), tmp_path)
+    assert finished == ["abc", "abc"]  # a disabled run is not finished
