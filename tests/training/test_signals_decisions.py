@@ -247,3 +247,81 @@ def test_the_slowest_ranks_pace_sets_the_next_agreement(other_fits, every, monke
     assert agreement.agree(stand_in, urgency=1) == 1
     assert sent == [[1, -50]] and agreement.every_steps == every
     assert (agreement._batches, agreement._since) == (0, 100.0)  # the next pace is measured from here
+
+
+def stopping_trainer(fn, tmp_path, sanity=False, zero=True):
+    from lightning.pytorch.trainer.states import TrainerFn
+
+    return SimpleNamespace(state=SimpleNamespace(fn=getattr(TrainerFn, fn)), sanity_checking=sanity, is_global_zero=zero, global_step=12,
+                           checkpoint_callbacks=[])
+
+
+@pytest.mark.parametrize(("received", "requeued"), [(signal.SIGTERM, False), (signal.SIGUSR1, True), (None, False)])
+def test_a_stop_in_fit_saves_last_ckpt_says_how_to_resume_and_requeues_on_sigusr1(received, requeued, tmp_path, monkeypatch, capsys):
+    last = tmp_path / "exp" / "version_0" / "checkpoints" / "last.ckpt"
+    saved, asked = [], []
+    monkeypatch.setattr(signals, "save_last", lambda trainer: saved.append(trainer) or str(last))
+    monkeypatch.setattr(signals, "requeue_slurm_job", lambda: asked.append(True))
+    callback = StopOnSignal()
+    callback.received = received
+    stand_in = stopping_trainer("FITTING", tmp_path)
+    callback.on_exception(stand_in, None, signals.SIGTERMException())
+    name = signal.Signals(received or signal.SIGTERM).name
+    assert callback.stopped_by == (received or signal.SIGTERM) and saved == [stand_in] and asked == ([True] if requeued else [])
+    assert capsys.readouterr().err == f"lit-dl: stopped by {name} at step 12; saved {last}; resume with: {signals.resume_command(last)}\n"
+
+
+def test_only_rank_zero_speaks_and_requeues_and_a_sanity_check_saves_nothing(tmp_path, monkeypatch, capsys):
+    saved, asked = [], []
+    monkeypatch.setattr(signals, "save_last", lambda trainer: saved.append(trainer) or "last.ckpt")
+    monkeypatch.setattr(signals, "requeue_slurm_job", lambda: asked.append(True))
+    callback = StopOnSignal()
+    callback.received = signal.SIGUSR1
+    callback.on_exception(stopping_trainer("FITTING", tmp_path, zero=False), None, signals.SIGTERMException())
+    assert len(saved) == 1 and asked == [] and capsys.readouterr().err == ""  # every rank saves (a collective); one speaks
+    callback.on_exception(stopping_trainer("FITTING", tmp_path, sanity=True), None, signals.SIGTERMException())
+    assert len(saved) == 1 and asked == [True]
+    monkeypatch.setattr(signals, "save_last", lambda trainer: None)  # no checkpoint folder
+    callback.on_exception(stopping_trainer("FITTING", tmp_path), None, signals.SIGTERMException())
+    assert capsys.readouterr().err == ""
+
+
+def test_a_stop_in_a_test_says_whether_the_run_can_be_finished(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(signals, "last_checkpoint_path", lambda trainer: str(tmp_path / "r" / "checkpoints" / "last.ckpt"))
+    callback = StopOnSignal()
+    callback.received = signal.SIGTERM
+    callback.on_exception(stopping_trainer("TESTING", tmp_path), None, signals.SIGTERMException())
+    assert capsys.readouterr().err == "lit-dl: stopped by SIGTERM in the test; nothing was recorded\n"
+    callback.on_fit_end(None, None)
+    callback.on_exception(stopping_trainer("TESTING", tmp_path), None, signals.SIGTERMException())
+    said = capsys.readouterr().err
+    assert said.startswith("lit-dl: stopped by SIGTERM in the test after fit (the training is complete); finish the run's record with: lit-dl fit ")
+    callback.on_exception(stopping_trainer("TESTING", tmp_path, zero=False), None, signals.SIGTERMException())
+    assert capsys.readouterr().err == ""
+
+
+def test_a_second_ctrl_c_and_other_exceptions_are_not_stops(tmp_path, monkeypatch):
+    monkeypatch.setattr(signals, "save_last", lambda trainer: pytest.fail("no save"))
+    callback = StopOnSignal()
+    callback.on_exception(stopping_trainer("FITTING", tmp_path), None, KeyboardInterrupt())
+    assert callback.stopped_by == signal.SIGINT
+    other = StopOnSignal()
+    other.on_exception(stopping_trainer("FITTING", tmp_path), None, ValueError("x"))
+    assert other.stopped_by is None
+
+
+def test_the_stop_waits_for_a_validation_that_follows_and_test_batches_stop_at_once(monkeypatch):
+    checked = []
+    monkeypatch.setattr(StopOnSignal, "_stop_if_signalled", lambda self, trainer: checked.append(trainer.global_step))
+    callback = StopOnSignal()
+    monkeypatch.setattr(signals, "validation_follows", lambda trainer, batch_idx: batch_idx == 3)
+    stand_in = trainer(step=5)
+    stand_in.check_val_every_n_epoch, stand_in.enable_validation, stand_in.current_epoch = 1, True, 0
+    callback.on_train_batch_end(stand_in, None, None, None, 2)
+    callback.on_train_batch_end(stand_in, None, None, None, 3)  # validation follows: after it
+    assert checked == [5]
+    stand_in.check_val_every_n_epoch = 2  # this epoch validates no more
+    callback.on_train_batch_end(stand_in, None, None, None, 3)
+    assert checked == [5, 5]
+    callback.on_test_batch_end(stand_in, None, None, None, 0)
+    assert checked == [5, 5, 5]
