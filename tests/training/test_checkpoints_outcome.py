@@ -102,3 +102,66 @@ def test_run_checkpoint_defaults():
     assert CHECKPOINT_DEFAULTS == {"monitor": "val/loss", "mode": "min", "filename": "best", "save_last": True,
                                    "auto_insert_metric_name": False, "enable_version_counter": False}
     assert RunCheckpoint(dirpath="/r/checkpoints").last_path == "/r/checkpoints/last.ckpt"
+
+
+def fitting(step: int, tmp_path, atomic: bool = True, zero: bool = True) -> SimpleNamespace:
+    from lightning.pytorch.trainer.states import TrainerFn
+
+    from lit_dl.training.checkpoint_io import AtomicCheckpointIO
+
+    saved, barriers = [], []
+    strategy = SimpleNamespace(checkpoint_io=AtomicCheckpointIO() if atomic else object(), barrier=barriers.append)
+    return SimpleNamespace(state=SimpleNamespace(fn=TrainerFn.FITTING), sanity_checking=False, fast_dev_run=False, global_step=step,
+                           is_global_zero=zero, strategy=strategy, saved=saved, barriers=barriers,
+                           save_checkpoint=lambda path, weights_only=False: (saved.append(path), Path(path).write_text(f"step {step}")))
+
+
+def test_last_ckpt_is_written_once_a_step_and_only_when_kept_or_asked_for(tmp_path):
+    callback = RunCheckpoint(dirpath=str(tmp_path))
+    stand_in = fitting(5, tmp_path)
+    callback.write_last(stand_in)
+    assert stand_in.saved == []  # save_last off (the setup turns Lightning's own off and keeps it here)
+    callback.write_last(stand_in, always=True)
+    callback.write_last(stand_in, always=True)  # the same step: once
+    assert stand_in.saved == [str(tmp_path / "last.ckpt")] and callback.last_model_path == str(tmp_path / "last.ckpt")
+    callback._keeps_last = True
+    later = fitting(6, tmp_path)
+    callback.write_last(later)
+    assert later.saved == [str(tmp_path / "last.ckpt")]
+    sanity = fitting(7, tmp_path)
+    sanity.sanity_checking = True
+    callback.write_last(sanity)
+    assert sanity.saved == []
+
+
+def test_a_new_best_becomes_last_ckpt_by_a_link_on_rank_zero_with_every_rank_at_the_barrier(tmp_path):
+    best = tmp_path / "best.ckpt"
+    best.write_text("the best")
+    callback = RunCheckpoint(dirpath=str(tmp_path))
+    callback._keeps_last = True
+    stand_in = fitting(8, tmp_path)
+    callback.write_last(stand_in, same_as=str(best))
+    assert stand_in.saved == [] and stand_in.barriers == ["last.ckpt"] and os.path.samefile(best, tmp_path / "last.ckpt")
+    other_rank = fitting(9, tmp_path, zero=False)
+    (tmp_path / "last.ckpt").unlink()
+    callback.write_last(other_rank, same_as=str(best))
+    assert not (tmp_path / "last.ckpt").exists() and other_rank.barriers == ["last.ckpt"]
+    plain_io = fitting(10, tmp_path, atomic=False)
+    callback.write_last(plain_io, same_as=str(best))  # a plugin that may write later into the file: written again
+    assert plain_io.saved == [str(tmp_path / "last.ckpt")]
+
+
+def test_the_best_and_last_validations_travel_in_the_checkpoint():
+    callback = RunCheckpoint(monitor="val/loss")
+    callback.best_metrics, callback.last_metrics = {"val/loss": 0.4}, {"val/loss": 0.5}
+    state = callback.state_dict()
+    assert (state["best_metrics"], state["last_metrics"]) == ({"val/loss": 0.4}, {"val/loss": 0.5})
+    callback._candidate = (callback.best_model_score, {"val/loss": 0.3})
+    assert callback.state_dict()["best_metrics"] == {"val/loss": 0.4}  # no new best while saving
+    callback.best_model_score = torch.tensor(0.3)
+    assert callback.state_dict()["best_metrics"] == {"val/loss": 0.3}  # a new best being written holds its own validation
+    resumed = RunCheckpoint(monitor="val/loss")
+    resumed.load_state_dict(state)
+    assert (resumed.best_metrics, resumed.last_metrics) == ({"val/loss": 0.4}, {"val/loss": 0.5})
+    resumed.load_state_dict({**state, "best_metrics": None, "last_metrics": None})
+    assert (resumed.best_metrics, resumed.last_metrics) == ({}, {})
