@@ -261,3 +261,14 @@ def test_a_metric_logged_twice_at_a_step_is_named_and_test_metrics_may_repeat():
                                   "metrics.csv logs val/loss twice at step 9 (an epoch trained or validated twice)"]
     many = [{"step": 1.0, f"val/m{i}": 0.0} for i in range(5)] * 2
     assert len(_logged_once(many)) == 3  # the first three
+
+
+def test_a_metrics_csv_without_results_json_is_a_broken_record(tmp_path):
+    from lit_dl.run.check import _status
+    from lit_dl.run.layout import RunPaths
+
+    paths = RunPaths(tmp_path)
+    assert _status(paths, {}) == []  # nothing recorded at all
+    (tmp_path / "metrics.csv").write_text("step,train/loss\n1,0.5\n")
+    assert _status(paths, {}) == ["results.json is missing beside metrics.csv"]
+    assert _status(paths, {"status": "completed"}) == []

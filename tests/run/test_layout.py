@@ -126,3 +126,9 @@ def test_run_directory_names_and_the_run_a_config_or_checkpoint_belongs_to(tmp_p
     assert layout.run_dir_of_config(run / "config.yaml") == run
     assert layout.run_dir_of_config(tmp_path / "exp" / "config.yaml") is None and layout.run_dir_of_config(run / "other.yaml") is None
     assert layout.versions(tmp_path / "absent") == [] and layout.next_version(tmp_path / "absent") == 0
+
+
+def test_the_next_version_follows_the_highest_even_after_gaps(tmp_path):
+    for version in (0, 3, 1):
+        (tmp_path / "exp" / f"version_{version}").mkdir(parents=True)
+    assert layout.versions(tmp_path / "exp") == [0, 1, 3] and layout.next_version(tmp_path / "exp") == 4

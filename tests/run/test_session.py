@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from lit_dl.run import session as run_session
 
 
@@ -58,3 +60,33 @@ def test_only_rank_zero_of_a_training_command_writes_the_run(tmp_path):
             session.close()
     built = run_session.RunSession.open(RunPlan("exp", run_dir.parent, None, new_run=True), Environment(), "fit", create=False)
     assert not built.writer and built.run_dir == run_dir.parent / "version_1" and not built.run_dir.exists()
+
+
+def test_a_fresh_session_has_spent_no_earlier_time(tmp_path):
+    session = run_session.RunSession(None, tmp_path, writer=False)
+    assert session.earlier_wall_time == 0.0 and 0.0 <= session.wall_time() < 0.5 and not session.began
+
+
+@pytest.mark.broken_runs("a hand-made record without a config, not a real run")
+def test_ending_a_run_writes_only_into_a_record_this_fit_began(tmp_path):
+    from lit_dl.run import results
+    from lit_dl.run.plan import RunPlan
+
+    run_dir = tmp_path / "exp" / "version_0"
+    run_dir.mkdir(parents=True)
+    session = run_session.RunSession(RunPlan("exp", run_dir.parent, run_dir), run_dir, writer=True)
+    session.began = True
+    session.end("failed", error="boom")  # no results.json (a check failed before the record began): none made
+    assert not (run_dir / "results.json").exists()
+    results.update_results(run_dir, status="running")
+    session.began = False
+    session.end("failed", error="boom")
+    assert results.read_results(run_dir)["status"] == "running"
+    session.began = True
+    session.end("diverged", error="nan", epochs=2)
+    record = results.read_results(run_dir)
+    assert (record["status"], record["error"], record["epochs"]) == ("diverged", "nan", 2) and record["wall_time_s"] >= 0
+    reader = run_session.RunSession(RunPlan("exp", run_dir.parent, run_dir), run_dir, writer=False)
+    reader.began = True
+    reader.end("failed", error="other")
+    assert results.read_results(run_dir)["status"] == "diverged"

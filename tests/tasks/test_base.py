@@ -201,3 +201,14 @@ def test_a_fast_dev_run_logs_every_training_step():
     assert not task._step_is_logged()
     task._trainer = None
     assert task._step_is_logged()  # outside a trainer
+
+
+def test_an_optimizer_whose_fused_form_fails_here_gets_its_foreach_form():
+    class PickyAdam(torch.optim.Adam):
+        def __init__(self, params, lr=1e-3, fused=None, foreach=None):
+            if fused:
+                raise RuntimeError("fused needs a GPU here")
+            super().__init__(params, lr=lr, foreach=foreach)
+
+    task = Regressor(nn.Linear(4, 1), optimizer=PickyAdam)
+    assert task.build_optimizer().defaults["foreach"] is True

@@ -98,3 +98,8 @@ def test_up_to_100_classes_log_their_per_class_values(classes, per_class_logged)
     assert len(per_class["f1"]) == classes and "test/f1_macro" in logged
     assert (f"test/recall/{classes - 1}" in logged) is per_class_logged
     assert len(logged) == (1 + 3 * classes if per_class_logged else 1)
+
+
+def test_class_names_of_another_count_are_not_used():
+    assert class_labels(SimpleNamespace(class_names=["a", "b", "c", "d"]), 3) == ["0", "1", "2"]
+    assert class_labels(SimpleNamespace(class_names=None), 2) == ["0", "1"]
