@@ -389,7 +389,11 @@ def test_mutant(repo: Path, state: Path, mutant: dict[str, Any], mutation: conte
     tree = ast.parse((repo / mutant["module"]).read_text())
     chosen = choose_tests(mutant["module"], coverage_lines.get(mutant["module"], {}), lines_to_look_up(tree, mutant["line"]), tests, budget_s)
     start = time.perf_counter()
-    with mutation as (original, mutated):
+    with contextlib.ExitStack() as stack:
+        try:
+            original, mutated = stack.enter_context(mutation)
+        except Exception:  # noqa: BLE001 - Cosmic Ray 8.7 cannot write some mutants (its ExceptionReplacer on a few
+            original, mutated = "", None  # `except` clauses raises AttributeError); the file is left as it was: an error
         diff = changed_lines(original, mutated)
         if mutated is None:
             status, failed = "error", None

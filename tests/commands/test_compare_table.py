@@ -178,3 +178,23 @@ def test_the_plot_goes_to_the_file_named_or_into_the_directory(tmp_path):
     (tmp_path / "plain").write_text("")
     with pytest.raises(UserError, match="cannot write the plot into .*plain: it is a file; give a directory or a file name ending in .png"):
         compare._plot_file(tmp_path / "plain", "val/loss", "step")
+
+
+def test_a_setting_column_by_its_tail_or_alias_and_an_ambiguous_name_is_refused():
+    runs = [run({"model.init_args.optimizer.init_args.lr": 0.1, "seed_everything": 1, "data.init_args.lr": 2, "name": "x"}),
+            run({"model.init_args.optimizer.init_args.lr": 0.2, "seed_everything": 2, "data.init_args.lr": 2})]
+    column = compare.setting_column(runs, "optimizer.lr")
+    assert (column.key, column.header, column.values) == ("model.init_args.optimizer.init_args.lr", "optimizer.lr", [0.1, 0.2])
+    assert compare.setting_column(runs, "seed").values == [1, 2] and compare.setting_column(runs, "name") is None
+    assert compare.setting_column(runs, "nothing") is None
+    with pytest.raises(UserError) as raised:
+        compare.setting_column(runs, "lr")
+    assert str(raised.value) == "--columns: 'lr' could be model.init_args.optimizer.init_args.lr or data.init_args.lr; give more of the key"
+
+
+def test_chosen_columns_keep_the_run_first_and_refuse_unknown_names():
+    columns = [Column("run", "run", ["a"]), Column("val/loss", "val/loss (best)", [0.5], False, True), Column("epochs", "epochs", [3])]
+    assert [c.key for c in compare.choose_columns(columns, ["epochs", "val/loss", "epochs"])] == ["run", "epochs", "val/loss"]
+    with pytest.raises(UserError) as raised:
+        compare.choose_columns(columns, ["epoch"])
+    assert str(raised.value) == "--columns: no column 'epoch'; did you mean 'epochs'? choose from val/loss, epochs or any setting"

@@ -224,3 +224,27 @@ def test_the_trials_root_is_the_last_experiment_files_and_sweeps_are_numbered_on
     for name in ("sweep_0", "sweep_9", "sweep_x", "version_12"):
         (experiment / name).mkdir(parents=True)
     assert sweep.next_sweep_dir(experiment) == experiment / "sweep_10"
+
+
+def test_the_settings_show_the_parameters_that_vary_by_short_names():
+    from types import SimpleNamespace
+
+    grid = space.Sweep("g", "grid", [], {"model.init_args.lr": {"values": [0.1, 0.2]}, "model.init_args.depth": {"values": [3]},
+                                         "trainer.max_epochs": {"value": 2}})
+    args = SimpleNamespace(seed=7, workers=3, slurm=None)
+    settings = sweep._settings(grid, args, ["fit"], None, [0, 1], 2)
+    assert settings["short_names"] == {"model.init_args.lr": "lr"}  # depth takes one value: not shown
+    assert (settings["slots"], settings["seeds"], settings["seed"], settings["workers"], settings["job"]) == (2, [0, 1], 7, 3, None)
+    assert settings["fixed"] == {"trainer.max_epochs": 2} and list(settings["searched"]) == ["model.init_args.lr", "model.init_args.depth"]
+    constant = space.Sweep("c", "grid", [], {"model.init_args.depth": {"values": [3]}})
+    assert sweep._settings(constant, args, [], None, None, 1)["short_names"] == {"model.init_args.depth": "depth"}  # nothing varies: all
+    drawn = space.Sweep("r", "random", [], {"a.lr": {"distribution": "uniform", "min": 0, "max": 1}, "b.depth": {"values": [3]}}, count=4)
+    assert sweep._settings(drawn, args, [], None, None, 4)["short_names"] == {"a.lr": "lr", "b.depth": "depth"}
+
+
+def test_a_dry_run_of_a_random_search_names_the_ranges(capsys):
+    drawn = space.Sweep("r", "random", [], {"a.lr": {"distribution": "uniform", "min": 0, "max": 1}, "a.depth": {"value": 3}}, count=4)
+    settings = {"command": ["python", "-m", "lit_dl.cli", "fit", "--config", "x.yaml"], "seeds": [0, 1], "slots": 4}
+    sweep._print_dry_run(drawn, settings)
+    assert capsys.readouterr().out == ("4 random trials, each drawing a.lr ~ uniform(0, 1)\n"
+                                       "  lit-dl fit --config x.yaml --a.depth=3 --KEY=VALUE...  (once for each of --seed_everything=0,1)\n")

@@ -149,3 +149,22 @@ def test_other_ranks_follow_rank_zeros_decision(monkeypatch):
     stand_in.strategy.broadcast = lambda value, src: (2, 0.5) if src == 0 else None
     other_rank.on_validation_end(stand_in, None)
     assert stand_in.should_stop and other_rank._pruned == (2, 0.5)
+
+
+def test_open_trial_gives_the_running_trial_none_for_a_finished_one_and_refuses_a_shared_journal(tmp_path):
+    from lit_dl.training.pruning import open_trial
+
+    journal = str(tmp_path / "study.journal")
+    storage = JournalStorage(JournalFileBackend(journal))
+    study = optuna.create_study(storage=storage, study_name="s")
+    first, second = study.ask(), study.ask()
+    named = {"journal": journal, "study": "s", "pruner": ["MedianPruner", {"n_startup_trials": 0}]}
+    opened = open_trial({**named, "trial": second.number})
+    assert opened.number == 1 and isinstance(opened.study.pruner, optuna.pruners.MedianPruner)
+    study.tell(first, 0.5)
+    assert open_trial({**named, "trial": 0}) is None  # finished: a config of the sweep rerun by hand
+    assert isinstance(open_trial({"journal": journal, "study": "s", "trial": 1}).study.pruner, optuna.pruners.NopPruner)
+    other = optuna.create_study(storage=storage, study_name="t")
+    other.ask()  # storage id 2, number 0
+    with pytest.raises(RuntimeError, match="trial 2 of .*study.journal has storage id 0"):
+        open_trial({"journal": journal, "study": "t", "trial": 2})

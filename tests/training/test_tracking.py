@@ -347,3 +347,30 @@ def test_finishing_a_fit_closes_started_wandb_runs_and_names_the_sync_command(tm
     run.disabled = True
     tracking.finish_fit(SimpleNamespace(loggers=[started]), tmp_path)
     assert finished == ["abc", "abc"]  # a disabled run is not finished
+
+
+def test_the_wandb_logger_keeps_a_chosen_id_name_mode_and_settings(tmp_path, monkeypatch):
+    monkeypatch.delenv("WANDB_RUN_ID", raising=False)
+    monkeypatch.setattr(tracking, "_default_wandb_mode", lambda: "offline")
+    run_dir = tmp_path / "exp" / "version_0"
+    logger = tracking._wandb_logger({"project": "p", "version": "chosen1", "name": "mine", "dir": "/elsewhere", "settings": {"quiet": False},
+                                     "config": {"extra": 1}, "group": None}, run_dir=run_dir, experiment="exp", config=lambda: "a: {b: 2}\n")
+    init = logger._wandb_init
+    assert (init["id"], init["name"], init["mode"], init["dir"], init["settings"]) == ("chosen1", "mine", "offline", str(run_dir), {"quiet": False})
+    assert init["config"] == {"a.b": 2, "extra": 1} and "group" not in init
+    assert (run_dir / tracking.WANDB_ID_FILE).read_text() == "chosen1\n"
+    by_id = tracking._wandb_logger({"id": "other2", "mode": "online"}, run_dir=run_dir, experiment="exp", config=lambda: "{}")
+    assert (by_id._wandb_init["id"], by_id._wandb_init["mode"], by_id._wandb_init["name"]) == ("other2", "online", "exp")
+    assert by_id._wandb_init["settings"] == {"quiet": True}
+    offline = tracking._wandb_logger({"offline": True}, run_dir=run_dir, experiment="exp", config=lambda: "{}")
+    assert offline._wandb_init["mode"] is None and offline._offline and offline._wandb_init["id"] == "other2"  # offline: no mode chosen; the stored id
+
+
+def test_other_ranks_neither_store_the_id_nor_choose_a_mode(tmp_path, monkeypatch):
+    from lightning.pytorch.utilities import rank_zero_only
+
+    monkeypatch.delenv("WANDB_RUN_ID", raising=False)
+    monkeypatch.setattr(rank_zero_only, "rank", 1)
+    monkeypatch.setattr(tracking, "_default_wandb_mode", lambda: pytest.fail("rank zero's choice"))
+    logger = tracking._wandb_logger({"project": "p"}, run_dir=tmp_path / "run", experiment="exp", config=lambda: "{}")
+    assert not (tmp_path / "run").exists() and logger._wandb_init.get("mode") is None
