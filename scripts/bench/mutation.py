@@ -119,6 +119,19 @@ EQUIVALENT: dict[str, str] = {
     "lit_dl/training/summary.py:74:ReplaceComparisonOperator_Gt_NotEq:1":
         "`processes` is `trainer.world_size`, devices times nodes, at least 1 in every trainer; for a whole number "
         "at least 1, `!= 1` is `> 1`",
+    # Found by scans of other mutants than the measured samples' (while writing tests):
+    "lit_dl/run/lock.py:44:ReplaceBinaryOperator_BitOr_BitXor:0":
+        "`LOCK_EX` and `LOCK_NB` are distinct bits (2 and 4): `^` and `|` of them are the same number",
+    "lit_dl/run/check.py:86:ReplaceComparisonOperator_Gt_NotEq:0":
+        "each count is a number of occurrences, at least 1: `!= 1` is `> 1`",
+    "lit_dl/training/pruning.py:97:ReplaceComparisonOperator_NotEq_Lt:1":
+        "Optuna numbers a study's trials from 0 and its storage ids count every study's trials of the journal, so a "
+        "trial's number is never above its id: the only possible mismatch is `<`",
+    "lit_dl/commands/compare.py:173:NumberReplacer:19":
+        "`difflib.get_close_matches(..., n=1)` returns at most one name: `match[-1]` is `match[0]`",
+    "lit_dl/training/signals.py:93:ReplaceTrueWithFalse:1":
+        "the line goes to stderr and ends with a newline; Python's stderr is line-buffered (3.9 on, also when "
+        "redirected), so it is written at once with or without `flush`",
 }
 KILLED = ("killed", "timeout")
 

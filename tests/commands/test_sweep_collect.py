@@ -90,3 +90,15 @@ def test_importances_of_a_parameter_that_changed_the_score():
                                                                  "width": optuna.distributions.IntDistribution(8, 16)}))
     found = collect.importances(study)
     assert set(found) <= {"lr", "width"} and found["lr"] > 0.5 and all(round(v, 4) == v for v in found.values())
+
+
+def test_two_finished_trials_already_give_importances():
+    study = optuna.create_study(direction="maximize")
+    for lr in (0.1, 0.5):
+        study.add_trial(optuna.trial.create_trial(params={"lr": lr}, value=lr * 10,
+                                                  distributions={"lr": optuna.distributions.FloatDistribution(0.0, 1.0)}))
+    assert collect.importances(study) == {"lr": 1.0}
+    study.add_trial(optuna.trial.create_trial(state=optuna.trial.TrialState.FAIL))  # not finished: does not count
+    one = optuna.create_study()
+    one.add_trial(optuna.trial.create_trial(params={"lr": 0.1}, value=1.0, distributions={"lr": optuna.distributions.FloatDistribution(0.0, 1.0)}))
+    assert collect.importances(one) is None
