@@ -67,3 +67,9 @@ def test_focal_alpha_and_per_class_weights_are_counted_but_a_scalar_is_not():
     check_classification_loss(nn.CrossEntropyLoss(weight=torch.ones(2)), 2)
     check_classification_loss(nn.BCEWithLogitsLoss(pos_weight=torch.tensor(2.0)), 2)
     check_classification_loss(nn.CrossEntropyLoss(weight=torch.ones(2, 2)), 3)  # not one entry a class: left to torch
+
+
+def test_a_task_read_from_a_file_matches_the_models():
+    from lit_dl.tasks.data_checks import check_task
+
+    check_task("classification", "".join(["classi", "fication"]))  # equal, not the literal's object: no error
