@@ -132,6 +132,9 @@ EQUIVALENT: dict[str, str] = {
     "lit_dl/training/signals.py:93:ReplaceTrueWithFalse:1":
         "the line goes to stderr and ends with a newline; Python's stderr is line-buffered (3.9 on, also when "
         "redirected), so it is written at once with or without `flush`",
+    "lit_dl/tasks/classifier.py:140:ReplaceUnaryOperator_Delete_USub:7":
+        "this branch has class logits of shape (batch, classes) (one logit a sample takes the other branch): "
+        "`shape[1]` is `shape[-1]`",
 }
 KILLED = ("killed", "timeout")
 
