@@ -247,3 +247,36 @@ def test_a_best_value_missing_from_a_cut_metrics_csv_is_marked(lit_dl, runs):
     assert err.startswith(f"* {run}: results.json records val/loss 0.4, better than the best in its metrics.csv (0.8)")
     rows = table(lit_dl, runs / "mlp")
     assert rows[1]["val/loss (best)"] == "0.4"
+
+
+def test_an_unknown_sort_key_lists_the_columns_and_logged_metrics_to_choose_from(lit_dl, runs):
+    code, out, err = lit_dl("compare", runs / "mlp", "--sort", "nosuch")
+    assert code == 2 and out == ""
+    assert err == ("lit-dl: error: cannot sort by 'nosuch': no such column or logged metric; choose one of status, lr, max_epochs, val/loss, "
+                   "test/acc, test/loss, epochs, wall_time, train/loss, val/acc\n")
+
+
+@pytest.mark.parametrize(("seconds", "shown"), [(0.04, "0.0s"), (59.94, "59.9s"), (60, "1m00s"), (61.4, "1m01s"), (3599.4, "59m59s"),
+                                                (3599.6, "1h00m"), (3600, "1h00m"), (3661, "1h01m"), (36000, "10h00m")])
+def test_wall_times_read_in_seconds_minutes_or_hours(seconds, shown):
+    assert compare._duration(seconds) == shown
+
+
+def test_reverse_without_sort_turns_the_table_upside_down_and_status_picks_runs(lit_dl, runs):
+    assert [row["run"][-1] for row in table(lit_dl, runs / "mlp", "--reverse")] == ["2", "1", "0"]
+    assert [row["run"][-1] for row in table(lit_dl, runs / "mlp", "--status", "unknown")] == ["2"]
+    assert [row["run"][-1] for row in table(lit_dl, runs / "mlp", "--status", "completed,unknown", "--sort", "epochs")] == ["2", "0", "1"]
+
+
+def test_a_log_scale_for_losses_falling_over_decades_and_integer_epochs(tmp_path):
+    import matplotlib.pyplot as plt
+
+    steep = write_run(tmp_path / "a" / "mlp" / "version_0", lr=0.01, val_losses=(10.0, 1.0, 0.1))
+    flat = write_run(tmp_path / "b" / "mlp" / "version_0", lr=0.01, val_losses=(3.0, 2.0, 1.0))
+    for run_dir, metric, scale in ((steep, "val/loss", "log"), (flat, "val/loss", "linear"), (steep, "val/acc", "linear")):
+        figure = compare.draw_curves([compare.load_run(run_dir)], metric, "epoch")
+        assert figure.axes[0].get_yscale() == scale, (run_dir, metric)
+        assert figure.axes[0].get_xlabel() == "epoch" and figure.axes[0].get_ylabel() == metric
+        plt.close(figure)
+    with pytest.raises(compare.UserError, match="no run logged 'val/f1'; pick a metric with --metric: train/loss, val/acc, val/loss"):
+        compare.draw_curves([compare.load_run(flat)], "val/f1")

@@ -195,3 +195,56 @@ def test_trials_of_a_sweep_share_a_wandb_group_and_only_the_first_seed_reports(t
     named = json.loads(first[trials.TRIAL_ENV])
     assert named["trial"] == 7 and named["study"] == "grid" and named["journal"].endswith("sweep_3/study.journal")
     assert trials.TRIAL_ENV not in later
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["grid.yaml", "--collect", "sweep_0"], "lit-dl sweep takes one of SWEEP.yaml, --collect SWEEP_DIR or --resume SWEEP_DIR; "
+                                            "e.g. lit-dl sweep experiments/sweeps/quickstart.yaml"),
+    (["grid.yaml", "--seeds", "0"], "--seeds 0 must be 1 or more"),
+    (["grid.yaml", "--workers", "-1"], "--workers -1 must be 1 or more"),
+    (["grid.yaml", "--count", "0"], "--count 0 must be 1 or more"),
+    (["grid.yaml", "--max_concurrent", "0"], "--max_concurrent 0 must be 1 or more"),
+])
+def test_the_sweeps_own_flags_are_checked_first(args, message):
+    with pytest.raises(UserError) as raised:
+        sweep.main(args)
+    assert str(raised.value) == message
+
+
+def test_the_trials_root_is_the_last_experiment_files_and_sweeps_are_numbered_on(tmp_path):
+    first, second, plain = tmp_path / "a.yaml", tmp_path / "b.yaml", tmp_path / "c.yaml"
+    first.write_text("trainer: {default_root_dir: /data/runs}\n")
+    second.write_text("trainer: {default_root_dir: /scratch/runs}\n")
+    plain.write_text("model: {}\n")
+    assert sweep.default_root([first, second]) == "/scratch/runs"
+    assert sweep.default_root([second, plain]) == "/scratch/runs"  # a file without one keeps the earlier
+    assert sweep.default_root([plain]) == "runs" and sweep.default_root([]) == "runs"
+    experiment = tmp_path / "exp"
+    assert sweep.next_sweep_dir(experiment) == experiment / "sweep_0"
+    for name in ("sweep_0", "sweep_9", "sweep_x", "version_12"):
+        (experiment / name).mkdir(parents=True)
+    assert sweep.next_sweep_dir(experiment) == experiment / "sweep_10"
+
+
+def test_the_settings_show_the_parameters_that_vary_by_short_names():
+    from types import SimpleNamespace
+
+    grid = space.Sweep("g", "grid", [], {"model.init_args.lr": {"values": [0.1, 0.2]}, "model.init_args.depth": {"values": [3]},
+                                         "trainer.max_epochs": {"value": 2}})
+    args = SimpleNamespace(seed=7, workers=3, slurm=None)
+    settings = sweep._settings(grid, args, ["fit"], None, [0, 1], 2)
+    assert settings["short_names"] == {"model.init_args.lr": "lr"}  # depth takes one value: not shown
+    assert (settings["slots"], settings["seeds"], settings["seed"], settings["workers"], settings["job"]) == (2, [0, 1], 7, 3, None)
+    assert settings["fixed"] == {"trainer.max_epochs": 2} and list(settings["searched"]) == ["model.init_args.lr", "model.init_args.depth"]
+    constant = space.Sweep("c", "grid", [], {"model.init_args.depth": {"values": [3]}})
+    assert sweep._settings(constant, args, [], None, None, 1)["short_names"] == {"model.init_args.depth": "depth"}  # nothing varies: all
+    drawn = space.Sweep("r", "random", [], {"a.lr": {"distribution": "uniform", "min": 0, "max": 1}, "b.depth": {"values": [3]}}, count=4)
+    assert sweep._settings(drawn, args, [], None, None, 4)["short_names"] == {"a.lr": "lr", "b.depth": "depth"}
+
+
+def test_a_dry_run_of_a_random_search_names_the_ranges(capsys):
+    drawn = space.Sweep("r", "random", [], {"a.lr": {"distribution": "uniform", "min": 0, "max": 1}, "a.depth": {"value": 3}}, count=4)
+    settings = {"command": ["python", "-m", "lit_dl.cli", "fit", "--config", "x.yaml"], "seeds": [0, 1], "slots": 4}
+    sweep._print_dry_run(drawn, settings)
+    assert capsys.readouterr().out == ("4 random trials, each drawing a.lr ~ uniform(0, 1)\n"
+                                       "  lit-dl fit --config x.yaml --a.depth=3 --KEY=VALUE...  (once for each of --seed_everything=0,1)\n")

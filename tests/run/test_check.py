@@ -181,3 +181,94 @@ def test_compare_marks_a_run_that_is_not_whole(run, lit_dl):
     code, out, err = lit_dl("compare", run, "--columns", "status")
     assert code == 0 and "completed!" in out
     assert err.startswith(f"! {run} is not whole: ") and f"lit-dl check {run}" in err
+
+
+def test_a_last_checkpoint_that_holds_no_step_is_stale_behind_any_logged_step(tmp_path):
+    """A last.ckpt without `global_step` (written by something else than a fit) holds no step:
+    a run that logged even step 0 has newer state than it, and results.json's steps disagree."""
+    from lit_dl.run.check import _last_is_newest
+    from lit_dl.run.layout import RunPaths
+
+    paths, rows = RunPaths(tmp_path / "exp" / "version_0"), [{"epoch": 0.0, "step": 0.0, "train/loss": 0.5}]
+    assert _last_is_newest(paths, {"status": "completed", "steps": 0}, rows, {}) == [
+        "last.ckpt holds step -1 but metrics.csv logged step 0: last.ckpt is stale",
+        "results.json says 0 steps but last.ckpt holds step -1"]
+    assert _last_is_newest(paths, {"status": "completed", "steps": 1}, rows, {"global_step": 1}) == []
+    assert _last_is_newest(paths, {"status": "completed"}, [*rows, {"step": 1.0, "test/acc": 0.9}], {"global_step": 1}) == []  # a test's row
+    assert _last_is_newest(paths, {"status": "failed", "steps": 3}, rows, {}) == []  # the steps since the last save died with it
+
+
+def test_the_best_score_is_checked_against_metrics_csv_in_the_monitors_direction(tmp_path):
+    from lit_dl.run.check import _best
+    from lit_dl.run.layout import RunPaths
+
+    paths = RunPaths(tmp_path / "exp" / "version_0")
+    rows = [{"val/acc": 0.5}, {"val/acc": float("nan")}, {"val/acc": 0.75}, {"val/loss": 0.2}]
+    maximizing = {"checkpoint": {"monitor": "val/acc", "mode": "max"}}
+    assert _best(paths, {"status": "completed", "best_score": 0.75}, rows, maximizing, False) == []
+    assert _best(paths, {"status": "completed", "best_score": 0.75 * (1 + 1e-7)}, rows, maximizing, False) == []  # printed otherwise
+    assert _best(paths, {"status": "completed", "best_score": 0.5}, rows, maximizing, False) == [
+        "results.json's best val/acc 0.5 is not metrics.csv's best 0.75"]
+    assert _best(paths, {"status": "completed", "best_score": 0.5, "monitor": "val/acc"}, rows, {"checkpoint": {"mode": "min"}}, False) == []
+    assert _best(paths, {"status": "completed", "best_score": 0.3}, rows, {}, False) == ["results.json's best val/loss 0.3 is not metrics.csv's best 0.2"]
+    for status in ("failed", "diverged", "running"):
+        assert _best(paths, {"status": status, "best_score": 0.3}, rows, {}, False) == []
+    assert _best(paths, {"status": "completed", "best_score": None}, rows, {}, False) == []
+    assert _best(paths, {"status": "pruned", "best_score": 0.2, "val": {"val/loss": 0.25}}, rows, {}, False) == [
+        "results.json's val val/loss 0.25 is not the best checkpoint's 0.2"]
+
+
+def test_the_best_checkpoint_must_be_a_file_of_the_runs_checkpoints_folder(tmp_path):
+    from lit_dl.run.check import _best
+    from lit_dl.run.layout import RunPaths
+
+    paths = RunPaths(tmp_path / "exp" / "version_0")
+    (paths.checkpoints).mkdir(parents=True)
+    (paths.checkpoints / "best.ckpt").write_bytes(b"x")
+    moved = {"status": "completed", "best_score": 0.2, "best_checkpoint": "/elsewhere/old/checkpoints/best.ckpt"}
+    assert _best(paths, moved, [], {}, False) == []  # a run moved with its files: found by its place in the run
+    assert _best(paths, {**moved, "best_checkpoint": "/elsewhere/best.ckpt"}, [], {}, False) == [
+        "the best checkpoint /elsewhere/best.ckpt is not in the run's checkpoints/ folder"]
+    assert _best(paths, {**moved, "best_checkpoint": "/x/checkpoints/epoch=3.ckpt"}, [], {}, False) == [
+        "results.json names the best checkpoint /x/checkpoints/epoch=3.ckpt, which does not exist"]
+
+
+@pytest.mark.parametrize(("trainer", "record", "epochs", "problem"), [
+    ({}, {"status": "completed", "epochs": 3}, [0, 1, 2], None),
+    ({}, {"status": "completed", "epochs": 3}, [0, 2], "epoch 1 trained but never validated in metrics.csv"),
+    ({}, {"status": "completed", "epochs": 4}, [0], "epochs 1, 2, 3 trained but never validated in metrics.csv"),
+    ({"check_val_every_n_epoch": 2}, {"status": "completed", "epochs": 4}, [1, 3], None),
+    ({"check_val_every_n_epoch": 2}, {"status": "completed", "epochs": 4}, [1], "epoch 3 trained but never validated in metrics.csv"),
+    ({}, {"status": "interrupted", "epochs": 9}, [0, 1], None),  # a stopped run: up to its last validation
+    ({}, {"status": "interrupted"}, [0, 2], "epoch 1 trained but never validated in metrics.csv"),
+    ({"limit_val_batches": 0}, {"status": "completed", "epochs": 3}, [0], None),
+    ({}, {"status": "completed", "epochs": 3}, [], None),
+    ({}, {"status": "completed", "epochs": 8}, [0], "epochs 1, 2, 3, 4, 5 trained but never validated in metrics.csv"),
+])
+def test_every_epoch_that_trained_was_validated(trainer, record, epochs, problem):
+    from lit_dl.run.check import _every_epoch_validated
+
+    rows = [{"epoch": float(e), "step": float(e), "val/loss": 0.5} for e in epochs] + [{"epoch": 7.0, "step": 70.0, "train/loss": 1.0}]
+    assert _every_epoch_validated(rows, record, {"trainer": trainer}) == ([problem] if problem else [])
+
+
+def test_a_metric_logged_twice_at_a_step_is_named_and_test_metrics_may_repeat():
+    from lit_dl.run.check import _logged_once
+
+    rows = [{"step": 9.0, "val/loss": 0.5}, {"step": 9.0, "val/loss": 0.5, "test/acc": 0.9}, {"step": 9.0, "test/acc": 0.8},
+            {"step": 19.0, "train/loss": 0.1, "epoch": 1.0}, {"step": 19.0, "train/loss": 0.2, "epoch": 1.0}, {"val/loss": 0.5}, {"val/loss": 0.5}]
+    assert _logged_once(rows) == ["metrics.csv logs train/loss twice at step 19 (an epoch trained or validated twice)",
+                                  "metrics.csv logs val/loss twice at step 9 (an epoch trained or validated twice)"]
+    many = [{"step": 1.0, f"val/m{i}": 0.0} for i in range(5)] * 2
+    assert len(_logged_once(many)) == 3  # the first three
+
+
+def test_a_metrics_csv_without_results_json_is_a_broken_record(tmp_path):
+    from lit_dl.run.check import _status
+    from lit_dl.run.layout import RunPaths
+
+    paths = RunPaths(tmp_path)
+    assert _status(paths, {}) == []  # nothing recorded at all
+    (tmp_path / "metrics.csv").write_text("step,train/loss\n1,0.5\n")
+    assert _status(paths, {}) == ["results.json is missing beside metrics.csv"]
+    assert _status(paths, {"status": "completed"}) == []

@@ -85,3 +85,50 @@ def test_versions_count_as_numbers_and_last_resumes_version_10(tmp_path, lit_dl)
     assert code == 0, err
     assert out.strip().splitlines()[-1] == str(experiment / "version_10")
     assert "version_10" in err + out and not (experiment / "version_11").exists()
+
+
+def test_discard_removes_the_run_with_what_it_wrote_also_when_it_is_gone_already(tmp_path):
+    reservation = layout.reserve_version(tmp_path / "new" / "exp")
+    (reservation.run_dir / "checkpoints").mkdir()
+    (reservation.run_dir / "config.yaml").write_text("x")
+    reservation.discard()
+    assert not (tmp_path / "new").exists()
+    gone = layout.reserve_version(tmp_path / "other" / "exp")
+    gone.run_dir.rmdir()  # removed by someone else meanwhile
+    gone.discard()
+    assert not (tmp_path / "other").exists()
+
+
+def test_a_runs_files_and_its_temporary_ones(tmp_path):
+    paths = layout.RunPaths(tmp_path / "exp" / "version_3")
+    assert paths.experiment == "exp"
+    assert [p.relative_to(paths.run_dir).as_posix() for p in (paths.config, paths.results, paths.metrics, paths.lock, paths.slurm_job,
+                                                             paths.predictions, paths.predictions_table, paths.exports, paths.last_checkpoint,
+                                                             paths.best_checkpoint)] == [
+        "config.yaml", "results.json", "metrics.csv", "run.lock", "slurm_job", "predictions.pt", "predictions.csv", "export",
+        "checkpoints/last.ckpt", "checkpoints/best.ckpt"]
+    assert paths.temporary_files() == []
+    paths.checkpoints.mkdir(parents=True)
+    for name in ("results.json.tmp-12", "checkpoints/last.ckpt.tmp-7", "checkpoints/best.ckpt", "metrics.csv"):
+        (paths.run_dir / name).write_text("")
+    assert paths.temporary_files() == [paths.run_dir / "checkpoints" / "last.ckpt.tmp-7", paths.run_dir / "results.json.tmp-12"]
+    assert layout.temporary_path(paths.results) == paths.run_dir / f"results.json.tmp-{os.getpid()}"
+    assert layout.stale_temporaries(paths.results) == [paths.run_dir / "results.json.tmp-12"]
+
+
+def test_run_directory_names_and_the_run_a_config_or_checkpoint_belongs_to(tmp_path):
+    assert layout.is_run_dir_name("version_0") and layout.is_run_dir_name("version_12")
+    assert not layout.is_run_dir_name("version_") and not layout.is_run_dir_name("sweep_0") and not layout.is_run_dir_name("version_x")
+    run = tmp_path / "exp" / "version_2"
+    assert layout.run_dir_of_checkpoint(run / "checkpoints" / "best.ckpt") == run
+    assert layout.run_dir_of_checkpoint(tmp_path / "exp" / "best.ckpt") is None
+    assert layout.run_dir_of_checkpoint(run / "other" / "best.ckpt") is None
+    assert layout.run_dir_of_config(run / "config.yaml") == run
+    assert layout.run_dir_of_config(tmp_path / "exp" / "config.yaml") is None and layout.run_dir_of_config(run / "other.yaml") is None
+    assert layout.versions(tmp_path / "absent") == [] and layout.next_version(tmp_path / "absent") == 0
+
+
+def test_the_next_version_follows_the_highest_even_after_gaps(tmp_path):
+    for version in (0, 3, 1):
+        (tmp_path / "exp" / f"version_{version}").mkdir(parents=True)
+    assert layout.versions(tmp_path / "exp") == [0, 1, 3] and layout.next_version(tmp_path / "exp") == 4

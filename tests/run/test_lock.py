@@ -31,3 +31,49 @@ def test_a_lock_file_removed_by_its_holder_between_open_and_lock_is_replaced(tmp
     finally:
         lock.release()
     assert not (tmp_path / "run.lock").exists()
+
+
+def test_a_second_writer_is_told_who_holds_the_run_and_the_lock_goes_with_its_release(tmp_path, monkeypatch):
+    import copy
+    import pickle
+    import socket
+
+    import pytest
+
+    from lit_dl.errors import UserError
+
+    monkeypatch.setattr(run_lock.sys, "argv", ["lit-dl", "fit", "--config", "x.yaml"])
+    first, second = run_lock.RunLock(tmp_path), run_lock.RunLock(tmp_path)
+    assert not first.held and run_lock.holder(first.path) is None
+    first.acquire()
+    first.acquire()  # held already: nothing more to do
+    assert first.held
+    said = (tmp_path / "run.lock").read_text()
+    assert said.startswith(f"pid {os.getpid()} on {socket.gethostname()} (lit-dl fit --config, since ") and said.endswith(")\n")
+    child = os.fork()  # flock locks are per open file: another process asks
+    if child == 0:
+        os._exit(0 if run_lock.holder(first.path) == said.strip() else 1)
+    assert os.waitstatus_to_exitcode(os.waitpid(child, 0)[1]) == 0
+    with pytest.raises(UserError) as raised:
+        second.acquire()
+    assert str(raised.value) == (f"{tmp_path} is being written by {said.strip()}; wait for it to finish (or stop it), or start a new run "
+                                 "without --ckpt_path")
+    assert copy.deepcopy(first) is first and pickle.loads(pickle.dumps(first)).held is False
+    first.release()
+    first.release()
+    assert not first.held and not (tmp_path / "run.lock").exists()
+    second.acquire()
+    assert second.held
+    second.release()
+
+
+def test_an_empty_lock_file_held_by_someone_is_another_process(tmp_path):
+    path = tmp_path / "run.lock"
+    path.write_text("")
+    with open(path) as held:
+        fcntl.flock(held, fcntl.LOCK_EX)
+        child = os.fork()
+        if child == 0:
+            os._exit(0 if run_lock.holder(path) == "another process" else 1)
+        assert os.waitstatus_to_exitcode(os.waitpid(child, 0)[1]) == 0
+    assert run_lock.holder(path) is None and run_lock.holder(tmp_path / "absent") is None

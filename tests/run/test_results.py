@@ -50,3 +50,55 @@ def test_config_is_written_once(tmp_path):
     assert save_config(tmp_path, "a: 1\n")
     assert not save_config(tmp_path, "a: 2\n")
     assert (tmp_path / "config.yaml").read_text() == "a: 1\n"
+
+
+def test_a_broken_record_is_a_user_error_when_it_must_be_read(tmp_path):
+    from lit_dl.errors import UserError
+
+    assert results.read_results(tmp_path, strict=True) == {}  # none yet
+    (tmp_path / "results.json").write_text("[1, 2]")
+    assert results.read_results(tmp_path) == {}
+    with pytest.raises(UserError) as raised:
+        results.read_results(tmp_path, strict=True)
+    assert str(raised.value) == f"{tmp_path / 'results.json'} does not hold a JSON object; fix or remove the broken file"
+    (tmp_path / "results.json").write_text("{not json")
+    with pytest.raises(UserError, match=r"^cannot read .*results.json: Expecting property name .*; fix or remove the broken file$"):
+        results.read_results(tmp_path, strict=True)
+
+
+def test_the_record_is_sorted_indented_and_ends_with_a_newline(tmp_path):
+    results.update_results(tmp_path, status="running", b=1)
+    results.update_results(tmp_path, a=tmp_path)
+    assert (tmp_path / "results.json").read_text() == f'{{\n  "a": "{tmp_path}",\n  "b": 1,\n  "status": "running"\n}}\n'
+
+
+def test_an_evaluation_says_when_and_keeps_a_classifiers_per_class_record(tmp_path):
+    results.add_evaluation(tmp_path, "test", None, {"test/acc": 0.5}, per_class={"labels": ["a", "b"]})
+    results.add_evaluation(tmp_path, "predict", "x.ckpt", {}, per_class={})
+    first, second = results.read_results(tmp_path)["evaluations"]
+    assert first["per_class"] == {"labels": ["a", "b"]} and "per_class" not in second and first["checkpoint"] is None
+    assert len(first["time"]) == 19 and first["time"][10] == "T"
+
+
+def test_the_statuses_and_how_a_run_ended():
+    assert results.STATUSES == ("running", "completed", "interrupted", "failed", "diverged", "pruned")
+    assert results.ENDED == ("completed", "interrupted", "failed", "diverged", "pruned")
+
+
+def test_a_record_in_a_folder_that_cannot_be_opened_reports_the_write(tmp_path):
+    with pytest.raises(FileNotFoundError):
+        results.update_results(tmp_path / "gone", status="running")
+
+
+def test_a_runs_config_is_read_as_a_mapping_and_flattened_to_its_flags(tmp_path):
+    from lit_dl.errors import UserError
+    from lit_dl.run.config import flatten, read_config
+
+    assert read_config(tmp_path) == {}
+    (tmp_path / "config.yaml").write_text("- a\n")
+    assert read_config(tmp_path) == {}
+    (tmp_path / "config.yaml").write_text("model: [1\n")
+    with pytest.raises(UserError, match=r"(?s)^cannot read .*config.yaml: while parsing .*; fix or remove the broken file$"):
+        read_config(tmp_path)
+    assert flatten({"model": {"init_args": {"lr": 0.1, "dims": [1, 2], "extra": {}}}, "seed": 3}) == {
+        "model.init_args.lr": 0.1, "model.init_args.dims": [1, 2], "model.init_args.extra": {}, "seed": 3}

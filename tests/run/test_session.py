@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from lit_dl.run import session as run_session
 
 
@@ -12,3 +14,79 @@ def test_wall_time_adds_the_earlier_runs_time_in_milliseconds(tmp_path, monkeypa
     wall_time = session.wall_time()
     monkeypatch.undo()
     assert wall_time == 17.346
+
+
+def test_a_run_that_fails_to_open_lets_go_of_its_lock_and_the_folders_it_made(tmp_path, monkeypatch):
+    """A failure (or Ctrl-C) between reserving the run and sharing it with the other ranks leaves
+    neither an empty version folder nor a held lock behind."""
+    from lit_dl.run.environment import Environment
+    from lit_dl.run.lock import holder
+    from lit_dl.run.plan import RunPlan
+
+    def broken_share(run_dir, environment):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(run_session, "share_run_dir", broken_share)
+    experiment = tmp_path / "runs" / "exp"
+    plan = RunPlan("exp", experiment, None, new_run=True)
+    try:
+        run_session.RunSession.open(plan, Environment(), "fit")
+    except KeyboardInterrupt:
+        pass
+    else:
+        raise AssertionError("the failure was swallowed")
+    assert not (tmp_path / "runs").exists()
+
+    existing = experiment / "version_0"
+    existing.mkdir(parents=True)
+    try:
+        run_session.RunSession.open(RunPlan("exp", experiment, existing), Environment(), "fit")
+    except KeyboardInterrupt:
+        pass
+    assert existing.is_dir() and holder(existing / "run.lock") is None and not (existing / "run.lock").exists()
+
+
+def test_only_rank_zero_of_a_training_command_writes_the_run(tmp_path):
+    from lit_dl.run.environment import Environment
+    from lit_dl.run.plan import RunPlan
+
+    run_dir = tmp_path / "exp" / "version_0"
+    run_dir.mkdir(parents=True)
+    for command, rank, writer in [("fit", 0, True), ("lr_find", 0, True), ("fit", 1, False), ("test", 0, False), ("validate", 0, False)]:
+        session = run_session.RunSession.open(RunPlan("exp", run_dir.parent, run_dir), Environment(rank=rank), command)
+        try:
+            assert session.writer is writer and session.records_status is writer and session.run_dir == run_dir, (command, rank)
+        finally:
+            session.close()
+    built = run_session.RunSession.open(RunPlan("exp", run_dir.parent, None, new_run=True), Environment(), "fit", create=False)
+    assert not built.writer and built.run_dir == run_dir.parent / "version_1" and not built.run_dir.exists()
+
+
+def test_a_fresh_session_has_spent_no_earlier_time(tmp_path):
+    session = run_session.RunSession(None, tmp_path, writer=False)
+    assert session.earlier_wall_time == 0.0 and 0.0 <= session.wall_time() < 0.5 and not session.began
+
+
+@pytest.mark.broken_runs("a hand-made record without a config, not a real run")
+def test_ending_a_run_writes_only_into_a_record_this_fit_began(tmp_path):
+    from lit_dl.run import results
+    from lit_dl.run.plan import RunPlan
+
+    run_dir = tmp_path / "exp" / "version_0"
+    run_dir.mkdir(parents=True)
+    session = run_session.RunSession(RunPlan("exp", run_dir.parent, run_dir), run_dir, writer=True)
+    session.began = True
+    session.end("failed", error="boom")  # no results.json (a check failed before the record began): none made
+    assert not (run_dir / "results.json").exists()
+    results.update_results(run_dir, status="running")
+    session.began = False
+    session.end("failed", error="boom")
+    assert results.read_results(run_dir)["status"] == "running"
+    session.began = True
+    session.end("diverged", error="nan", epochs=2)
+    record = results.read_results(run_dir)
+    assert (record["status"], record["error"], record["epochs"]) == ("diverged", "nan", 2) and record["wall_time_s"] >= 0
+    reader = run_session.RunSession(RunPlan("exp", run_dir.parent, run_dir), run_dir, writer=False)
+    reader.began = True
+    reader.end("failed", error="other")
+    assert results.read_results(run_dir)["status"] == "diverged"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from types import SimpleNamespace
 
+import pytest
 import torch
 
 from lit_dl.nets import MLP
@@ -57,3 +58,48 @@ def test_labels_shaped_like_one_logit_a_sample_are_labels_not_class_probabilitie
     task.log = lambda *args, **kwargs: None
     loss = task.shared_step((torch.randn(8, 4), torch.randint(0, 2, (8,))), "train")
     assert loss.ndim == 0 and torch.isfinite(loss)
+
+
+def test_float_labels_of_one_logit_a_sample_count_as_labels_in_the_accuracy():
+    """A binary net's one logit a sample with 0/1 labels stored as floats: the accuracy compares
+    the predicted class with each label (they are not class probabilities to take the argmax of)."""
+    task = Classifier(OneLogit(), num_outputs=2)
+    task.log = lambda *args, **kwargs: None
+    inputs, labels = torch.randn(16, 4), torch.tensor([0.0, 1.0] * 8)
+    task.shared_step((inputs, labels), "val")
+    with torch.no_grad():
+        predicted = (task.net(inputs) > 0).float()
+    torch.testing.assert_close(task.accuracy["val_acc"].compute(), (predicted == labels).float().mean())
+
+
+def per_class_results(num_classes: int, predicted: list[int], target: list[int]) -> tuple[dict, dict]:
+    task = Classifier(MLP((4,), num_classes, hidden_dims=[8]), num_outputs=num_classes)
+    task.trainer = SimpleNamespace(datamodule=None)
+    logged = {}
+    task.log_dict = lambda values, **_: logged.update({k: float(v) for k, v in values.items()})
+    task._update_test_metrics(torch.tensor(predicted), torch.tensor(target), num_classes)
+    task.on_test_epoch_end()
+    return task.test_per_class, logged
+
+
+def test_per_class_results_are_recorded_to_six_decimals():
+    per_class, logged = per_class_results(3, predicted=[0, 0, 1, 1, 2, 2, 0], target=[0, 1, 1, 2, 2, 0, 0])
+    assert per_class["confusion_matrix"] == [[2, 0, 1], [1, 1, 0], [0, 1, 1]] and per_class["support"] == [3, 2, 2]
+    assert per_class["precision"] == [round(2 / 3, 6), 0.5, 0.5] and per_class["recall"] == [round(2 / 3, 6), 0.5, 0.5]
+    assert per_class["f1_macro"] == round((2 / 3 + 0.5 + 0.5) / 3, 6) == 0.555556
+    assert logged["test/f1_macro"] == pytest.approx(5 / 9) and logged["test/f1/2"] == pytest.approx(0.5)
+
+
+@pytest.mark.parametrize(("classes", "per_class_logged"), [(100, True), (101, False)])
+def test_up_to_100_classes_log_their_per_class_values(classes, per_class_logged):
+    """Beyond 100 classes the per-class values go to test_per_class only (metrics.csv would get
+    three columns a class)."""
+    per_class, logged = per_class_results(classes, predicted=list(range(classes)), target=list(range(classes)))
+    assert len(per_class["f1"]) == classes and "test/f1_macro" in logged
+    assert (f"test/recall/{classes - 1}" in logged) is per_class_logged
+    assert len(logged) == (1 + 3 * classes if per_class_logged else 1)
+
+
+def test_class_names_of_another_count_are_not_used():
+    assert class_labels(SimpleNamespace(class_names=["a", "b", "c", "d"]), 3) == ["0", "1", "2"]
+    assert class_labels(SimpleNamespace(class_names=None), 2) == ["0", "1"]

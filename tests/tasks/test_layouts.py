@@ -38,3 +38,14 @@ def test_checkpoints_hold_each_weight_once_and_compiled_loads_into_uncompiled():
     plain.load_state_dict(compiled.state_dict())
     compiled.load_state_dict(plain.state_dict())
     assert sum(p.numel() for p in plain.parameters()) == sum(p.numel() for p in plain.net.parameters())
+
+
+def test_only_four_dimensional_floating_point_tensors_change_layout():
+    import torch
+
+    from lit_dl.tasks.base import to_channels_last
+
+    images, labels, masks, table = torch.randn(2, 3, 4, 4), torch.tensor([1, 0]), torch.zeros(2, 3, 4, 4, dtype=torch.long), torch.randn(2, 5)
+    assert to_channels_last(images).is_contiguous(memory_format=torch.channels_last)
+    assert to_channels_last(labels) is labels and to_channels_last(masks) is masks and to_channels_last(table) is table
+    assert to_channels_last("text") == "text"

@@ -26,6 +26,16 @@ def test_supervised_becomes_the_datas_task(task, kind):
     assert type(model) is kind and model.hparams.task == task
 
 
+def test_supervised_follows_a_task_read_from_a_file():
+    """The task comes from the data or the config file: a string equal to "classification" that is
+    not the literal's object."""
+    for task, kind in (("".join(["classi", "fication"]), Classifier), ("".join(["regre", "ssion"]), Regressor)):
+        model = Supervised(net(), num_outputs=3, task=task)
+        assert type(model) is kind
+    assert not Supervised(net(), num_outputs=3, task="classification").tta_flip
+    assert Supervised(net(), num_outputs=3, task="classification", tta_flip=True).tta_flip
+
+
 def test_supervised_without_a_task_is_an_error():
     with pytest.raises(UserError, match="follows the data's task, but got task None"):
         Supervised(net(), num_outputs=3)

@@ -15,3 +15,21 @@ def test_the_data_line_counts_samples_batches_and_accumulation(accumulate, ends)
     trainer = SimpleNamespace(datamodule=None, train_dataloader=loader(100), val_dataloaders=[loader(20)], num_training_batches=10,
                               accumulate_grad_batches=accumulate)
     assert _data(trainer) == f"data, 100 train / 20 val samples, {ends}"
+
+
+@pytest.mark.parametrize(("processes", "said"), [(1, "cpu, 1 process, precision 32-true"), (2, "cpu, 2 processes, precision 32-true"),
+                                                 (8, "cpu, 8 processes, precision 32-true")])
+def test_the_device_line_counts_processes(processes, said):
+    import torch
+
+    from lit_dl.training.summary import _device
+
+    trainer = SimpleNamespace(strategy=SimpleNamespace(root_device=torch.device("cpu")), world_size=processes, precision="32-true")
+    assert _device(trainer) == said
+
+
+def test_the_data_line_without_sizes_names_the_data_and_its_choices():
+    datamodule = type("Arrays", (), {"description": "inputs standardised", "batch_size": 8})()
+    trainer = SimpleNamespace(datamodule=datamodule, train_dataloader=SimpleNamespace(batch_size=None), val_dataloaders=None,
+                              num_training_batches=float("inf"), accumulate_grad_batches=1)
+    assert _data(trainer) == "Arrays (inputs standardised), batches of 8 an epoch"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import struct
+from types import SimpleNamespace
 from pathlib import Path
 
 import pytest
@@ -242,3 +243,134 @@ def test_a_resumed_run_continues_the_w_and_b_history_at_the_checkpoint_step(offl
     assert before[-1][0] == checkpoint_step and after[0][0] > checkpoint_step  # continued, not restarted at 0
     assert [step for step, _ in before + after] == sorted(step for step, _ in before + after)
     assert "_instantiator" not in (run_dir / "hparams.yaml").read_text()
+
+
+@pytest.mark.parametrize(("url", "address"), [("https://api.wandb.ai", ("api.wandb.ai", 443)), ("http://wandb.local", ("wandb.local", 80)),
+                                              ("https://wandb.local:8443", ("wandb.local", 8443)), ("http://10.0.0.2:8080/x", ("10.0.0.2", 8080))])
+def test_reachable_connects_to_the_urls_port_or_its_schemes(url, address, monkeypatch):
+    tried = []
+
+    class Connection:
+        def close(self):
+            pass
+
+    monkeypatch.setattr(tracking.socket, "create_connection", lambda where, timeout: tried.append(where) or Connection())
+    assert tracking._reachable(url)
+    assert tried == [address]
+
+
+def test_tensorboard_writes_into_the_run_and_loggers_built_in_python_are_kept(tmp_path):
+    from jsonargparse import Namespace
+    from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
+
+    run_dir = tmp_path / "exp" / "version_1"
+    parsed = Namespace(class_path="lightning.pytorch.loggers.TensorBoardLogger", init_args=Namespace(save_dir="tb", name="x", default_hp_metric=False))
+    mine, other = TensorBoardLogger("elsewhere"), CSVLogger("csv")
+    board, kept, csv_kept = tracking.prepare_loggers([TensorBoardLogger("tb"), mine, other], [parsed, None, {"init_args": {"save_dir": "csv"}}],
+                                                     run_dir=run_dir, experiment="exp", config=lambda: "")
+    assert isinstance(board, TensorBoardLogger) and board.log_dir == str(run_dir / "tensorboard") and board._default_hp_metric is False
+    assert kept is mine and csv_kept is other
+
+
+def test_the_init_arguments_of_a_parsed_entry_with_its_dict_kwargs():
+    from jsonargparse import Namespace
+
+    assert tracking._init_arguments(Namespace(class_path="X", init_args=Namespace(a=1), dict_kwargs={"b": 2})) == {"a": 1, "b": 2}
+    assert tracking._init_arguments({"class_path": "X", "init_args": {"a": 1}}) == {"a": 1}
+    assert tracking._init_arguments({"class_path": "X", "init_args": {"a": 1}, "dict_kwargs": {"a": 3}}) == {"a": 3}
+    assert tracking._init_arguments(None) is None and tracking._init_arguments({"class_path": "X"}) is None
+
+
+def test_a_new_run_id_is_eight_lowercase_letters_or_digits_and_an_agents_id_wins(tmp_path, monkeypatch):
+    import string
+
+    monkeypatch.delenv("WANDB_RUN_ID", raising=False)
+    (tmp_path / tracking.WANDB_ID_FILE).write_text("\n")  # an empty file holds no id
+    ids = {tracking._wandb_run_id(tmp_path) for _ in range(5)}
+    assert len(ids) == 5 and all(len(i) == 8 and set(i) <= set(string.ascii_lowercase + string.digits) for i in ids)
+    monkeypatch.setenv("WANDB_RUN_ID", "agent1")
+    (tmp_path / tracking.WANDB_ID_FILE).write_text("stored\n")
+    assert tracking._wandb_run_id(tmp_path) == "agent1"
+
+
+def test_the_netrc_login_is_looked_up_for_the_hosts_name(tmp_path, monkeypatch):
+    netrc_file = tmp_path / "netrc"
+    netrc_file.write_text("machine wandb.example.org\n  login user\n  password secret\n")
+    netrc_file.chmod(0o600)
+    monkeypatch.setenv("NETRC", str(netrc_file))
+    assert tracking._netrc_has_login("https://wandb.example.org:8443")
+    assert not tracking._netrc_has_login("https://api.wandb.ai")
+    netrc_file.write_text("machine\n")  # broken
+    assert not tracking._netrc_has_login("https://wandb.example.org")
+    monkeypatch.setenv("NETRC", str(tmp_path / "absent"))
+    assert not tracking._netrc_has_login("https://wandb.example.org")
+
+
+def test_wandb_gets_the_hyperparameters_the_config_lacks_and_rows_at_the_trainers_step(tmp_path, monkeypatch):
+    from lightning.pytorch.loggers import WandbLogger
+
+    passed = []
+    monkeypatch.setattr(WandbLogger, "log_hyperparams", lambda self, params: passed.append(("hparams", params)))
+    monkeypatch.setattr(WandbLogger, "log_metrics", lambda self, metrics, step=None: passed.append(("lightning", metrics, step)))
+    logger = tracking.RunWandbLogger(project="p", mode="disabled", save_dir=str(tmp_path),
+                                     config={"model.init_args.lr": 0.1, "data.init_args.batch_size": 8, "trainer.max_epochs": 2})
+    assert "anonymous" not in logger._wandb_init  # unset: not handed to wandb.init
+    logger.log_hyperparams({"lr": 0.1, "batch_size": 8, "num_outputs": 3, "max_epochs": 2, "_instantiator": "x"})
+    logger.log_hyperparams({"lr": 0.2})  # all known: nothing to add
+    assert passed == [("hparams", {"num_outputs": 3, "max_epochs": 2})]
+
+    rows = []
+    logger._experiment = SimpleNamespace(step=10, log=lambda row, step: rows.append((row, step)))
+    logger.log_metrics({"val/loss": 0.5}, step=12)
+    assert rows == [({"val/loss": 0.5, "trainer/global_step": 12}, 12)]
+    logger.log_metrics({"test/acc": 0.9}, step=8)  # before W&B's step (the best checkpoint's test): where the history stands
+    logger.log_metrics({"x": 1.0})
+    assert passed[1:] == [("lightning", {"test/acc": 0.9}, 8), ("lightning", {"x": 1.0}, None)]
+    logger._prefix = "fold1"
+    logger.log_metrics({"y": 1.0}, step=20)
+    assert passed[-1] == ("lightning", {"y": 1.0}, 20) and len(rows) == 1
+
+
+def test_finishing_a_fit_closes_started_wandb_runs_and_names_the_sync_command(tmp_path, capsys):
+    from lightning.pytorch.loggers import WandbLogger
+
+    finished = []
+    run = SimpleNamespace(disabled=False, offline=True, id="abc", finish=lambda: finished.append("abc"))
+    started = WandbLogger(project="p", mode="disabled")
+    started._experiment = run
+    idle = WandbLogger(project="p", mode="disabled")
+    tracking.finish_fit(SimpleNamespace(loggers=[started, idle, object()]), tmp_path)
+    assert finished == ["abc"] and capsys.readouterr().out == f"W&B run abc is offline; upload it with: wandb sync {tmp_path / 'wandb'}\n"
+    run.offline = False
+    tracking.finish_fit(SimpleNamespace(loggers=[started]), tmp_path)
+    assert finished == ["abc", "abc"] and capsys.readouterr().out == ""
+    run.disabled = True
+    tracking.finish_fit(SimpleNamespace(loggers=[started]), tmp_path)
+    assert finished == ["abc", "abc"]  # a disabled run is not finished
+
+
+def test_the_wandb_logger_keeps_a_chosen_id_name_mode_and_settings(tmp_path, monkeypatch):
+    monkeypatch.delenv("WANDB_RUN_ID", raising=False)
+    monkeypatch.setattr(tracking, "_default_wandb_mode", lambda: "offline")
+    run_dir = tmp_path / "exp" / "version_0"
+    logger = tracking._wandb_logger({"project": "p", "version": "chosen1", "name": "mine", "dir": "/elsewhere", "settings": {"quiet": False},
+                                     "config": {"extra": 1}, "group": None}, run_dir=run_dir, experiment="exp", config=lambda: "a: {b: 2}\n")
+    init = logger._wandb_init
+    assert (init["id"], init["name"], init["mode"], init["dir"], init["settings"]) == ("chosen1", "mine", "offline", str(run_dir), {"quiet": False})
+    assert init["config"] == {"a.b": 2, "extra": 1} and "group" not in init
+    assert (run_dir / tracking.WANDB_ID_FILE).read_text() == "chosen1\n"
+    by_id = tracking._wandb_logger({"id": "other2", "mode": "online"}, run_dir=run_dir, experiment="exp", config=lambda: "{}")
+    assert (by_id._wandb_init["id"], by_id._wandb_init["mode"], by_id._wandb_init["name"]) == ("other2", "online", "exp")
+    assert by_id._wandb_init["settings"] == {"quiet": True}
+    offline = tracking._wandb_logger({"offline": True}, run_dir=run_dir, experiment="exp", config=lambda: "{}")
+    assert offline._wandb_init["mode"] is None and offline._offline and offline._wandb_init["id"] == "other2"  # offline: no mode chosen; the stored id
+
+
+def test_other_ranks_neither_store_the_id_nor_choose_a_mode(tmp_path, monkeypatch):
+    from lightning.pytorch.utilities import rank_zero_only
+
+    monkeypatch.delenv("WANDB_RUN_ID", raising=False)
+    monkeypatch.setattr(rank_zero_only, "rank", 1)
+    monkeypatch.setattr(tracking, "_default_wandb_mode", lambda: pytest.fail("rank zero's choice"))
+    logger = tracking._wandb_logger({"project": "p"}, run_dir=tmp_path / "run", experiment="exp", config=lambda: "{}")
+    assert not (tmp_path / "run").exists() and logger._wandb_init.get("mode") is None

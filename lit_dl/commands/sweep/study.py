@@ -151,10 +151,10 @@ def fail_and_retry(study: Any, trial: Any, error: str, retry: bool = True) -> No
     continues the run it was training (its `run_dir`) and keeps the seeds it finished."""
     import optuna
 
-    _set_attr(study, trial.number, "error", error)
     try:
+        _set_attr(study, trial.number, "error", error)
         study.tell(trial.number, state=optuna.trial.TrialState.FAIL)
-    except (ValueError, RuntimeError):
+    except (ValueError, RuntimeError):  # Optuna's UpdateFinishedTrialError is a RuntimeError
         return  # finished meanwhile by its own worker: nothing is lost
     if not retry:
         return

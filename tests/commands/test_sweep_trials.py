@@ -1,0 +1,124 @@
+"""One trial's pieces without a fit: its command, its environment, how its fit ended (from the exit
+code, the output and the run's record), and the wait for a stopped fit of a dead worker."""
+
+from __future__ import annotations
+
+import json
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from lit_dl.commands.sweep import trials
+from lit_dl.commands.sweep.trials import Fit
+
+pytestmark = pytest.mark.broken_runs("hand-written run directories: a config and a results.json")
+
+
+def run_dir(root: Path, status: str | None = None) -> Path:
+    folder = root / "exp" / "version_0"
+    folder.mkdir(parents=True)
+    (folder / "config.yaml").write_text("trainer: {}\n")
+    if status:
+        (folder / "results.json").write_text(json.dumps({"status": status}))
+    return folder
+
+
+def test_the_base_command_fits_the_configs_with_the_pruning_callback(tmp_path):
+    command = trials.base_command([tmp_path / "a.yaml", Path("b.yaml")], "/runs", "lr-search", "val/acc", ["--trainer.max_epochs=2"])
+    callback = {"class_path": "lit_dl.training.pruning.SweepPruning", "init_args": {"monitor": "val/acc"}}
+    assert command == [sys.executable, "-m", "lit_dl.cli", "fit", "--config", str(tmp_path / "a.yaml"), "--config",
+                       str(Path("b.yaml").resolve()), "--trainer.default_root_dir", "/runs", "--name", "lr-search",
+                       f"--trainer.callbacks+={json.dumps(callback)}", "--trainer.max_epochs=2"]
+
+
+def test_a_trials_fit_command_adds_its_values_seed_and_the_checkpoint_to_resume(tmp_path):
+    settings = {"command": ["lit-dl", "fit"]}
+    values = {"model.lr": 0.01, "model.flag": True, "model.dims": [1, 2], "model.none": None}
+    assert trials.fit_command(settings, values, None, None) == ["lit-dl", "fit", "--model.lr=0.01", "--model.flag=true",
+                                                                "--model.dims=[1, 2]", "--model.none=null"]
+    assert trials.fit_command(settings, {}, 7, None) == ["lit-dl", "fit", "--seed_everything=7"]
+    folder = run_dir(tmp_path)
+    assert trials.fit_command(settings, {}, None, str(folder)) == ["lit-dl", "fit"]  # nothing saved yet: starts over
+    (folder / "checkpoints").mkdir()
+    (folder / "checkpoints" / "last.ckpt").write_bytes(b"x")
+    assert trials.fit_command(settings, {}, None, str(folder))[-2:] == ["--ckpt_path", str(folder / "checkpoints" / "last.ckpt")]
+
+
+def test_a_trials_environment_names_the_trial_for_the_pruning_callback_only_when_it_reports(tmp_path, monkeypatch):
+    monkeypatch.setenv("WANDB_RUN_ID", "old")
+    monkeypatch.setenv("SLURM_RESTART_COUNT", "2")
+    monkeypatch.setenv(trials.TRIAL_ENV, "stale")
+    monkeypatch.delenv("WANDB_RUN_GROUP", raising=False)
+    record = tmp_path / "sweep-1"
+    settings = {"name": "lr", "pruner": ["MedianPruner", {}]}
+    env = trials.fit_env(record, settings, 3, report=True)
+    assert "WANDB_RUN_ID" not in env and "SLURM_RESTART_COUNT" not in env and env["WANDB_RUN_GROUP"] == "lr-sweep-1"
+    assert json.loads(env[trials.TRIAL_ENV]) == {"journal": str((record / "study.journal").resolve()), "study": "lr", "trial": 3,
+                                                 "pruner": ["MedianPruner", {}]}
+    assert trials.TRIAL_ENV not in trials.fit_env(record, settings, 3, report=False)
+    monkeypatch.setenv("WANDB_RUN_GROUP", "mine")
+    assert trials.fit_env(record, settings, 3, report=False)["WANDB_RUN_GROUP"] == "mine"
+
+
+@pytest.mark.parametrize(("returncode", "recorded", "stopped", "status"), [
+    (0, None, False, "completed"), (0, "completed", False, "completed"), (0, "pruned", False, "pruned"),
+    (0, "interrupted", False, "completed"), (130, "interrupted", False, "interrupted"), (138, None, False, "interrupted"),
+    (143, None, False, "interrupted"), (-15, None, True, "interrupted"), (-15, None, False, "failed"), (1, "diverged", False, "diverged"),
+    (1, "failed", False, "failed"), (2, None, False, "failed"), (137, None, False, "failed"),
+])
+def test_how_a_fit_ended(returncode, recorded, stopped, status, tmp_path):
+    folder = run_dir(tmp_path, recorded)
+    fit = trials._outcome(returncode, ["some output", str(folder)], stopped, lambda: None)
+    assert (fit.status, fit.run_dir, fit.stopped, fit.returncode) == (status, str(folder), stopped, returncode)
+    assert (fit.error is None) is (status in ("completed", "pruned"))
+
+
+def test_a_failed_fits_error_is_its_last_lit_dl_error_line_else_its_last_line(tmp_path):
+    lines = ["lit-dl: error: first", "lit-dl: error: bad lr", "Traceback", "exit"]
+    assert trials._outcome(2, lines, False, lambda: None).error == "bad lr"
+    assert trials._outcome(1, ["Traceback", "ValueError: x"], False, lambda: None).error == "ValueError: x"
+    assert trials._outcome(1, [], False, lambda: None).error == "exit code 1"
+
+
+def test_the_run_directory_is_the_last_printed_one_or_the_known_one_for_a_fit_that_did_not_say(tmp_path):
+    folder = run_dir(tmp_path, "completed")
+    assert trials._outcome(0, [str(folder), "a warning at exit"], False, lambda: "elsewhere").run_dir == str(folder)
+    assert trials._outcome(0, ["no run printed"], False, lambda: str(folder)).run_dir is None  # a success that says no run: none
+    stopped = trials._outcome(130, ["stopped"], True, lambda: str(folder))
+    assert stopped.run_dir == str(folder) and stopped.status == "interrupted"
+    assert trials._outcome(0, ["no run printed"], False, lambda: None).status == "failed"
+
+
+@pytest.mark.parametrize(("recorded", "ended"), [("completed", True), ("pruned", True), ("interrupted", False), ("failed", False), (None, False)])
+def test_a_resumed_trial_whose_run_ended_meanwhile_is_taken_as_it_ended(recorded, ended, tmp_path):
+    folder = run_dir(tmp_path, recorded)
+    assert trials.ended_meanwhile(str(folder)) == (Fit(0, str(folder), recorded, None) if ended else None)
+    assert trials.ended_meanwhile(None) is None and trials.ended_meanwhile(str(tmp_path / "gone")) is None
+
+
+def test_a_dead_workers_fit_on_this_host_is_waited_for_until_it_ends_and_no_other():
+    sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        start = time.monotonic()
+        trials.wait_until_stopped(f"{socket.gethostname()}:{sleeper.pid}", timeout=1.0)
+        assert time.monotonic() - start >= 0.9  # alive all along: waited the whole timeout
+        for other in (f"another-host:{sleeper.pid}", f"{socket.gethostname()}:x{sleeper.pid}", None, ""):
+            start = time.monotonic()
+            trials.wait_until_stopped(other, timeout=5.0)
+            assert time.monotonic() - start < 0.5, other
+    finally:
+        sleeper.kill()
+        sleeper.wait()
+    start = time.monotonic()
+    trials.wait_until_stopped(f"{socket.gethostname()}:{sleeper.pid}", timeout=5.0)  # ended: no wait
+    assert time.monotonic() - start < 0.5
+
+
+def test_a_fit_stopped_by_a_signal_counts_as_interrupted():
+    assert trials.STOP_CODES == (128 + signal.SIGINT, 128 + signal.SIGUSR1, 128 + signal.SIGTERM) == (130, 138, 143)
+    assert trials.STOP_WAIT_S == 300
