@@ -79,3 +79,21 @@ def test_quality_benchmark_dry_run(tmp_path):
     assert row["lit"]["wall_s"] > 0 and row["plain"]["wall_s"] > 0 and isinstance(row["accurate"], bool)
     table = (out / "quality.md").read_text()
     assert "| diabetes_mlp | mse |" in table and "| signals_gru | acc |" in table and "Goal:" in table
+
+
+def test_small_test_sets_get_ten_splits_and_a_paired_difference():
+    from scripts.bench import quality
+
+    assert quality.case_seeds("wine_mlp", [0, 1, 2]) == list(range(10))
+    assert quality.case_seeds("digits_mlp", [0, 1, 2]) == [0, 1, 2]
+    assert quality.case_seeds("diabetes_mlp", [0]) == [0]  # one split asked for: one split
+    assert quality.case_seeds("breast_cancer_mlp", [4, 7]) == [4, 7, 8, 9, 10, 11, 12, 13, 14, 15]
+
+    def split(lit: float, plain: float) -> dict:
+        learner = {"acc": 0.0, "wall_s": 1.0, "cpu_s": 1.0, "train_s": 1.0}
+        return {"lit": {**learner, "acc": lit}, "plain": {**learner, "acc": plain}, "classical": {"logistic": {"acc": 0.9, "wall_s": 0.1}}}
+
+    summary = quality.summarise([split(0.98, 0.97), split(0.96, 0.97), split(0.99, 0.97)])
+    assert summary["splits"] == 3 and summary["difference"] == pytest.approx((0.01 - 0.01 + 0.02) / 3)
+    assert summary["difference_se"] == pytest.approx(np.std([0.01, -0.01, 0.02], ddof=1) / 3**0.5)
+    assert quality.summarise([split(0.98, 0.97)])["difference_se"] is None
