@@ -149,6 +149,15 @@ def test_dry_run_prints_the_trials_and_writes_only_the_wandb_file(lit_dl, tmp_pa
     assert command[-5:] == ["--name", "quickstart_lr_seed", "--trainer.max_epochs", "2", "${args}"]
 
 
+@pytest.mark.parametrize(("method", "trials"), [("bayes", "4 bayes trials, each drawing"), ("random", "4 random trials, each drawing")])
+def test_a_search_method_given_on_the_command_line_queues_count_trials_not_the_grid(lit_dl, tmp_path, method, trials):
+    """--method bayes (or random) with --count 4 on a grid's file draws 4 trials from its values, not its 6 points."""
+    example = Path(__file__).resolve().parents[2] / "experiments" / "sweeps" / "quickstart.yaml"
+    code, out, err = lit_dl("sweep", example, "--root", tmp_path / "runs", "--dry_run", "--method", method, "--count", "4")
+    assert code == 0, err
+    assert trials in out and "trial 1/" not in out
+
+
 @pytest.mark.slow
 def test_resume_runs_only_the_unfinished_trials_and_collect_prints_the_table_again(lit_dl, tmp_path):
     grid = write_grid(tmp_path, "config: QUICKSTART\nparameters:\n  trainer.max_epochs: [1, 0]\n")
