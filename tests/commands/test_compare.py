@@ -83,6 +83,7 @@ def test_rich_and_markdown_tables_use_short_names(lit_dl, runs):
     code, out, _ = lit_dl("compare", runs / "mlp" / "version_0", runs / "mlp" / "version_1")
     assert code == 0
     assert "lr" in out and "model.init_args" not in out and "1m15s" in out
+    assert lit_dl("compare", runs / "mlp" / "version_0", runs / "mlp" / "version_1", "--format", "table") == (0, out, "")  # the default
     code, out, _ = lit_dl("compare", runs / "mlp" / "version_0", runs / "mlp" / "version_1", "--format", "markdown")
     header, rule, *rows = out.strip().splitlines()
     assert header == "| run | status | lr | val/loss (best) | test/acc | test/loss | epochs | wall time |"

@@ -186,6 +186,7 @@ def test_a_setting_column_by_its_tail_or_alias_and_an_ambiguous_name_is_refused(
             run({"model.init_args.optimizer.init_args.lr": 0.2, "seed_everything": 2, "data.init_args.lr": 2})]
     column = compare.setting_column(runs, typed("optimizer.lr"))
     assert (column.key, column.header, column.values) == ("model.init_args.optimizer.init_args.lr", "optimizer.lr", [0.1, 0.2])
+    assert compare.setting_column(runs, typed("optimizer.init_args.lr")).values == [0.1, 0.2]  # the key as the config spells it
     assert compare.setting_column(runs, typed("seed")).values == [1, 2] and compare.setting_column(runs, typed("name")) is None
     assert compare.setting_column(runs, typed("nothing")) is None
     with pytest.raises(UserError) as raised:
