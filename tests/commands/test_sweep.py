@@ -15,6 +15,7 @@ from tests.helpers.paths import QUICKSTART
 from lit_dl.commands import sweep
 from lit_dl.commands.sweep import space, study, trials
 from lit_dl.errors import UserError
+from tests.helpers.typed import typed
 
 MAX_LR = "model.init_args.scheduler.init_args.max_lr"
 SMALL = ["--trainer.max_epochs", "1", "--data.init_args.n_train", "256", "--data.init_args.n_val", "64", "--test_after_fit", "false"]
@@ -238,16 +239,17 @@ def test_the_trials_root_is_the_last_experiment_files_and_sweeps_are_numbered_on
 def test_the_settings_show_the_parameters_that_vary_by_short_names():
     from types import SimpleNamespace
 
-    grid = space.Sweep("g", "grid", [], {"model.init_args.lr": {"values": [0.1, 0.2]}, "model.init_args.depth": {"values": [3]},
-                                         "trainer.max_epochs": {"value": 2}})
+    grid = space.Sweep("g", typed("grid"), [],  # the method as the sweep file gives it
+                       {"model.init_args.lr": {"values": [0.1, 0.2]}, "model.init_args.depth": {"values": [3]},
+                        "trainer.max_epochs": {"value": 2}})
     args = SimpleNamespace(seed=7, workers=3, slurm=None)
     settings = sweep._settings(grid, args, ["fit"], None, [0, 1], 2)
     assert settings["short_names"] == {"model.init_args.lr": "lr"}  # depth takes one value: not shown
     assert (settings["slots"], settings["seeds"], settings["seed"], settings["workers"], settings["job"]) == (2, [0, 1], 7, 3, None)
     assert settings["fixed"] == {"trainer.max_epochs": 2} and list(settings["searched"]) == ["model.init_args.lr", "model.init_args.depth"]
-    constant = space.Sweep("c", "grid", [], {"model.init_args.depth": {"values": [3]}})
+    constant = space.Sweep("c", typed("grid"), [], {"model.init_args.depth": {"values": [3]}})
     assert sweep._settings(constant, args, [], None, None, 1)["short_names"] == {"model.init_args.depth": "depth"}  # nothing varies: all
-    drawn = space.Sweep("r", "random", [], {"a.lr": {"distribution": "uniform", "min": 0, "max": 1}, "b.depth": {"values": [3]}}, count=4)
+    drawn = space.Sweep("r", typed("random"), [], {"a.lr": {"distribution": "uniform", "min": 0, "max": 1}, "b.depth": {"values": [3]}}, count=4)
     assert sweep._settings(drawn, args, [], None, None, 4)["short_names"] == {"a.lr": "lr", "b.depth": "depth"}
 
 

@@ -95,7 +95,9 @@ def test_a_sweep_files_defaults_and_the_flags_that_override_them(tmp_path):
     sweep = space.load_sweep(path)
     assert (sweep.name, sweep.method, sweep.count, sweep.metric, sweep.early_terminate) == ("s", "grid", None, space.DEFAULT_METRIC, None)
     assert sweep.parameters == {"lr": {"values": [0.1, 0.2]}, "depth": {"value": 3}} and sweep.configs == [QUICKSTART]
-    overridden = space.load_sweep(path, method="random", count=4, name="other", configs=[str(QUICKSTART)])
+    written = space.load_sweep(sweep_file(tmp_path, "method: grid\nparameters:\n  lr: [0.1, 0.2]\n"))  # a grid needs no count
+    assert (written.method, written.count) == ("grid", None)
+    overridden = space.load_sweep(path, method=typed("random"), count=4, name="other", configs=[str(QUICKSTART)])  # as the flags give them
     assert (overridden.name, overridden.method, overridden.count) == ("other", "random", 4)
     single = space.load_sweep(sweep_file(tmp_path, "method: random\ncount: 1\nparameters:\n  lr: [1, 2]\n"))
     assert single.count == 1  # one trial is a search too
@@ -118,6 +120,7 @@ def test_a_sweep_files_defaults_and_the_flags_that_override_them(tmp_path):
                                                               "q_uniform | int_uniform | log_uniform | log_uniform_values | q_log_uniform_values' with 'min' and 'max'"),
     ("parameters:\n  lr: {values: 3}\n", "parameter 'lr' has an empty choice; give 'values' at least one value"),
     ("parameters: [1, 2]\n", "has no 'parameters'"),
+    ("method: grid\nparameters:\n  lr: {distribution: uniform, min: 0, max: 1}\n", "has a uniform distribution, which a grid cannot enumerate"),
 ])
 def test_each_mistake_in_a_sweep_file_says_what_to_change(tmp_path, text, message):
     with pytest.raises(UserError) as raised:
