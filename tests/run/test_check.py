@@ -137,6 +137,25 @@ def test_a_stopped_run_must_have_validated_every_epoch_up_to_its_last_validation
 
 
 @pytest.mark.broken_runs("the copies are broken on purpose")
+def test_a_completed_run_must_have_validated_every_epoch_it_says_it_trained(run):
+    header, table = rows(run)
+    last = [i for i, r in enumerate(table) if r.get("val/loss")][-1]
+    write_rows(run, header, table[:last] + table[last + 1:])  # results.json says 3 epochs; epoch 2 never validated
+    assert any("epoch 2 trained but never validated" in problem for problem in check_record(run))
+
+
+@pytest.mark.broken_runs("the copies are broken on purpose")
+def test_a_killed_runs_half_written_files_are_not_counted_twice(run):
+    """A run killed while running (results.json still says running) leaves temporary files: the
+    one problem is the kill, and its resume cleans them up."""
+    edit_results(run, status="running")
+    (run / "results.json.tmp-4242").write_text("{")
+    problems = check_record(run)
+    assert any("it was killed" in problem for problem in problems)
+    assert not any("temporary file left behind" in problem for problem in problems)
+
+
+@pytest.mark.broken_runs("the copies are broken on purpose")
 def test_a_locked_run_is_left_unchecked_only_while_it_is_running(run):
     """A held lock means a process is writing the run: its record is final only once its status
     is no longer running."""

@@ -99,7 +99,9 @@ def test_the_first_ctrl_c_is_recorded_and_the_second_aborts(stage, said, capsys,
     previous = []
     monkeypatch.setattr(signals.signal, "signal", lambda signum, handler: previous.append((signum, handler)))
     callback = StopOnSignal()
-    callback._stage, callback._previous = stage, {signal.SIGINT: "python's"}
+    from lightning.pytorch.trainer.states import TrainerFn
+
+    callback._stage, callback._previous = TrainerFn(stage), {signal.SIGINT: "python's"}  # the stage as Lightning's setup gives it
     callback._record(signal.SIGINT, None)
     assert capsys.readouterr().err == f"\n{said}\n"
     assert (callback.received, callback.aborted) == (signal.SIGINT, False)
