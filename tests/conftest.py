@@ -13,16 +13,18 @@ os.environ.setdefault("WANDB_SILENT", "true")
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 from tests.helpers.paths import QUICKSTART, SMALL_QUICKSTART
+from tests.helpers.typed import typed_args
 
 
 @pytest.fixture
 def lit_dl(capsys):
-    """Run `lit-dl ARGS...` in this process; returns (exit code, stdout, stderr)."""
+    """Run `lit-dl ARGS...` in this process; returns (exit code, stdout, stderr). The arguments are
+    new string objects, as sys.argv's: code that compares them with `is` fails here too."""
     from lit_dl.cli import main
 
     def run(*args: str) -> tuple[int, str, str]:
         try:
-            main([str(a) for a in args])
+            main(typed_args(args))
             code = 0
         except SystemExit as exit_:
             code = exit_.code if isinstance(exit_.code, int) else 1

@@ -13,6 +13,7 @@ import pytest
 import yaml
 
 from lit_dl.commands import compare
+from tests.helpers.typed import typed
 
 # Most runs here are written by hand, a few files each, to test the table: not whole runs.
 pytestmark = pytest.mark.broken_runs("hand-written run directories for the table")
@@ -82,6 +83,7 @@ def test_rich_and_markdown_tables_use_short_names(lit_dl, runs):
     code, out, _ = lit_dl("compare", runs / "mlp" / "version_0", runs / "mlp" / "version_1")
     assert code == 0
     assert "lr" in out and "model.init_args" not in out and "1m15s" in out
+    assert lit_dl("compare", runs / "mlp" / "version_0", runs / "mlp" / "version_1", "--format", "table") == (0, out, "")  # the default
     code, out, _ = lit_dl("compare", runs / "mlp" / "version_0", runs / "mlp" / "version_1", "--format", "markdown")
     header, rule, *rows = out.strip().splitlines()
     assert header == "| run | status | lr | val/loss (best) | test/acc | test/loss | epochs | wall time |"
@@ -268,15 +270,30 @@ def test_reverse_without_sort_turns_the_table_upside_down_and_status_picks_runs(
     assert [row["run"][-1] for row in table(lit_dl, runs / "mlp", "--status", "completed,unknown", "--sort", "epochs")] == ["2", "0", "1"]
 
 
+def test_the_runs_monitor_named_by_metric_keeps_its_checkpoints_mode(lit_dl, tmp_path):
+    """--metric naming the checkpoint's own monitor takes the mode the run's checkpoint used (here
+    a monitor whose name alone would say lower is better); another metric goes by its name."""
+    run_dir = write_run(tmp_path / "runs" / "mlp" / "version_0", lr=0.01, val_losses=(0.9, 0.5, 0.6))
+    config = yaml.safe_load((run_dir / "config.yaml").read_text())
+    config["checkpoint"] = {"monitor": "val/loss", "mode": "max"}
+    (run_dir / "config.yaml").write_text(yaml.safe_dump(config))
+    assert float(table(lit_dl, run_dir, "--metric", "val/loss")[0]["val/loss (best)"]) == pytest.approx(0.9)
+    assert float(table(lit_dl, run_dir, "--metric", "train/loss")[0]["train/loss (best)"]) == pytest.approx(0.6)
+
+
 def test_a_log_scale_for_losses_falling_over_decades_and_integer_epochs(tmp_path):
     import matplotlib.pyplot as plt
 
     steep = write_run(tmp_path / "a" / "mlp" / "version_0", lr=0.01, val_losses=(10.0, 1.0, 0.1))
     flat = write_run(tmp_path / "b" / "mlp" / "version_0", lr=0.01, val_losses=(3.0, 2.0, 1.0))
-    for run_dir, metric, scale in ((steep, "val/loss", "log"), (flat, "val/loss", "linear"), (steep, "val/acc", "linear")):
-        figure = compare.draw_curves([compare.load_run(run_dir)], metric, "epoch")
+    to_zero = write_run(tmp_path / "c" / "mlp" / "version_0", lr=0.01, val_losses=(2.0, 0.5, 0.0))  # a loss that reaches 0 exactly
+    for run_dir, metric, scale in ((steep, "val/loss", "log"), (flat, "val/loss", "linear"), (steep, "val/acc", "linear"),
+                                   (to_zero, "val/loss", "linear")):
+        figure = compare.draw_curves([compare.load_run(run_dir)], typed(metric), typed("epoch"))  # as --metric and --x give them
         assert figure.axes[0].get_yscale() == scale, (run_dir, metric)
         assert figure.axes[0].get_xlabel() == "epoch" and figure.axes[0].get_ylabel() == metric
+        figure.canvas.draw()
+        assert all(tick == int(tick) for tick in figure.axes[0].get_xticks()), "epochs are whole numbers"
         plt.close(figure)
     with pytest.raises(compare.UserError, match="no run logged 'val/f1'; pick a metric with --metric: train/loss, val/acc, val/loss"):
         compare.draw_curves([compare.load_run(flat)], "val/f1")

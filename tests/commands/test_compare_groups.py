@@ -64,6 +64,18 @@ def test_group_plot_draws_bands(lit_dl, seeded_runs, tmp_path):
     assert (tmp_path / "curves.png").stat().st_size > 10_000 and "learning curves:" in err
 
 
+def test_group_plot_by_epoch_ticks_whole_epochs_and_table_is_the_default_format(lit_dl, seeded_runs, tmp_path, monkeypatch):
+    import matplotlib.figure
+
+    drawn = []
+    monkeypatch.setattr(matplotlib.figure.Figure, "savefig", lambda figure, *args, **kwargs: figure.canvas.draw() or drawn.append(
+        [tick for ax in figure.axes for tick in ax.get_xticks()]))
+    code, out, err = lit_dl("compare", seeded_runs, "--group", "--plot", tmp_path / "curves.png", "--x", "epoch")
+    assert code == 0, err
+    assert drawn and all(tick == int(tick) for tick in drawn[0])
+    assert lit_dl("compare", seeded_runs, "--group", "--format", "table")[:2] == lit_dl("compare", seeded_runs, "--group")[:2]
+
+
 def test_status_filter_knows_pruned(lit_dl, seeded_runs):
     results = seeded_runs / "version_0" / "results.json"
     results.write_text(json.dumps({"status": "pruned", "epochs": 1}))

@@ -11,6 +11,7 @@ import pytest
 from lit_dl.commands import compare
 from lit_dl.commands.compare import Column, Disputed
 from lit_dl.errors import UserError
+from tests.helpers.typed import typed, typed_tree  # names and formats as --sort, --status, --columns, --format give them
 
 
 def run(config=None, results=None, best=None, path="runs/exp/version_0") -> SimpleNamespace:
@@ -41,15 +42,15 @@ def test_a_runs_status(results, status):
 def test_with_status_keeps_the_runs_asked_for_and_refuses_other_words():
     runs = [run(results={"status": "completed"}), run(results={"status": "failed"}), run()]
     assert compare.with_status(runs, None) is runs
-    assert compare.with_status(runs, "failed, unknown") == runs[1:]
+    assert compare.with_status(runs, typed("failed, unknown")) == runs[1:]
     with pytest.raises(UserError) as raised:
-        compare.with_status(runs, "done")
+        compare.with_status(runs, typed("done"))
     assert str(raised.value) == ("--status 'done' is not a run status; use one of running, completed, interrupted, failed, diverged, pruned "
                                  "(or several, separated by commas)")
     with pytest.raises(UserError, match="is not a run status"):
-        compare.with_status(runs, " , ")
+        compare.with_status(runs, typed(" , "))
     with pytest.raises(UserError) as raised:
-        compare.with_status(runs, "pruned")
+        compare.with_status(runs, typed("pruned"))
     assert str(raised.value) == "none of the 3 runs has status pruned; drop --status to see them all"
 
 
@@ -67,13 +68,13 @@ def test_rows_sort_best_first_for_metrics_ascending_otherwise_empty_cells_last()
     lr = Column("lr", "lr", [0.1, 0.01, 1.0, None])
     names = Column("net", "net", ["MLP", "CNN", 3, True])
     columns = [Column("run", "run", ["a", "b", "c", "d"]), loss, acc, lr, names]
-    assert compare.sort_rows(columns, "val/loss") == [2, 3, 0, 1]
-    assert compare.sort_rows(columns, "val/loss", reverse=True) == [0, 3, 2, 1]
-    assert compare.sort_rows(columns, "test/acc") == [1, 0, 3, 2]
-    assert compare.sort_rows(columns, "lr") == [1, 0, 2, 3]
-    assert compare.sort_rows(columns, "net") == [2, 1, 0, 3]  # numbers before words; True is a word here
+    assert compare.sort_rows(columns, typed("val/loss")) == [2, 3, 0, 1]
+    assert compare.sort_rows(columns, typed("val/loss"), reverse=True) == [0, 3, 2, 1]
+    assert compare.sort_rows(columns, typed("test/acc")) == [1, 0, 3, 2]
+    assert compare.sort_rows(columns, typed("lr")) == [1, 0, 2, 3]
+    assert compare.sort_rows(columns, typed("net")) == [2, 1, 0, 3]  # numbers before words; True is a word here
     with pytest.raises(UserError) as raised:
-        compare.sort_rows(columns, "nope")
+        compare.sort_rows(columns, typed("nope"))
     assert str(raised.value) == "cannot sort by 'nope'; choose one of run, val/loss (best), test/acc, lr, net"
 
 
@@ -97,12 +98,12 @@ def test_markdown_right_aligns_numbers_and_escapes_bars_and_csv_names_settings_b
     columns = [Column("run", "run", ["a", "b"]), Column("model.init_args.lr", "lr", [0.1, None]),
                Column("val/loss", "val/loss (best)", [0.5, 0.25], False, True), Column("epochs", "epochs", [3, 2]),
                Column("wall_time", "wall time", [12.5, 61.0]), Column("note", "note", ["x|y", "z"])]
-    assert compare.render(columns, [1, 0], "markdown") == (
+    assert compare.render(columns, [1, 0], typed("markdown")) == (
         "| run | lr | val/loss (best) | epochs | wall time | note |\n"
         "|---|---|---:|---:|---:|---|\n"
         "| b | - | 0.25 | 2 | 1m01s | z |\n"
         "| a | 0.1 | 0.5 | 3 | 12.5s | x\\|y |\n")
-    assert compare.render(columns, [0, 1], "csv") == ("run,model.init_args.lr,val/loss (best),epochs,wall_time_s,note\n"
+    assert compare.render(columns, [0, 1], typed("csv")) == ("run,model.init_args.lr,val/loss (best),epochs,wall_time_s,note\n"
                                                       "a,0.1,0.5,3,12.5,x|y\nb,,0.25,2,61.0,z\n")
 
 
@@ -183,18 +184,19 @@ def test_the_plot_goes_to_the_file_named_or_into_the_directory(tmp_path):
 def test_a_setting_column_by_its_tail_or_alias_and_an_ambiguous_name_is_refused():
     runs = [run({"model.init_args.optimizer.init_args.lr": 0.1, "seed_everything": 1, "data.init_args.lr": 2, "name": "x"}),
             run({"model.init_args.optimizer.init_args.lr": 0.2, "seed_everything": 2, "data.init_args.lr": 2})]
-    column = compare.setting_column(runs, "optimizer.lr")
+    column = compare.setting_column(runs, typed("optimizer.lr"))
     assert (column.key, column.header, column.values) == ("model.init_args.optimizer.init_args.lr", "optimizer.lr", [0.1, 0.2])
-    assert compare.setting_column(runs, "seed").values == [1, 2] and compare.setting_column(runs, "name") is None
-    assert compare.setting_column(runs, "nothing") is None
+    assert compare.setting_column(runs, typed("optimizer.init_args.lr")).values == [0.1, 0.2]  # the key as the config spells it
+    assert compare.setting_column(runs, typed("seed")).values == [1, 2] and compare.setting_column(runs, typed("name")) is None
+    assert compare.setting_column(runs, typed("nothing")) is None
     with pytest.raises(UserError) as raised:
-        compare.setting_column(runs, "lr")
+        compare.setting_column(runs, typed("lr"))
     assert str(raised.value) == "--columns: 'lr' could be model.init_args.optimizer.init_args.lr or data.init_args.lr; give more of the key"
 
 
 def test_chosen_columns_keep_the_run_first_and_refuse_unknown_names():
     columns = [Column("run", "run", ["a"]), Column("val/loss", "val/loss (best)", [0.5], False, True), Column("epochs", "epochs", [3])]
-    assert [c.key for c in compare.choose_columns(columns, ["epochs", "val/loss", "epochs"])] == ["run", "epochs", "val/loss"]
+    assert [c.key for c in compare.choose_columns(columns, typed_tree(["epochs", "val/loss", "epochs"]))] == ["run", "epochs", "val/loss"]
     with pytest.raises(UserError) as raised:
-        compare.choose_columns(columns, ["epoch"])
+        compare.choose_columns(columns, typed_tree(["epoch"]))
     assert str(raised.value) == "--columns: no column 'epoch'; did you mean 'epochs'? choose from val/loss, epochs or any setting"

@@ -15,6 +15,7 @@ from tests.helpers.paths import QUICKSTART
 from lit_dl.commands import sweep
 from lit_dl.commands.sweep import space, study, trials
 from lit_dl.errors import UserError
+from tests.helpers.typed import typed
 
 MAX_LR = "model.init_args.scheduler.init_args.max_lr"
 SMALL = ["--trainer.max_epochs", "1", "--data.init_args.n_train", "256", "--data.init_args.n_val", "64", "--test_after_fit", "false"]
@@ -149,6 +150,15 @@ def test_dry_run_prints_the_trials_and_writes_only_the_wandb_file(lit_dl, tmp_pa
     assert command[-5:] == ["--name", "quickstart_lr_seed", "--trainer.max_epochs", "2", "${args}"]
 
 
+@pytest.mark.parametrize(("method", "trials"), [("bayes", "4 bayes trials, each drawing"), ("random", "4 random trials, each drawing")])
+def test_a_search_method_given_on_the_command_line_queues_count_trials_not_the_grid(lit_dl, tmp_path, method, trials):
+    """--method bayes (or random) with --count 4 on a grid's file draws 4 trials from its values, not its 6 points."""
+    example = Path(__file__).resolve().parents[2] / "experiments" / "sweeps" / "quickstart.yaml"
+    code, out, err = lit_dl("sweep", example, "--root", tmp_path / "runs", "--dry_run", "--method", method, "--count", "4")
+    assert code == 0, err
+    assert trials in out and "trial 1/" not in out
+
+
 @pytest.mark.slow
 def test_resume_runs_only_the_unfinished_trials_and_collect_prints_the_table_again(lit_dl, tmp_path):
     grid = write_grid(tmp_path, "config: QUICKSTART\nparameters:\n  trainer.max_epochs: [1, 0]\n")
@@ -229,16 +239,17 @@ def test_the_trials_root_is_the_last_experiment_files_and_sweeps_are_numbered_on
 def test_the_settings_show_the_parameters_that_vary_by_short_names():
     from types import SimpleNamespace
 
-    grid = space.Sweep("g", "grid", [], {"model.init_args.lr": {"values": [0.1, 0.2]}, "model.init_args.depth": {"values": [3]},
-                                         "trainer.max_epochs": {"value": 2}})
+    grid = space.Sweep("g", typed("grid"), [],  # the method as the sweep file gives it
+                       {"model.init_args.lr": {"values": [0.1, 0.2]}, "model.init_args.depth": {"values": [3]},
+                        "trainer.max_epochs": {"value": 2}})
     args = SimpleNamespace(seed=7, workers=3, slurm=None)
     settings = sweep._settings(grid, args, ["fit"], None, [0, 1], 2)
     assert settings["short_names"] == {"model.init_args.lr": "lr"}  # depth takes one value: not shown
     assert (settings["slots"], settings["seeds"], settings["seed"], settings["workers"], settings["job"]) == (2, [0, 1], 7, 3, None)
     assert settings["fixed"] == {"trainer.max_epochs": 2} and list(settings["searched"]) == ["model.init_args.lr", "model.init_args.depth"]
-    constant = space.Sweep("c", "grid", [], {"model.init_args.depth": {"values": [3]}})
+    constant = space.Sweep("c", typed("grid"), [], {"model.init_args.depth": {"values": [3]}})
     assert sweep._settings(constant, args, [], None, None, 1)["short_names"] == {"model.init_args.depth": "depth"}  # nothing varies: all
-    drawn = space.Sweep("r", "random", [], {"a.lr": {"distribution": "uniform", "min": 0, "max": 1}, "b.depth": {"values": [3]}}, count=4)
+    drawn = space.Sweep("r", typed("random"), [], {"a.lr": {"distribution": "uniform", "min": 0, "max": 1}, "b.depth": {"values": [3]}}, count=4)
     assert sweep._settings(drawn, args, [], None, None, 4)["short_names"] == {"a.lr": "lr", "b.depth": "depth"}
 
 

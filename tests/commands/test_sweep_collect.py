@@ -9,12 +9,14 @@ import pytest
 
 from lit_dl.commands.sweep import collect
 from lit_dl.commands.sweep import study as records
+from tests.helpers.typed import typed_tree
 
 pytestmark = pytest.mark.broken_runs("hand-written results.json files for the epochs")
 
-SETTINGS = {"name": "lr", "method": "grid", "metric": {"name": "val/acc", "goal": "maximize"}, "slots": 4, "seeds": None, "pruner": None,
-            "parameters": {"model.lr": {"values": [0.1, 0.2, 0.3, 0.4]}}, "slurm": None, "job": None, "workers": 2, "wandb_file": "w.yaml",
-            "short_names": {"model.lr": "lr"}, "command": ["fit"], "fixed": {}}
+# As a sweep's study keeps them (JSON): strings built at run time, not interned literals.
+SETTINGS = typed_tree({"name": "lr", "method": "grid", "metric": {"name": "val/acc", "goal": "maximize"}, "slots": 4, "seeds": None, "pruner": None,
+                      "parameters": {"model.lr": {"values": [0.1, 0.2, 0.3, 0.4]}}, "slurm": None, "job": None, "workers": 2, "wandb_file": "w.yaml",
+                      "short_names": {"model.lr": "lr"}, "command": ["fit"], "fixed": {}})
 
 
 def run_dir(tmp_path, name, epochs):
@@ -60,7 +62,7 @@ def test_the_summary_counts_trials_and_epochs_and_ranks_the_best_by_the_goal(swe
     assert found["trials"] == {"completed": 2, "pruned": 0, "failed": 1, "running": 1, "pending": 0}
     assert found["epochs_trained"] == 8 and found["name"] == "lr" and found["workers"] == 2 and found["wandb_file"] == "w.yaml"
     assert [(b["trial"], b["value"]) for b in found["best"]] == [(2, 0.9), (1, 0.7)]
-    minimizing = collect.summary(study, {**SETTINGS, "metric": {"name": "val/acc", "goal": "minimize"}}, collect.trial_rows(study, record))
+    minimizing = collect.summary(study, typed_tree({**SETTINGS, "metric": {"name": "val/acc", "goal": "minimize"}}), collect.trial_rows(study, record))
     assert [b["trial"] for b in minimizing["best"]] == [1, 2]
     collect.print_summary({**found, "importances": {"model.lr": 1.0}}, SETTINGS)
     assert capsys.readouterr().out == ("\nlr: 2 completed, 1 failed, 1 running; 8 epochs trained\n"

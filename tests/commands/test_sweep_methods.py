@@ -4,8 +4,20 @@ from __future__ import annotations
 
 import pytest
 
-from lit_dl.commands.sweep.methods import make_pruner, make_sampler, pruner_spec
+from lit_dl.commands.sweep import methods
 from lit_dl.errors import UserError
+from tests.helpers.typed import typed, typed_tree
+
+make_pruner = methods.make_pruner
+
+
+# As a sweep file and the command line give them: strings built at run time, not interned literals.
+def pruner_spec(early_terminate, where):
+    return methods.pruner_spec(typed_tree(early_terminate), where)
+
+
+def make_sampler(method, count, seed):
+    return methods.make_sampler(typed(method), count, seed=seed)
 
 
 @pytest.mark.parametrize(("given", "spec"), [

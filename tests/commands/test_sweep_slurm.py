@@ -12,6 +12,13 @@ import pytest
 from lit_dl.commands.sweep import slurm
 
 
+def squeue_answer(command, returncode, stdout, stderr="", text=False, **_):
+    """What subprocess.run gives back for squeue: bytes unless asked for text, as the real one."""
+    if not text:
+        stdout, stderr = stdout.encode(), stderr.encode()
+    return subprocess.CompletedProcess(command, returncode, stdout, stderr)
+
+
 @pytest.mark.parametrize(("max_concurrent", "array"), [(None, "--array=0-3"), (2, "--array=0-3%2")])
 def test_four_workers_are_array_tasks_0_to_3(max_concurrent, array, tmp_path, monkeypatch):
     commands = []
@@ -101,7 +108,7 @@ def test_a_refused_or_missing_sbatch_is_one_line(done, said, tmp_path, monkeypat
 
 def test_an_array_runs_while_squeue_lists_any_of_its_tasks(monkeypatch):
     answers = {"1": (0, "1_0\n"), "2": (0, "\n"), "3": (1, "")}
-    monkeypatch.setattr(slurm.subprocess, "run", lambda command, **_: subprocess.CompletedProcess(command, *answers[command[3]], ""))
+    monkeypatch.setattr(slurm.subprocess, "run", lambda command, **kwargs: squeue_answer(command, *answers[command[3]], **kwargs))
     assert slurm.running("1") and not slurm.running("2") and not slurm.running("3") and not slurm.running(None)
 
     def missing(command, **_):
@@ -114,7 +121,7 @@ def test_an_array_runs_while_squeue_lists_any_of_its_tasks(monkeypatch):
 def test_the_wait_ends_when_squeue_lists_nothing_and_outlasts_a_busy_controller(monkeypatch):
     answers = [(0, "5_0\n5_1\n", ""), (1, "", "slurm_load_jobs error: Socket timed out"), (0, "5_1\n", ""), (1, "", "Invalid job id specified"), ]
     asked = []
-    monkeypatch.setattr(slurm.subprocess, "run", lambda command, **_: asked.append(command) or subprocess.CompletedProcess(command, *answers[len(asked) - 1]))
+    monkeypatch.setattr(slurm.subprocess, "run", lambda command, **kwargs: asked.append(command) or squeue_answer(command, *answers[len(asked) - 1], **kwargs))
     monkeypatch.setattr(slurm.time, "sleep", lambda seconds: None)
     slurm.wait("5")
     assert len(asked) == 4 and asked[0] == ["squeue", "-h", "-j", "5", "-o", "%i"]
@@ -124,7 +131,7 @@ def test_the_wait_gives_up_after_squeue_failed_so_many_times_in_a_row(monkeypatc
     from lit_dl.errors import UserError
 
     asked = []
-    monkeypatch.setattr(slurm.subprocess, "run", lambda command, **_: asked.append(1) or subprocess.CompletedProcess(command, 1, "", "busy\nController down\n"))
+    monkeypatch.setattr(slurm.subprocess, "run", lambda command, **kwargs: asked.append(1) or squeue_answer(command, 1, "", "busy\nController down\n", **kwargs))
     monkeypatch.setattr(slurm.time, "sleep", lambda seconds: None)
     with pytest.raises(UserError) as raised:
         slurm.wait("5", patience=3)

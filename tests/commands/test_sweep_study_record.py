@@ -11,8 +11,10 @@ import pytest
 
 from lit_dl.commands.sweep import study
 from lit_dl.errors import UserError
+from tests.helpers.typed import typed_tree
 
-SETTINGS = {"name": "lr", "metric": {"name": "val/acc", "goal": "maximize"}}
+# As a sweep's study keeps them (JSON): strings built at run time, not interned literals.
+SETTINGS = typed_tree({"name": "lr", "metric": {"name": "val/acc", "goal": "maximize"}})
 
 
 def new_record(tmp_path, slots=3, settings=None):
@@ -28,7 +30,7 @@ def test_a_record_holds_one_study_with_every_trial_queued_in_slot_order(tmp_path
     assert settings == SETTINGS and loaded.direction == optuna.study.StudyDirection.MAXIMIZE
     assert [t.user_attrs["slot"] for t in study.latest_attempts(loaded)] == [0, 1, 2]
     assert [study.status(t) for t in study.latest_attempts(loaded)] == ["pending"] * 3
-    minimizing = study.create(tmp_path, {**SETTINGS, "name": "other", "metric": {"name": "val/loss", "goal": "minimize"}}, [])
+    minimizing = study.create(tmp_path, typed_tree({**SETTINGS, "name": "other", "metric": {"name": "val/loss", "goal": "minimize"}}), [])
     assert minimizing.direction == optuna.study.StudyDirection.MINIMIZE
 
 

@@ -15,6 +15,7 @@ import pytest
 
 from lit_dl.commands.sweep import trials
 from lit_dl.commands.sweep.trials import Fit
+from tests.helpers.typed import typed
 
 pytestmark = pytest.mark.broken_runs("hand-written run directories: a config and a results.json")
 
@@ -122,3 +123,13 @@ def test_a_dead_workers_fit_on_this_host_is_waited_for_until_it_ends_and_no_othe
 def test_a_fit_stopped_by_a_signal_counts_as_interrupted():
     assert trials.STOP_CODES == (128 + signal.SIGINT, 128 + signal.SIGUSR1, 128 + signal.SIGTERM) == (130, 138, 143)
     assert trials.STOP_WAIT_S == 300
+
+
+def test_a_trials_score_is_its_runs_best_value_in_the_goals_direction(tmp_path):
+    from tests.commands.test_compare import write_run
+
+    run_dir = str(write_run(tmp_path / "exp" / "version_0", lr=0.1, val_losses=(0.9, 0.5, 0.6)))
+    assert trials.best_value(run_dir, "val/loss", typed("minimize")) == 0.5  # the goal as the sweep file gives it
+    assert trials.best_value(run_dir, "val/loss", typed("maximize")) == 0.9
+    assert trials.best_value(run_dir, "val/f1", typed("maximize")) is None
+

@@ -6,8 +6,13 @@ import os
 
 import yaml
 
-from lit_dl.commands.sweep.space import Sweep
+from lit_dl.commands.sweep import space
 from lit_dl.commands.sweep.wandb_file import _shown_path, wandb_sweep_file, write_wandb_sweep_file
+from tests.helpers.typed import typed, typed_tree
+
+
+def Sweep(name, method, configs, parameters, **kwargs):  # noqa: N802 - a space.Sweep as read from a sweep file
+    return space.Sweep(name, typed(method), configs, typed_tree(parameters), **typed_tree(kwargs))
 
 
 def experiment(tmp_path, name="exp.yaml", logger=None):

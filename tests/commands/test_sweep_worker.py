@@ -3,16 +3,20 @@ stopped trials, and what it prints (tests/commands/test_sweep_study.py runs real
 
 from __future__ import annotations
 
+import dataclasses
+from types import SimpleNamespace
+
 import optuna
 import pytest
 
 from lit_dl.commands.sweep import study as records
 from lit_dl.commands.sweep import trials, worker
 from lit_dl.commands.sweep.trials import Fit
+from tests.helpers.typed import typed
 
 
 def settings(seeds=None):
-    return {"name": "lr", "metric": {"name": "val/acc", "goal": "maximize"}, "slots": 2, "seeds": seeds, "fixed": {"trainer.max_epochs": 2},
+    return {"name": "lr", "metric": {"name": "val/acc", "goal": typed("maximize")}, "slots": 2, "seeds": seeds, "fixed": {"trainer.max_epochs": 2},
             "searched": {}, "short_names": {"model.lr": "lr", "trainer.max_epochs": "max_epochs"}, "pruner": None, "command": ["fit"]}
 
 
@@ -30,7 +34,8 @@ def fits(monkeypatch):
 
     def run_fit(command, log, env, run_dir):
         commands.append((command, env.get(trials.TRIAL_ENV) is not None))
-        return planned.pop(0)
+        fit = planned.pop(0)
+        return dataclasses.replace(fit, status=typed(fit.status))  # read from the run's files, as a real fit's
 
     monkeypatch.setattr(trials, "run_fit", run_fit)
     monkeypatch.setattr(trials, "best_value", lambda run_dir, metric, goal: {"/r/0": 0.5, "/r/1": 0.7, "/r/2": None}[run_dir])
@@ -48,6 +53,16 @@ def test_a_trial_of_two_seeds_scores_the_mean_of_their_bests_and_only_the_first_
     assert [(c[-1], reports) for c, reports in commands] == [("--seed_everything=0", True), ("--seed_everything=1", False)]
     out = capsys.readouterr().out.splitlines()
     assert out[0] == "w1: trial 1/2  max_epochs=2" and out[1].startswith("w1:   ok in ") and out[1].endswith("s: /r/0, /r/1")
+
+
+def test_a_completed_trial_says_how_long_its_fits_took(tmp_path, fits, capsys, monkeypatch):
+    planned, _ = fits
+    record, study, trial = taken(tmp_path, settings())
+    planned.append(Fit(0, "/r/0", "completed", None))
+    clock = iter([100.0, 312.5])  # the trial's start, then its end
+    monkeypatch.setattr(worker, "time", SimpleNamespace(monotonic=lambda: next(clock)))
+    assert worker.run_trial(study, trial, record, settings(), "", ["fit"]) is True
+    assert capsys.readouterr().out.splitlines()[-1] == "  ok in 212.5s: /r/0"
 
 
 def test_a_pruned_first_seed_ends_the_trial_pruned(tmp_path, fits, capsys):

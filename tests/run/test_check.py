@@ -14,6 +14,7 @@ import yaml
 from lit_dl.run.check import check_record
 from lit_dl.run.lock import RunLock
 from tests.helpers.paths import QUICKSTART, SMALL_QUICKSTART
+from tests.helpers.typed import typed_tree
 
 
 @pytest.fixture(scope="module")
@@ -136,6 +137,25 @@ def test_a_stopped_run_must_have_validated_every_epoch_up_to_its_last_validation
 
 
 @pytest.mark.broken_runs("the copies are broken on purpose")
+def test_a_completed_run_must_have_validated_every_epoch_it_says_it_trained(run):
+    header, table = rows(run)
+    last = [i for i, r in enumerate(table) if r.get("val/loss")][-1]
+    write_rows(run, header, table[:last] + table[last + 1:])  # results.json says 3 epochs; epoch 2 never validated
+    assert any("epoch 2 trained but never validated" in problem for problem in check_record(run))
+
+
+@pytest.mark.broken_runs("the copies are broken on purpose")
+def test_a_killed_runs_half_written_files_are_not_counted_twice(run):
+    """A run killed while running (results.json still says running) leaves temporary files: the
+    one problem is the kill, and its resume cleans them up."""
+    edit_results(run, status="running")
+    (run / "results.json.tmp-4242").write_text("{")
+    problems = check_record(run)
+    assert any("it was killed" in problem for problem in problems)
+    assert not any("temporary file left behind" in problem for problem in problems)
+
+
+@pytest.mark.broken_runs("the copies are broken on purpose")
 def test_a_locked_run_is_left_unchecked_only_while_it_is_running(run):
     """A held lock means a process is writing the run: its record is final only once its status
     is no longer running."""
@@ -186,8 +206,12 @@ def test_compare_marks_a_run_that_is_not_whole(run, lit_dl):
 def test_a_last_checkpoint_that_holds_no_step_is_stale_behind_any_logged_step(tmp_path):
     """A last.ckpt without `global_step` (written by something else than a fit) holds no step:
     a run that logged even step 0 has newer state than it, and results.json's steps disagree."""
-    from lit_dl.run.check import _last_is_newest
+    from lit_dl.run import check
     from lit_dl.run.layout import RunPaths
+
+    def _last_is_newest(*args):  # the record and rows as read from results.json and metrics.csv
+        return check._last_is_newest(*typed_tree(args))
+
 
     paths, rows = RunPaths(tmp_path / "exp" / "version_0"), [{"epoch": 0.0, "step": 0.0, "train/loss": 0.5}]
     assert _last_is_newest(paths, {"status": "completed", "steps": 0}, rows, {}) == [
@@ -199,8 +223,12 @@ def test_a_last_checkpoint_that_holds_no_step_is_stale_behind_any_logged_step(tm
 
 
 def test_the_best_score_is_checked_against_metrics_csv_in_the_monitors_direction(tmp_path):
-    from lit_dl.run.check import _best
+    from lit_dl.run import check
     from lit_dl.run.layout import RunPaths
+
+    def _best(*args):  # the record, rows and config as read from their files
+        return check._best(*typed_tree(args))
+
 
     paths = RunPaths(tmp_path / "exp" / "version_0")
     rows = [{"val/acc": 0.5}, {"val/acc": float("nan")}, {"val/acc": 0.75}, {"val/loss": 0.2}]

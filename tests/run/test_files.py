@@ -5,6 +5,8 @@ from __future__ import annotations
 import errno
 import os
 
+import pytest
+
 from lit_dl.run.files import filesystem_problem
 
 
@@ -14,6 +16,13 @@ def test_a_long_path_keeps_its_first_60_and_last_50_characters():
     shown = line.removeprefix("cannot write ").split(": ")[0]
     assert shown == f"{path[:60]}...{path[-50:]}" and len(shown) == 113
     assert filesystem_problem(OSError(errno.ENOSPC, "full", "/runs/a")).startswith("cannot write /runs/a: ")
+
+
+@pytest.mark.parametrize(("length", "shortened"), [(120, False), (121, True)])
+def test_paths_up_to_120_characters_are_shown_whole_longer_ones_shortened(length, shortened):
+    path = "/" + "a" * (length - 1)
+    shown = filesystem_problem(OSError(errno.ENOSPC, "full", path)).removeprefix("cannot write ").split(": ")[0]
+    assert shown == (f"{path[:60]}...{path[-50:]}" if shortened else path)
 
 
 def test_each_filesystem_error_gets_its_fix_and_other_errors_none():
@@ -38,8 +47,6 @@ def test_writing_atomically_replaces_the_file_whole_and_write_once_keeps_the_fir
 
 
 def test_a_failed_write_leaves_the_old_file_and_no_temporary_one(tmp_path, monkeypatch):
-    import pytest
-
     from lit_dl.run import files
 
     path = tmp_path / "results.json"

@@ -10,6 +10,7 @@ import pytest
 from lit_dl.errors import UserError
 from lit_dl.run.environment import Environment
 from lit_dl.run.plan import RunRequest, experiment_name, resolve_run
+from tests.helpers.typed import typed
 
 
 @pytest.fixture
@@ -47,7 +48,8 @@ def test_resolve_run(case, root):
     _, command, name, configs, ckpt, environment, (experiment, run_dir, checkpoint, new_run) = case
     configs = [str(root.parent / c) if c.startswith("runs/") else c for c in configs]
     ckpt = str(root / ckpt) if ckpt and "/" in ckpt else ckpt
-    plan = resolve_run(RunRequest(command, root, name, configs, ckpt), environment)
+    # As the command line gives them: strings built at run time, not the interned literals above.
+    plan = resolve_run(RunRequest(typed(command), root, name and typed(name), configs, ckpt and typed(ckpt)), environment)
     assert plan.experiment == experiment
     expected_dir = Path(run_dir[1:]) if run_dir and run_dir.startswith("=") else (root / run_dir if run_dir else None)
     assert plan.run_dir == expected_dir
@@ -70,7 +72,7 @@ def test_resolve_run_errors(case, root):
     _, command, ckpt, message = case
     name = "nothing" if "no run at all" in case[0] else "quickstart"
     with pytest.raises(UserError, match=message.replace("(", r"\(")):
-        resolve_run(RunRequest(command, root, name, [], ckpt), Environment())
+        resolve_run(RunRequest(typed(command), root, name, [], ckpt and typed(ckpt)), Environment())
 
 
 @pytest.mark.parametrize("name", ["a/b", "..", ".", "/abs", "", "x" * 300, "..\\up"])
@@ -84,7 +86,7 @@ def test_name_is_one_path_component(name):
 def test_a_newest_run_that_ended_otherwise_without_checkpoint_is_not_trained_again(root, status):
     (root / "quickstart" / "version_1" / "results.json").write_text(f'{{"status": "{status}"}}')
     with pytest.raises(UserError, match="has no last checkpoint"):
-        resolve_run(RunRequest("fit", root, "quickstart", [], "last"), Environment())
+        resolve_run(RunRequest(typed("fit"), root, "quickstart", [], typed("last")), Environment())
 
 
 def test_requeued_slurm_job_continues_its_run(root):
@@ -99,20 +101,20 @@ def test_last_in_a_slurm_job_trains_again_the_newest_run_killed_before_its_first
     """Rank zero takes that run even when its job marked another one earlier (a DDP child would
     join the marked run: that rule is for ranks other than zero)."""
     (root / "quickstart" / "version_0" / "slurm_job").write_text("77:abc\n")
-    plan = resolve_run(RunRequest("fit", root, "quickstart", [], "last"), Environment(slurm_job="77:abc"))
+    plan = resolve_run(RunRequest(typed("fit"), root, "quickstart", [], typed("last")), Environment(slurm_job="77:abc"))
     assert (plan.run_dir, plan.checkpoint) == (root / "quickstart" / "version_1", None)
 
 
 def test_rank_zero_never_inherits_a_run_directory():
     """LIT_DL_RUN_DIR tells the processes rank zero starts which run is theirs; rank zero itself
     (a lit-dl started from inside another one's environment) makes its own."""
-    assert Environment.read("fit", "", {"LIT_DL_RUN_DIR": "/r"}).inherited_run_dir is None
-    assert Environment.read("fit", "", {"LIT_DL_RUN_DIR": "/r", "LOCAL_RANK": "1"}).inherited_run_dir == Path("/r")
+    assert Environment.read(typed("fit"), "", {"LIT_DL_RUN_DIR": "/r"}).inherited_run_dir is None
+    assert Environment.read(typed("fit"), "", {"LIT_DL_RUN_DIR": "/r", "LOCAL_RANK": "1"}).inherited_run_dir == Path("/r")
 
 
 def test_environment_reads_rank_and_slurm():
     env = {"SLURM_PROCID": "1", "SLURM_JOB_ID": "5", "SLURM_RESTART_COUNT": "2", "LIT_DL_RUN_DIR": "/r"}
-    read = Environment.read("fit", "cfg", env)
+    read = Environment.read(typed("fit"), "cfg", env)
     assert (read.rank, read.inherited_run_dir, read.slurm_restarted) == (1, Path("/r"), True)
     assert read.slurm_job.startswith("5:")
     assert Environment.read("test", "", {}).slurm_job is None

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from lit_dl.run.reader import read_metrics
+from tests.helpers.typed import typed, typed_tree
 
 pytestmark = pytest.mark.broken_runs("hand-written run files, a few each")
 
@@ -22,14 +23,15 @@ def run(metrics, results=None, config=None):
 
     from lit_dl.run.reader import Run
 
-    return Run(Path("runs/x/version_0"), config or {}, results or {}, metrics)
+    # Its config, results and rows as read from the run's files: strings built at run time.
+    return Run(Path("runs/x/version_0"), typed_tree(config or {}), typed_tree(results or {}), typed_tree(metrics))
 
 
 def test_a_series_by_step_or_by_epoch_means():
     rows = [{"epoch": 0.0, "step": 4.0, "train/loss": 1.0}, {"epoch": 0.0, "step": 9.0, "train/loss": 0.5}, {"epoch": 0.0, "step": 9.0, "val/loss": 0.8},
             {"epoch": 1.0, "step": 14.0, "train/loss": 0.25}, {"step": 15.0, "train/loss": 9.0}]
     assert run(rows).series("train/loss") == ([4.0, 9.0, 14.0, 15.0], [1.0, 0.5, 0.25, 9.0])
-    assert run(rows).series("train/loss", "epoch") == ([0.0, 1.0], [0.75, 0.25])  # the row without an epoch is left out
+    assert run(rows).series("train/loss", typed("epoch")) == ([0.0, 1.0], [0.75, 0.25])  # the row without an epoch is left out
     assert run(rows).series("val/acc") == ([], [])
 
 

@@ -42,6 +42,20 @@ def test_the_training_loss_is_logged_only_at_steps_whose_logs_lightning_writes()
     assert logged == [("train/loss", 3), ("train/loss", 5), ("train/loss", 7)]
 
 
+def test_the_loss_is_reduced_across_ranks_per_epoch_in_evaluation_and_per_step_unreduced_in_training():
+    """Validation and test losses are epoch means over every DDP rank's batches (one all-reduce an
+    epoch); the training loss is logged per step without an all-reduce, off the progress bar."""
+    task = Regressor(nn.Linear(4, 1))
+    logged = {}
+    task.log = lambda name, value, **kwargs: logged.update({name: kwargs})
+    task.trainer = None
+    for stage in ("train", "val", "test"):
+        task._log_loss(stage, torch.tensor(0.5), batch_size=8)
+    assert logged["train/loss"] == dict(on_step=True, on_epoch=False, prog_bar=False, batch_size=8, sync_dist=False)
+    for stage in ("val", "test"):
+        assert logged[f"{stage}/loss"] == dict(on_step=False, on_epoch=True, prog_bar=True, batch_size=8, sync_dist=True)
+
+
 @pytest.mark.parametrize(("fn", "logged"), [("validate", [("epoch", 2.0), ("step", 40.0)]), ("fit", [])])
 def test_a_validation_of_a_checkpoint_is_logged_at_its_epoch_and_step(fn, logged):
     """`lit-dl validate` logs at the checkpoint's position; a fit's validation logs at its own."""

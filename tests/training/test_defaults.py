@@ -7,20 +7,21 @@ import pytest
 from lit_dl.training import defaults
 from lit_dl.training.checkpoint_io import AtomicCheckpointIO
 from lit_dl.training.defaults import RunDefaults
+from tests.helpers.typed import typed_tree
 
 
 @pytest.mark.parametrize(("trainer", "atomic"), [({}, True), ({"strategy": "ddp"}, True), ({"strategy": "deepspeed_stage_2"}, False),
                                                  ({"accelerator": "tpu"}, False)])
 def test_atomic_checkpoint_writes_except_where_the_strategy_writes_its_own(trainer, atomic, tmp_path):
     """DeepSpeed and XLA save checkpoints their own way: a torch.save plugin would break them."""
-    arguments = RunDefaults().trainer_arguments(trainer, run_dir=tmp_path / "run", checkpoint=None, logger_specs=None,
+    arguments = RunDefaults().trainer_arguments(typed_tree(trainer), run_dir=tmp_path / "run", checkpoint=None, logger_specs=None,
                                                 config_text=lambda: "")
     assert any(isinstance(p, AtomicCheckpointIO) for p in arguments["plugins"] or []) is atomic
 
 
 def test_no_profiler_unless_one_is_configured(tmp_path):
     """Lightning's default profiler object still costs a call per hook; lit-dl passes one that does nothing."""
-    arguments = lambda trainer: RunDefaults().trainer_arguments(trainer, run_dir=tmp_path / "run", checkpoint=None,  # noqa: E731
+    arguments = lambda trainer: RunDefaults().trainer_arguments(typed_tree(trainer), run_dir=tmp_path / "run", checkpoint=None,  # noqa: E731
                                                                 logger_specs=None, config_text=lambda: "")
     assert isinstance(arguments({})["profiler"], defaults.NoProfiler)
     assert "profiler" not in arguments({"profiler": "simple"})
@@ -76,7 +77,7 @@ def test_the_trainer_arguments_keep_the_configured_callbacks_first_and_add_the_c
 @pytest.mark.parametrize(("trainer", "kept"), [({"sync_batchnorm": True, "accelerator": "cpu"}, False),
                                                ({"sync_batchnorm": True, "accelerator": "gpu"}, None), ({}, None)])
 def test_sync_batchnorm_is_turned_off_on_cpus_only(trainer, kept, tmp_path):
-    arguments = RunDefaults().trainer_arguments(trainer, run_dir=tmp_path / "run", checkpoint=None, logger_specs=None, config_text=lambda: "")
+    arguments = RunDefaults().trainer_arguments(typed_tree(trainer), run_dir=tmp_path / "run", checkpoint=None, logger_specs=None, config_text=lambda: "")
     assert arguments.get("sync_batchnorm") is kept
 
 
@@ -95,11 +96,24 @@ def test_slurm_jobs_get_lightnings_slurm_environment_without_its_requeue(monkeyp
     assert [type(p) for p in RunDefaults().plugins([], "cpu", "auto")] == [AtomicCheckpointIO]
 
 
+@pytest.mark.parametrize(("elastic", "slurm", "chosen"), [(False, True, True), (True, True, False), (False, False, False),
+                                                        (True, False, False)])
+def test_the_slurm_environment_is_added_only_where_lightning_would_pick_slurm(elastic, slurm, chosen, monkeypatch):
+    """Lightning detects TorchElastic (torchrun) before SLURM: a torchrun inside a SLURM job gets no
+    SLURM environment from lit-dl, which would override torchrun's ranks."""
+    from lightning.pytorch.plugins.environments import SLURMEnvironment, TorchElasticEnvironment
+
+    monkeypatch.setattr(TorchElasticEnvironment, "detect", staticmethod(lambda: elastic))
+    monkeypatch.setattr(SLURMEnvironment, "detect", staticmethod(lambda: slurm))
+    added = any(isinstance(p, SLURMEnvironment) for p in RunDefaults().plugins([], "cpu", "auto"))
+    assert added is chosen
+
+
 @pytest.mark.parametrize(("accelerator", "cuda", "on"), [("gpu", False, True), ("cuda", False, True), ("cpu", True, False),
                                                           ("auto", True, True), ("auto", False, False), (None, True, True)])
 def test_on_cuda_follows_the_accelerator_and_auto_the_machine(accelerator, cuda, on, monkeypatch):
     monkeypatch.setattr(defaults.torch.cuda, "is_available", lambda: cuda)
-    assert defaults._on_cuda(accelerator) is on
+    assert defaults._on_cuda(typed_tree(accelerator)) is on  # as the config file gives it
 
 
 def test_as_list():

@@ -7,6 +7,7 @@ import json
 import os
 import signal
 from pathlib import Path
+from types import SimpleNamespace
 
 import lightning.pytorch as pl
 import pytest
@@ -98,6 +99,24 @@ def test_updates_follow_start_step_and_every_n_steps():
     ema = EMA(decay=0.9, start_step=4, every_n_steps=3)
     assert [step for step in range(12) if ema.should_update(step_idx=step)] == [4, 7, 10]
     assert not ema.should_update(epoch_idx=0)
+
+
+@pytest.mark.parametrize(("start_step", "fails"), [(9, False), (10, True), (11, True)])
+def test_a_start_step_at_or_after_the_runs_last_step_is_a_user_error(start_step, fails, monkeypatch):
+    """A run of 10 optimizer steps updates at steps 0-9: an average starting at step 10 would
+    never update, and evaluation would use the untrained weights."""
+    from lightning.pytorch.callbacks import WeightAveraging
+
+    started = []
+    monkeypatch.setattr(WeightAveraging, "on_fit_start", lambda self, trainer, module: started.append(module))
+    ema = EMA(decay=0.9, start_step=start_step)
+    trainer = SimpleNamespace(estimated_stepping_batches=10)
+    if fails:
+        with pytest.raises(UserError, match=f"start_step {start_step} is at or after the end of the run \\(10 optimizer steps\\)"):
+            ema.on_fit_start(trainer, "module")
+    else:
+        ema.on_fit_start(trainer, "module")
+    assert started == ([] if fails else ["module"])
 
 
 @pytest.mark.parametrize("kwargs", [dict(decay=1.0), dict(decay=0.0), dict(every_n_steps=0), dict(start_step=-1)])

@@ -43,6 +43,15 @@ def test_the_bars_read_the_training_loss_only_where_it_costs_no_sync():
     assert bar.reads_now(trainer(5, last_batch=True)) and bar.reads_now(trainer(5, training=False))
 
 
+def test_the_bars_read_the_loss_at_every_step_when_step_logging_is_off():
+    """`log_every_n_steps: 0` (no step logs) is a valid trainer setting: the bar then reads the
+    loss at every step rather than dividing by zero."""
+    progress = SimpleNamespace(is_last_batch=False)
+    trainer = SimpleNamespace(training=True, global_step=3, log_every_n_steps=0,
+                              fit_loop=SimpleNamespace(epoch_loop=SimpleNamespace(batch_progress=progress)))
+    assert TQDMBar().reads_now(trainer)
+
+
 def test_the_training_loss_shown_is_the_last_one_read_where_it_cost_nothing(monkeypatch):
     from lightning.pytorch.callbacks import ProgressBar
 

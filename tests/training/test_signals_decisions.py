@@ -99,7 +99,9 @@ def test_the_first_ctrl_c_is_recorded_and_the_second_aborts(stage, said, capsys,
     previous = []
     monkeypatch.setattr(signals.signal, "signal", lambda signum, handler: previous.append((signum, handler)))
     callback = StopOnSignal()
-    callback._stage, callback._previous = stage, {signal.SIGINT: "python's"}
+    from lightning.pytorch.trainer.states import TrainerFn
+
+    callback._stage, callback._previous = TrainerFn(stage), {signal.SIGINT: "python's"}  # the stage as Lightning's setup gives it
     callback._record(signal.SIGINT, None)
     assert capsys.readouterr().err == f"\n{said}\n"
     assert (callback.received, callback.aborted) == (signal.SIGINT, False)
@@ -247,6 +249,20 @@ def test_the_slowest_ranks_pace_sets_the_next_agreement(other_fits, every, monke
     assert agreement.agree(stand_in, urgency=1) == 1
     assert sent == [[1, -50]] and agreement.every_steps == every
     assert (agreement._batches, agreement._since) == (0, 100.0)  # the next pace is measured from here
+
+
+def test_a_pace_too_fast_to_measure_spaces_the_agreements_a_billion_steps_apart(monkeypatch):
+    """No time measured since the last agreement (a clock that did not move): the steps that fit
+    in AGREE_EVERY_S are capped at 10**9, a number int64 all-reduces carry, and the next agreement
+    comes that many steps on (the epoch's last batch still agrees)."""
+    stand_in = trainer(0, log_every=1)
+    sent = []
+    stand_in.strategy = SimpleNamespace(root_device=torch.device("cpu"), reduce=lambda flags, reduce_op: sent.append(flags.tolist()) or flags)
+    monkeypatch.setattr(signals.time, "perf_counter", lambda: 100.0)
+    agreement = Agreement(stand_in)
+    agreement._batches, agreement._since = 1000, 100.0  # 1000 batches in no time at all
+    agreement.agree(stand_in, urgency=0)
+    assert sent == [[0, -10**9]] and agreement.every_steps == 10**9
 
 
 def stopping_trainer(fn, tmp_path, sanity=False, zero=True):

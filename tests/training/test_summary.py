@@ -28,6 +28,16 @@ def test_the_device_line_counts_processes(processes, said):
     assert _device(trainer) == said
 
 
+def test_the_device_line_names_the_gpu(monkeypatch):
+    import torch
+
+    from lit_dl.training.summary import _device
+
+    monkeypatch.setattr(torch.cuda, "get_device_name", lambda device: "NVIDIA H100")
+    trainer = SimpleNamespace(strategy=SimpleNamespace(root_device=torch.device("cuda", 0)), world_size=1, precision="bf16-mixed")
+    assert _device(trainer) == "cuda (NVIDIA H100), 1 process, precision bf16-mixed"
+
+
 def test_the_data_line_without_sizes_names_the_data_and_its_choices():
     datamodule = type("Arrays", (), {"description": "inputs standardised", "batch_size": 8})()
     trainer = SimpleNamespace(datamodule=datamodule, train_dataloader=SimpleNamespace(batch_size=None), val_dataloaders=None,
