@@ -20,7 +20,8 @@ Runners:
 - `lightning`: lit-dl's task (Classifier with the same MLP, fused AdamW, one-cycle) on the hand
   loop's in-memory batches in a plain `lightning.Trainer` with a CSV logger and Lightning's default
   checkpoint (a file every epoch), no progress bar or model summary: what Lightning's own loop costs
-  any tool built on it, lit-dl's command, run directory and default callbacks left out.
+  any tool built on it, lit-dl's command, run directory and default callbacks left out (run with
+  the NVML variable as lit-dl gives it back, so that only the loop differs).
 
 A hand loop's process gets `PYTORCH_NVML_BASED_CUDA_CHECK` as the user had it (`import lightning`
 sets it, and then every CPU AdamW step asks NVML for GPUs, some 60 us; a researcher's own loop
@@ -273,7 +274,9 @@ def worker(argv: list[str]) -> dict[str, Any]:
         with environment_variable(NVML_CHECK, USER_NVML_CHECK):
             out = run_hand(args.path, args.workdir, args.epochs, best=args.worker == "hand_best")
     elif args.worker == "lightning":
-        with contextlib.redirect_stderr(io.StringIO()), contextlib.redirect_stdout(io.StringIO()):
+        # Lightning's loop against lit-dl's like for like: the variable as lit-dl gives it back.
+        with environment_variable(NVML_CHECK, USER_NVML_CHECK), contextlib.redirect_stderr(io.StringIO()), \
+                contextlib.redirect_stdout(io.StringIO()):
             out = run_lightning(args.path, args.workdir, args.epochs)
     else:
         raise SystemExit(f"unknown runner {args.worker!r}; choose from {', '.join(RUNNERS)}")
