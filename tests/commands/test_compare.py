@@ -13,6 +13,7 @@ import pytest
 import yaml
 
 from lit_dl.commands import compare
+from tests.helpers.images import png_pixels
 from tests.helpers.typed import typed
 
 # Most runs here are written by hand, a few files each, to test the table: not whole runs.
@@ -122,6 +123,8 @@ def test_plot_learning_curves_by_step_and_epoch(lit_dl, runs, tmp_path):
         assert code == 0, err
         assert (tmp_path / f"curves_{x}.png").stat().st_size > 1000
         assert err.strip() == f"learning curves: {tmp_path / f'curves_{x}.png'}"
+        # 6 x 4 inches (two legend rows) at 200 dpi
+        assert png_pixels(tmp_path / f"curves_{x}.png") == (1200, 800)
     run = compare.load_run(runs / "mlp" / "version_0")
     assert run.series("train/loss", "epoch") == ([0.0, 1.0, 2.0], [pytest.approx(1.05), pytest.approx(0.85), pytest.approx(0.8)])
     code, _, err = lit_dl("compare", runs, "--plot", tmp_path / "x.png", "--metric", "val/f1")

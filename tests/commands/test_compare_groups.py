@@ -9,6 +9,8 @@ import pytest
 import scipy.stats
 import yaml
 
+from tests.helpers.images import png_pixels
+
 # Hand-written run records: only the files compare reads, no checkpoints.
 pytestmark = pytest.mark.broken_runs("hand-written run records hold only what compare reads")
 
@@ -62,6 +64,7 @@ def test_group_plot_draws_bands(lit_dl, seeded_runs, tmp_path):
     code, out, err = lit_dl("compare", seeded_runs, "--group", "--plot", tmp_path / "curves.png", "--x", "epoch")
     assert code == 0, err
     assert (tmp_path / "curves.png").stat().st_size > 10_000 and "learning curves:" in err
+    assert png_pixels(tmp_path / "curves.png") == (1200, 800)  # 6 x 4 inches (a legend row a group) at 200 dpi
 
 
 def test_group_plot_by_epoch_ticks_whole_epochs_and_table_is_the_default_format(lit_dl, seeded_runs, tmp_path, monkeypatch):

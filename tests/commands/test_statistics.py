@@ -31,6 +31,17 @@ def test_t_distribution_matches_scipy_everywhere():
     assert incomplete_beta(2.5, 0.5, 0.3) == pytest.approx(scipy.special.betainc(2.5, 0.5, 0.3), rel=1e-12)
 
 
+def test_t_quantile_inverts_t_cdf_to_half_the_bisections_tolerance():
+    """The quantile's bisection stops at an interval of 1e-13 (relative above 1) that brackets p;
+    its middle is within half of that of the t where the distribution function crosses p."""
+    rng = random.Random(2)
+    for _ in range(300):
+        p, df = rng.uniform(0.5, 0.97), rng.choice([1, 2, 3, 5, 10, 30])
+        t = t_quantile(p, df)
+        half = 5e-14 * max(1.0, abs(t))
+        assert t_cdf(t - half, df) < p <= t_cdf(t + half, df)
+
+
 def test_mean_std_and_confidence_interval():
     found = estimate([0.91, 0.93, 0.92, 0.95])
     half = scipy.stats.t.ppf(0.975, 3) * scipy.stats.tstd([0.91, 0.93, 0.92, 0.95]) / 2

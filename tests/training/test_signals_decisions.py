@@ -341,3 +341,27 @@ def test_the_stop_waits_for_a_validation_that_follows_and_test_batches_stop_at_o
     assert checked == [5, 5]
     callback.on_test_batch_end(stand_in, None, None, None, 0)
     assert checked == [5, 5, 5]
+
+
+@pytest.mark.parametrize(("every", "validated_epochs"), [(None, [0, 1, 2, 3, 4, 5]), (1, [0, 1, 2, 3, 4, 5]), (2, [1, 3, 5]), (3, [2, 5])])
+def test_an_epochs_last_batch_is_followed_by_validation_only_in_the_epochs_that_validate(every, validated_epochs):
+    """check_val_every_n_epoch=N validates after epochs N-1, 2N-1, ...: only there must a stop wait for the validation."""
+    stand_in = trainer(last_batch=True)
+    stand_in.enable_validation, stand_in.check_val_every_n_epoch = True, every
+    followed = []
+    for epoch in range(6):
+        stand_in.current_epoch = epoch
+        if signals._validation_follows(stand_in, batch_idx=9):
+            followed.append(epoch)
+    assert followed == validated_epochs
+    stand_in.enable_validation = False  # no validation loader, or limit_val_batches=0
+    assert not signals._validation_follows(stand_in, batch_idx=9)
+
+
+def test_an_agreement_made_before_training_starts_as_one_at_step_zero_that_logs_every_step():
+    """StopOnSignal holds one before its fit starts (a test alone under DDP agrees with it)."""
+    made_early, at_step_zero = Agreement(), Agreement(trainer(0, log_every=1))
+    assert (made_early.unit, made_early.every_steps) == (1, 1)
+    steps = (0, 1, 1, 2)  # step 0's batch makes no step; the second batch of step 1 (accumulation) does not agree again
+    due = [made_early.due_in_training(trainer(step)) for step in steps]
+    assert due == [at_step_zero.due_in_training(trainer(step)) for step in steps] == [False, True, False, True]

@@ -17,6 +17,16 @@ def test_the_data_line_counts_samples_batches_and_accumulation(accumulate, ends)
     assert _data(trainer) == f"data, 100 train / 20 val samples, {ends}"
 
 
+def test_the_data_line_counts_the_first_of_several_validation_loaders():
+    # The line has room for one validation set: the first loader's, the one Lightning validates first.
+    loader = lambda n: SimpleNamespace(dataset=range(n), batch_size=10)  # noqa: E731
+    trainer = SimpleNamespace(datamodule=None, train_dataloader=loader(100), val_dataloaders=(loader(20), loader(50)), num_training_batches=10,
+                              accumulate_grad_batches=1)
+    assert _data(trainer) == "data, 100 train / 20 val samples, 10 batches of 10 an epoch"
+    trainer.val_dataloaders = []  # no validation loader: no val count
+    assert _data(trainer) == "data, 100 train samples, 10 batches of 10 an epoch"
+
+
 @pytest.mark.parametrize(("processes", "said"), [(1, "cpu, 1 process, precision 32-true"), (2, "cpu, 2 processes, precision 32-true"),
                                                  (8, "cpu, 8 processes, precision 32-true")])
 def test_the_device_line_counts_processes(processes, said):
