@@ -4,6 +4,8 @@ code, the output and the run's record), and the wait for a stopped fit of a dead
 from __future__ import annotations
 
 import json
+import os
+import shlex
 import signal
 import socket
 import subprocess
@@ -118,6 +120,18 @@ def test_a_dead_workers_fit_on_this_host_is_waited_for_until_it_ends_and_no_othe
     start = time.monotonic()
     trials.wait_until_stopped(f"{socket.gethostname()}:{sleeper.pid}", timeout=5.0)  # ended: no wait
     assert time.monotonic() - start < 0.5
+
+
+def test_a_fit_that_ends_by_itself_is_judged_by_its_exit_and_its_output_appended_to_the_log(tmp_path):
+    """A stand-in for `lit-dl fit` (a Python one-liner: a real fit is tests/commands/test_sweep.py's):
+    a fit killed by something else than its worker (the OOM killer's SIGKILL) failed, it was not stopped."""
+    folder, log = run_dir(tmp_path, "completed"), tmp_path / "trial.log"
+    prints_its_run = [sys.executable, "-c", f"print('training'); print({str(folder)!r})"]
+    assert trials.run_fit(prints_its_run, log, dict(os.environ)) == Fit(0, str(folder), "completed", None, stopped=False)
+    killed = [sys.executable, "-c", "import os, signal; print('out of memory', flush=True); os.kill(os.getpid(), signal.SIGKILL)"]
+    assert trials.run_fit(killed, log, dict(os.environ)) == Fit(-signal.SIGKILL, None, "failed", "out of memory", stopped=False)
+    said = log.read_text().splitlines()
+    assert said == [f"$ {shlex.join(prints_its_run)}", "training", str(folder), f"$ {shlex.join(killed)}", "out of memory"]
 
 
 def test_a_fit_stopped_by_a_signal_counts_as_interrupted():
