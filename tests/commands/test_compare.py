@@ -181,6 +181,16 @@ def test_plot_into_a_directory_prints_the_file_it_wrote(lit_dl, runs, tmp_path):
     assert code == 2 and "is a file" in err
 
 
+def test_a_plot_file_matplotlib_cannot_write_or_a_folder_that_cannot_be_made_is_one_line(lit_dl, runs, tmp_path):
+    code, _, err = lit_dl("compare", runs, "--plot", tmp_path / "curves.docx")
+    assert code == 2 and not (tmp_path / "curves.docx").exists()
+    assert err.startswith(f"lit-dl: error: cannot save the plot to {tmp_path / 'curves.docx'}: ") and err.rstrip().endswith("; use .png, .pdf or .svg")
+    (tmp_path / "a_file").write_text("")
+    code, _, err = lit_dl("compare", runs, "--plot", tmp_path / "a_file" / "plots" / "curves.png")  # a folder under a file
+    assert code == 2 and err.strip() == (f"lit-dl: error: cannot create {tmp_path / 'a_file' / 'plots'} for the plot: Not a directory; "
+                                         "give a writable place")
+
+
 def test_legend_sits_below_the_axes_with_short_labels(runs):
     import matplotlib.pyplot as plt
 

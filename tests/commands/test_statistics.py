@@ -69,3 +69,15 @@ def test_welch_edge_cases():
     assert welch([1.0, 1.0], [2.0, 2.0]).p == 0.0 and math.isinf(welch([1.0, 1.0], [2.0, 2.0]).t)
     with pytest.raises(ValueError, match="two values"):
         welch([1.0], [1.0, 2.0])
+
+
+def test_the_ends_of_each_domain():
+    assert incomplete_beta(2.0, 0.5, 0.0) == 0.0 and incomplete_beta(2.0, 0.5, 1.0) == 1.0
+    assert incomplete_beta(2.0, 0.5, -0.1) == 0.0 and incomplete_beta(2.0, 0.5, 1.5) == 1.0  # clamped, not a math domain error
+    assert t_cdf(math.inf, 3) == 1.0 and t_cdf(-math.inf, 3) == 0.0 and t_cdf(0.0, 3) == 0.5
+    for p in (0.0, 1.0, -0.5, 1.5):
+        with pytest.raises(ValueError, match=f"probability {p} must be strictly between 0 and 1"):
+            t_quantile(p, 3)
+    assert t_quantile(0.5, 3) == pytest.approx(0.0, abs=1e-13)
+    with pytest.raises(ValueError, match="no values"):
+        estimate([])
