@@ -74,6 +74,22 @@ def test_requeue_says_whether_scontrol_requeued_the_job(returncode, stderr, said
     assert capsys.readouterr().err.strip() == said
 
 
+@pytest.mark.parametrize(("error", "said"), [
+    (FileNotFoundError(2, "No such file or directory", "scontrol"), "[Errno 2] No such file or directory: 'scontrol'"),
+    (subprocess.TimeoutExpired(["scontrol", "requeue", "123"], 60), "Command '['scontrol', 'requeue', '123']' timed out after 60 seconds"),
+])
+def test_a_requeue_that_cannot_run_scontrol_says_why_and_the_stop_goes_on(error, said, monkeypatch, capsys):
+    monkeypatch.setenv("SLURM_JOB_ID", "123")
+    monkeypatch.delenv("SLURM_ARRAY_TASK_ID", raising=False)
+
+    def scontrol(command, **_):  # faked: no SLURM here (tests/cluster/ requeues on a real one)
+        raise error
+
+    monkeypatch.setattr(signals.subprocess, "run", scontrol)
+    signals.requeue_slurm_job()
+    assert capsys.readouterr().err.strip() == f"lit-dl: could not requeue SLURM job 123: {said}"
+
+
 def test_a_ctrl_c_before_any_fit_is_a_first_one_and_setup_forgets_the_last_fits_stop(monkeypatch):
     """A new StopOnSignal has seen no Ctrl-C; the setup of a fit (or test) forgets what stopped the
     one before it, so an interrupt outside the next fit's loop is not called a second Ctrl-C."""
