@@ -90,3 +90,25 @@ def test_ending_a_run_writes_only_into_a_record_this_fit_began(tmp_path):
     reader.began = True
     reader.end("failed", error="other")
     assert results.read_results(run_dir)["status"] == "diverged"
+
+
+@pytest.mark.broken_runs("a hand-made record without a config, not a real run")
+def test_ending_a_run_on_a_full_disk_leaves_the_error_that_stopped_it_to_be_seen(tmp_path, monkeypatch):
+    import errno
+
+    from lit_dl.run import results
+    from lit_dl.run.plan import RunPlan
+
+    run_dir = tmp_path / "exp" / "version_0"
+    run_dir.mkdir(parents=True)
+    results.update_results(run_dir, status="running")
+    session = run_session.RunSession(RunPlan("exp", run_dir.parent, run_dir), run_dir, writer=True)
+    session.began = True
+
+    def full_disk(*args, **fields):  # faked: tests/run/test_faulty_disks.py fills a real (tmpfs) disk where it may mount one
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(run_session.results, "update_results", full_disk)
+    session.end("failed", error="CUDA out of memory")  # no second error over the first
+    monkeypatch.undo()
+    assert results.read_results(run_dir)["status"] == "running"  # `lit-dl check` then says it was killed
