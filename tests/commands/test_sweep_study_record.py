@@ -142,3 +142,26 @@ def test_the_queue_lock_is_exclusive_while_held(tmp_path):
                     os._exit(0)
             os._exit(1)
         assert os.waitstatus_to_exitcode(os.waitpid(child, 0)[1]) == 0
+
+
+def test_a_resume_queues_again_the_dead_workers_trials_and_the_failed_ones_and_says_so(tmp_path, capsys):
+    from lit_dl.commands import sweep
+
+    record, created = new_record(tmp_path, slots=4)
+    done, orphaned, failed = (study.take(created, record, "ghost") for _ in range(3))  # "ghost" holds no lock: a dead worker
+    created.tell(done, 0.9)
+    study.fail_and_retry(created, failed, "bad lr", retry=False)
+    sweep._prepare_resume(record)
+    assert capsys.readouterr().out == f"resuming {record}: 1 interrupted and 1 failed trial(s) queued again; 3 to run\n"
+    loaded, _ = study.load(record)
+    assert [study.status(t) for t in study.latest_attempts(loaded)] == ["completed", "pending", "pending", "pending"]
+    assert orphaned.number != study.latest_attempts(loaded)[1].number
+
+
+def test_a_resume_waits_for_the_sweeps_slurm_array_to_end(tmp_path, monkeypatch):
+    from lit_dl.commands import sweep
+
+    record, _ = new_record(tmp_path, settings=typed_tree({**SETTINGS, "slurm": {}, "job": "4242"}))
+    monkeypatch.setattr(sweep.slurm, "running", lambda job: job == "4242")  # faked: squeue (tests/cluster/ has a real SLURM)
+    with pytest.raises(UserError, match=r"^the sweep's job array 4242 still runs; wait for it \(squeue -j 4242\) or scancel it, then --resume$"):
+        sweep._prepare_resume(record)
