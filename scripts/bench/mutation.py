@@ -141,6 +141,9 @@ EQUIVALENT: dict[str, str] = {
         "a stopped run's epochs run up to its last validated epoch, `validated[-1]`, which is in `validated` and so never "
         "among the missing: counting the epochs up to it (`+ 0`) or through it (`+ 1`) finds the same missing epochs",
     # Found by scans of other mutants than the measured samples' (while writing tests):
+    "lit_dl/run/environment.py:32:NumberReplacer:6":
+        "the line runs only when LOCAL_RANK or NODE_RANK is a non-zero rank (the test above it); with NODE_RANK unset "
+        "LOCAL_RANK is that rank, at least 1, so `max(LOCAL_RANK, 1)` is `max(LOCAL_RANK, 0)`",
     "lit_dl/run/lock.py:44:ReplaceBinaryOperator_BitOr_BitXor:0":
         "`LOCK_EX` and `LOCK_NB` are distinct bits (2 and 4): `^` and `|` of them are the same number",
     "lit_dl/run/check.py:86:ReplaceComparisonOperator_Gt_NotEq:0":
