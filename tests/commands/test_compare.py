@@ -191,6 +191,16 @@ def test_a_plot_file_matplotlib_cannot_write_or_a_folder_that_cannot_be_made_is_
                                          "give a writable place")
 
 
+def test_runs_of_several_monitors_are_shown_and_plotted_by_the_first_runs(lit_dl, runs, tmp_path):
+    for other in ("version_1", "version_2"):
+        config_file = runs / "mlp" / other / "config.yaml"
+        config = yaml.safe_load(config_file.read_text())
+        config_file.write_text(yaml.safe_dump({**config, "checkpoint": {"monitor": "val/acc", "mode": "max"}}))
+    code, _, err = lit_dl("compare", runs, "--format", "csv", "--plot", tmp_path / "plots")
+    assert code == 0 and err.strip() == f"learning curves: {tmp_path / 'plots' / 'val_loss_by_step.png'}"
+    assert "val/loss (best)" in table(lit_dl, runs)[0]
+
+
 def test_legend_sits_below_the_axes_with_short_labels(runs):
     import matplotlib.pyplot as plt
 
