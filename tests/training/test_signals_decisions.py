@@ -381,3 +381,35 @@ def test_an_agreement_made_before_training_starts_as_one_at_step_zero_that_logs_
     steps = (0, 1, 1, 2)  # step 0's batch makes no step; the second batch of step 1 (accumulation) does not agree again
     due = [made_early.due_in_training(trainer(step)) for step in steps]
     assert due == [at_step_zero.due_in_training(trainer(step)) for step in steps] == [False, True, False, True]
+
+
+def test_under_ddp_the_fits_start_turns_off_lightnings_per_step_stop_broadcast(monkeypatch):
+    """The ranks agree on a stop at StopOnSignal's own points; Lightning's broadcast at every step would only cost."""
+    monkeypatch.setattr(StopOnSignal, "_install", lambda self: None)
+    skipped = []
+    monkeypatch.setattr(signals, "skip_per_step_stop_broadcast", skipped.append)
+    for world_size in (1, 2):
+        stand_in = trainer(step=3, world_size=world_size)
+        callback = StopOnSignal()
+        callback.on_train_start(stand_in, None)
+        assert callback._agreement._step_seen == 3
+    assert skipped == [stand_in]
+
+
+def test_a_fit_outside_the_main_thread_installs_no_handlers():
+    """Python lets only the main thread set signal handlers (a notebook's or a service's worker thread may fit)."""
+    import threading
+
+    callback, failed = StopOnSignal(), []
+
+    def install():
+        try:
+            callback._install()
+        except ValueError as error:
+            failed.append(error)
+
+    before = {signum: signal.getsignal(signum) for signum in signals.STOP_SIGNALS}
+    thread = threading.Thread(target=install)
+    thread.start()
+    thread.join()
+    assert failed == [] and callback._previous == {} and {signum: signal.getsignal(signum) for signum in signals.STOP_SIGNALS} == before
