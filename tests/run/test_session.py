@@ -112,3 +112,27 @@ def test_ending_a_run_on_a_full_disk_leaves_the_error_that_stopped_it_to_be_seen
     session.end("failed", error="CUDA out of memory")  # no second error over the first
     monkeypatch.undo()
     assert results.read_results(run_dir)["status"] == "running"  # `lit-dl check` then says it was killed
+
+
+@pytest.mark.broken_runs("a hand-made record without a config, not a real run")
+def test_a_fit_that_begins_cleans_up_a_killed_writers_files_and_records_how_it_was_made(tmp_path, monkeypatch):
+    from lit_dl.run import results
+    from lit_dl.run.plan import RunPlan
+
+    run_dir = tmp_path / "exp" / "version_0"
+    run_dir.mkdir(parents=True)
+    left = run_dir / "results.json.tmp-4242"  # a killed process's half-written record
+    left.write_text("{")
+    monkeypatch.setattr(run_session, "git_commit", lambda: "abc123")
+    reader = run_session.RunSession(RunPlan("exp", run_dir.parent, run_dir), run_dir, writer=False)
+    reader.begin(seed=7)  # another rank, or a command that only reads: it writes nothing
+    assert reader.began and left.exists() and not (run_dir / "results.json").exists()
+    writer = run_session.RunSession(RunPlan("exp", run_dir.parent, run_dir), run_dir, writer=True)
+    writer.begin(seed=7, net="MLP")
+    record = results.read_results(run_dir)
+    assert not left.exists() and (record["status"], record["seed"], record["git"], record["net"]) == ("running", 7, "abc123", "MLP")
+    assert "torch" in record["versions"]
+    resumed = run_session.RunSession(RunPlan("exp", run_dir.parent, run_dir, run_dir / "checkpoints" / "last.ckpt"), run_dir, writer=True)
+    monkeypatch.setattr(run_session, "git_commit", lambda: "def456")
+    resumed.begin(seed=8)  # a resume keeps how the run was made
+    assert {key: results.read_results(run_dir)[key] for key in ("seed", "git")} == {"seed": 7, "git": "abc123"}
