@@ -45,6 +45,19 @@ def test_a_folder_that_is_not_one_sweeps_record_is_one_line(tmp_path):
     assert str(raised.value) == f"{tmp_path / 'study.journal'} holds 2 studies, not one; pass the sweep_<k> folder a sweep printed"
 
 
+def test_a_worker_whose_lock_another_process_holds_is_alive_and_keeps_its_file(tmp_path, monkeypatch):
+    """As the forked check above, in this process (where coverage sees it): lockf refused as another process's lock refuses it."""
+    lock = study.WorkerLock(tmp_path)
+
+    def held_elsewhere(handle, operation):  # faked: fcntl locks are per process, this one's own lock never refuses it
+        raise BlockingIOError(11, "Resource temporarily unavailable")
+
+    monkeypatch.setattr(study.fcntl, "lockf", held_elsewhere)
+    assert study.worker_alive(tmp_path, lock.id) and lock.path.exists()
+    monkeypatch.undo()
+    lock.release()
+
+
 def test_workers_take_each_queued_trial_once_then_none(tmp_path):
     record, created = new_record(tmp_path, slots=2)
     first, second = study.take(created, record, "w1"), study.take(created, record, "w2")
