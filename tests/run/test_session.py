@@ -62,6 +62,28 @@ def test_only_rank_zero_of_a_training_command_writes_the_run(tmp_path):
     assert not built.writer and built.run_dir == run_dir.parent / "version_1" and not built.run_dir.exists()
 
 
+def test_commands_that_read_a_run_open_it_while_a_fit_writes_it_and_take_no_lock(tmp_path):
+    """`test`, `validate` and `predict` of a run that a fit is still training, and its other DDP ranks: no second writer."""
+    from lit_dl.run.environment import Environment
+    from lit_dl.run.lock import holder
+    from lit_dl.run.plan import RunPlan
+
+    run_dir = tmp_path / "exp" / "version_0"
+    run_dir.mkdir(parents=True)
+    plan = RunPlan("exp", run_dir.parent, run_dir)
+    fit = run_session.RunSession.open(plan, Environment(), "fit")
+    try:
+        assert fit.lock.held
+        said = holder(run_dir / "run.lock")
+        for command, rank in (("test", 0), ("validate", 0), ("predict", 0), ("fit", 1)):
+            reader = run_session.RunSession.open(plan, Environment(rank=rank), command)
+            assert not reader.lock.held and holder(run_dir / "run.lock") == said, (command, rank)
+            reader.close()
+    finally:
+        fit.close()
+    assert not (run_dir / "run.lock").exists()
+
+
 def test_a_fresh_session_has_spent_no_earlier_time(tmp_path):
     session = run_session.RunSession(None, tmp_path, writer=False)
     assert session.earlier_wall_time == 0.0 and 0.0 <= session.wall_time() < 0.5 and not session.began
