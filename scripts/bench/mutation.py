@@ -144,6 +144,9 @@ EQUIVALENT: dict[str, str] = {
     "lit_dl/run/environment.py:32:NumberReplacer:6":
         "the line runs only when LOCAL_RANK or NODE_RANK is a non-zero rank (the test above it); with NODE_RANK unset "
         "LOCAL_RANK is that rank, at least 1, so `max(LOCAL_RANK, 1)` is `max(LOCAL_RANK, 0)`",
+    "lit_dl/tasks/classifier.py:137:ReplaceUnaryOperator_Delete_USub:6":
+        "soft targets are those of the logits' shape, and class logits are (batch, classes) (one logit a sample is not "
+        "soft): `argmax(dim=1)` is `argmax(dim=-1)`",
     "lit_dl/run/lock.py:44:ReplaceBinaryOperator_BitOr_BitXor:0":
         "`LOCK_EX` and `LOCK_NB` are distinct bits (2 and 4): `^` and `|` of them are the same number",
     "lit_dl/run/check.py:86:ReplaceComparisonOperator_Gt_NotEq:0":
