@@ -147,6 +147,10 @@ EQUIVALENT: dict[str, str] = {
     "lit_dl/tasks/classifier.py:137:ReplaceUnaryOperator_Delete_USub:6":
         "soft targets are those of the logits' shape, and class logits are (batch, classes) (one logit a sample is not "
         "soft): `argmax(dim=1)` is `argmax(dim=-1)`",
+    "lit_dl/training/checkpoints.py:84:NumberReplacer:0":
+        "the two hooks are Lightning's ModelCheckpoint.on_validation_end and on_train_epoch_end, each gated on "
+        "`_should_save_on_train_epoch_end` (one on it, the other on its negation) for the same trainer state: at most one "
+        "of them saves, so their order (`insert(0, ...)` or `insert(1, ...)`) does not matter",
     "lit_dl/run/lock.py:44:ReplaceBinaryOperator_BitOr_BitXor:0":
         "`LOCK_EX` and `LOCK_NB` are distinct bits (2 and 4): `^` and `|` of them are the same number",
     "lit_dl/run/check.py:86:ReplaceComparisonOperator_Gt_NotEq:0":
