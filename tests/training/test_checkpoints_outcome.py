@@ -157,6 +157,11 @@ def test_last_ckpt_is_written_once_a_step_and_only_when_kept_or_asked_for(tmp_pa
     sanity.sanity_checking = True
     callback.write_last(sanity)
     assert sanity.saved == []
+    late = fitting(int("1000"), tmp_path)  # a long fit's step: past CPython's cached small ints, each count a new object
+    callback.write_last(late)
+    late.global_step = int("1000")
+    callback.write_last(late)
+    assert late.saved == [str(tmp_path / "last.ckpt")]
 
 
 def test_a_new_best_becomes_last_ckpt_by_a_link_on_rank_zero_with_every_rank_at_the_barrier(tmp_path):

@@ -27,6 +27,9 @@ def test_agreement_is_due_at_steps_that_log_and_at_an_epochs_last_batch():
     # Step 4 logs; its second batch (gradient accumulation: no new step) does not agree again.
     assert due == [False, False, False, True, False, False, True]
     assert agreement.due_in_training(trainer(9, last_batch=True))
+    late = Agreement(trainer(int("1000")))
+    # Step numbers as a long fit counts them: past CPython's cached small ints, each a new object.
+    assert [late.due_in_training(trainer(int(step))) for step in ("1001", "1002", "1003", "1004", "1004")] == [False, False, False, True, False]
 
 
 @pytest.mark.parametrize(("slowest_fits", "every"), [(10, 8), (4, 4), (3, 3), (0, 1)])
