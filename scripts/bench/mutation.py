@@ -151,6 +151,10 @@ EQUIVALENT: dict[str, str] = {
         "the two hooks are Lightning's ModelCheckpoint.on_validation_end and on_train_epoch_end, each gated on "
         "`_should_save_on_train_epoch_end` (one on it, the other on its negation) for the same trainer state: at most one "
         "of them saves, so their order (`insert(0, ...)` or `insert(1, ...)`) does not matter",
+    "lit_dl/training/tracking.py:105:ReplaceBinaryOperator_Mul_Div:1":
+        "the bare `*` of the signature made `/`: `arguments` becomes positional-only and the others may also be passed "
+        "by position; the one caller (prepare_loggers) passes `arguments` by position and the others by name, which "
+        "both signatures accept alike",
     "lit_dl/run/lock.py:44:ReplaceBinaryOperator_BitOr_BitXor:0":
         "`LOCK_EX` and `LOCK_NB` are distinct bits (2 and 4): `^` and `|` of them are the same number",
     "lit_dl/run/check.py:86:ReplaceComparisonOperator_Gt_NotEq:0":
