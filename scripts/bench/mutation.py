@@ -155,6 +155,9 @@ EQUIVALENT: dict[str, str] = {
         "the bare `*` of the signature made `/`: `arguments` becomes positional-only and the others may also be passed "
         "by position; the one caller (prepare_loggers) passes `arguments` by position and the others by name, which "
         "both signatures accept alike",
+    "lit_dl/tasks/base.py:283:ReplaceComparisonOperator_Eq_GtE:5":
+        "a validation epoch runs only under TrainerFn \"fit\" (sanity check and lr-find included) and \"validate\"; "
+        "of these only \"validate\" is `>= \"validate\"`",
     "lit_dl/run/lock.py:44:ReplaceBinaryOperator_BitOr_BitXor:0":
         "`LOCK_EX` and `LOCK_NB` are distinct bits (2 and 4): `^` and `|` of them are the same number",
     "lit_dl/run/check.py:86:ReplaceComparisonOperator_Gt_NotEq:0":
