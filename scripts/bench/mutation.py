@@ -158,6 +158,10 @@ EQUIVALENT: dict[str, str] = {
     "lit_dl/tasks/base.py:283:ReplaceComparisonOperator_Eq_GtE:5":
         "a validation epoch runs only under TrainerFn \"fit\" (sanity check and lr-find included) and \"validate\"; "
         "of these only \"validate\" is `>= \"validate\"`",
+    "lit_dl/tasks/base.py:231:ReplaceComparisonOperator_Eq_Is:2":
+        "`_log_loss`'s stage is shared_step's, always a string literal of lit_dl's own code (training_step's \"train\", "
+        "validation_step's \"val\", test_step's \"test\"), and CPython interns identifier-like literals: `is \"train\"` "
+        "is `== \"train\"` for every caller",
     "lit_dl/run/lock.py:44:ReplaceBinaryOperator_BitOr_BitXor:0":
         "`LOCK_EX` and `LOCK_NB` are distinct bits (2 and 4): `^` and `|` of them are the same number",
     "lit_dl/run/check.py:86:ReplaceComparisonOperator_Gt_NotEq:0":
