@@ -163,8 +163,8 @@ EQUIVALENT: dict[str, str] = {
         "validation_step's \"val\", test_step's \"test\"), and CPython interns identifier-like literals: `is \"train\"` "
         "is `== \"train\"` for every caller",
     "lit_dl/training/monitors.py:29:ReplaceComparisonOperator_Eq_LtE:1":
-        "a fit's trainer.optimizers is never empty: Lightning puts a _MockOptimizer in place of none "
-        "(`configure_optimizers` returning None), so `<= 1` is `== 1`",
+        "a fit's trainer.optimizers is never empty: lit-dl's tasks configure one optimizer, and Lightning puts a "
+        "_MockOptimizer in place of none (`configure_optimizers` returning None), so `<= 1` is `== 1`",
     "lit_dl/run/lock.py:44:ReplaceBinaryOperator_BitOr_BitXor:0":
         "`LOCK_EX` and `LOCK_NB` are distinct bits (2 and 4): `^` and `|` of them are the same number",
     "lit_dl/run/check.py:86:ReplaceComparisonOperator_Gt_NotEq:0":
