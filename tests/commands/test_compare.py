@@ -304,7 +304,7 @@ def test_the_runs_monitor_named_by_metric_keeps_its_checkpoints_mode(lit_dl, tmp
     assert float(table(lit_dl, run_dir, "--metric", "train/loss")[0]["train/loss (best)"]) == pytest.approx(0.6)
 
 
-def test_a_log_scale_for_losses_falling_over_decades_and_integer_epochs(tmp_path):
+def test_a_log_scale_for_losses_falling_over_decades_and_integer_epochs_and_steps(tmp_path):
     import matplotlib.pyplot as plt
 
     steep = write_run(tmp_path / "a" / "mlp" / "version_0", lr=0.01, val_losses=(10.0, 1.0, 0.1))
@@ -312,11 +312,12 @@ def test_a_log_scale_for_losses_falling_over_decades_and_integer_epochs(tmp_path
     to_zero = write_run(tmp_path / "c" / "mlp" / "version_0", lr=0.01, val_losses=(2.0, 0.5, 0.0))  # a loss that reaches 0 exactly
     for run_dir, metric, scale in ((steep, "val/loss", "log"), (flat, "val/loss", "linear"), (steep, "val/acc", "linear"),
                                    (to_zero, "val/loss", "linear")):
-        figure = compare.draw_curves([compare.load_run(run_dir)], typed(metric), typed("epoch"))  # as --metric and --x give them
-        assert figure.axes[0].get_yscale() == scale, (run_dir, metric)
-        assert figure.axes[0].get_xlabel() == "epoch" and figure.axes[0].get_ylabel() == metric
-        figure.canvas.draw()
-        assert all(tick == int(tick) for tick in figure.axes[0].get_xticks()), "epochs are whole numbers"
-        plt.close(figure)
+        for x in ("epoch", "step"):
+            figure = compare.draw_curves([compare.load_run(run_dir)], typed(metric), typed(x))  # as --metric and --x give them
+            assert figure.axes[0].get_yscale() == scale, (run_dir, metric)
+            assert figure.axes[0].get_xlabel() == x and figure.axes[0].get_ylabel() == metric
+            figure.canvas.draw()
+            assert all(tick == int(tick) for tick in figure.axes[0].get_xticks()), f"{x}s are whole numbers"
+            plt.close(figure)
     with pytest.raises(compare.UserError, match="no run logged 'val/f1'; pick a metric with --metric: train/loss, val/acc, val/loss"):
         compare.draw_curves([compare.load_run(flat)], "val/f1")
