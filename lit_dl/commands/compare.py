@@ -421,8 +421,7 @@ def draw_curves(runs: list[Run], metric: str, x: str = "step", labels: list[str]
         values = [y for _, _, ys in curves for y in ys if y > 0 and math.isfinite(y)]
         if not _higher_is_better(metric) and values and max(values) / min(values) > 30:
             ax.set_yscale("log")  # a loss falling over decades
-        if x == "epoch":
-            ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
+        ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))  # steps and epochs are counts
         ax.set_xlabel(x)
         ax.set_ylabel(metric)
         ax.grid(alpha=0.3, linewidth=0.6)
@@ -655,8 +654,7 @@ def plot_group_curves(groups: list[Group], path: str | Path, metric: str, x: str
         if not drawn:
             plt.close(figure)
             raise UserError(f"no run logged '{metric}'; pick a metric with --metric")
-        if x == "epoch":
-            ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
+        ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))  # steps and epochs are counts
         ax.set_xlabel(x)
         ax.set_ylabel(f"{metric} (mean ± std over seeds)")
         ax.grid(alpha=0.3, linewidth=0.6)

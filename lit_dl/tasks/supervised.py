@@ -30,6 +30,8 @@ class Supervised(Task):
     """
 
     def __new__(cls, *args: Any, task: TaskKind | None = None, tta_flip: bool = False, **kwargs: Any) -> Task:
+        # The CLI's parser takes `task`, `tta_flip` and their defaults from this signature (the rest from Task's,
+        # through **kwargs). No `__init__` runs on a Supervised: the object returned is a Classifier or a Regressor.
         if task == "classification":
             return Classifier(*args, tta_flip=tta_flip, task=task, **kwargs)
         if task == "regression":
@@ -40,7 +42,3 @@ class Supervised(Task):
             f"lit_dl.tasks.Supervised follows the data's task, but got task {task!r}; use a DataModule that "
             "reports its task (classification or regression), or choose lit_dl.tasks.Classifier or Regressor"
         )
-
-    def __init__(self, *args: Any, task: TaskKind | None = None, tta_flip: bool = False, **kwargs: Any) -> None:
-        # Never runs: `__new__` returns a Classifier or a Regressor. It gives the parser the arguments.
-        super().__init__(*args, **kwargs)

@@ -137,7 +137,34 @@ EQUIVALENT: dict[str, str] = {
     "lit_dl/training/ema.py:82:ReplaceComparisonOperator_NotEq_Gt:0":
         "TrainerFn is a str enum of \"fit\", \"validate\", \"test\" and \"predict\"; every one but FITTING sorts after "
         "\"fit\", so `> TrainerFn.FITTING` is `!= TrainerFn.FITTING`",
+    "lit_dl/run/check.py:116:NumberReplacer:19":
+        "a stopped run's epochs run up to its last validated epoch, `validated[-1]`, which is in `validated` and so never "
+        "among the missing: counting the epochs up to it (`+ 0`) or through it (`+ 1`) finds the same missing epochs",
     # Found by scans of other mutants than the measured samples' (while writing tests):
+    "lit_dl/run/environment.py:32:NumberReplacer:6":
+        "the line runs only when LOCAL_RANK or NODE_RANK is a non-zero rank (the test above it); with NODE_RANK unset "
+        "LOCAL_RANK is that rank, at least 1, so `max(LOCAL_RANK, 1)` is `max(LOCAL_RANK, 0)`",
+    "lit_dl/tasks/classifier.py:137:ReplaceUnaryOperator_Delete_USub:6":
+        "soft targets are those of the logits' shape, and class logits are (batch, classes) (one logit a sample is not "
+        "soft): `argmax(dim=1)` is `argmax(dim=-1)`",
+    "lit_dl/training/checkpoints.py:84:NumberReplacer:0":
+        "the two hooks are Lightning's ModelCheckpoint.on_validation_end and on_train_epoch_end, each gated on "
+        "`_should_save_on_train_epoch_end` (one on it, the other on its negation) for the same trainer state: at most one "
+        "of them saves, so their order (`insert(0, ...)` or `insert(1, ...)`) does not matter",
+    "lit_dl/training/tracking.py:105:ReplaceBinaryOperator_Mul_Div:1":
+        "the bare `*` of the signature made `/`: `arguments` becomes positional-only and the others may also be passed "
+        "by position; the one caller (prepare_loggers) passes `arguments` by position and the others by name, which "
+        "both signatures accept alike",
+    "lit_dl/tasks/base.py:283:ReplaceComparisonOperator_Eq_GtE:5":
+        "a validation epoch runs only under TrainerFn \"fit\" (sanity check and lr-find included) and \"validate\"; "
+        "of these only \"validate\" is `>= \"validate\"`",
+    "lit_dl/tasks/base.py:231:ReplaceComparisonOperator_Eq_Is:2":
+        "`_log_loss`'s stage is shared_step's, always a string literal of lit_dl's own code (training_step's \"train\", "
+        "validation_step's \"val\", test_step's \"test\"), and CPython interns identifier-like literals: `is \"train\"` "
+        "is `== \"train\"` for every caller",
+    "lit_dl/training/monitors.py:29:ReplaceComparisonOperator_Eq_LtE:1":
+        "a fit's trainer.optimizers is never empty: lit-dl's tasks configure one optimizer, and Lightning puts a "
+        "_MockOptimizer in place of none (`configure_optimizers` returning None), so `<= 1` is `== 1`",
     "lit_dl/run/lock.py:44:ReplaceBinaryOperator_BitOr_BitXor:0":
         "`LOCK_EX` and `LOCK_NB` are distinct bits (2 and 4): `^` and `|` of them are the same number",
     "lit_dl/run/check.py:86:ReplaceComparisonOperator_Gt_NotEq:0":

@@ -68,3 +68,12 @@ def test_fit_tests_the_best_checkpoint(lit_dl, tmp_path, write_npz):
     evaluation = json.loads((run_dir / "results.json").read_text())["evaluations"][-1]["metrics"]
     assert evaluation["test/acc"] == results["test"]["test/acc"]
     assert evaluation["test/loss"] == results["test"]["test/loss"]
+
+
+def test_the_supervised_task_flips_no_images_unless_asked(lit_dl):
+    """The parser takes Supervised's defaults from its `__init__` (its `__new__` builds the task):
+    without a word about tta_flip, a recipe on regression targets must not ask for the flip."""
+    code, out, err = lit_dl("fit", "--config", EXPERIMENTS / "arrays.yaml", "--print_config")
+    assert code == 0, err
+    model = yaml.safe_load(out)["model"]
+    assert model["class_path"] == "lit_dl.tasks.Supervised" and model["init_args"]["tta_flip"] is False

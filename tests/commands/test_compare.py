@@ -13,6 +13,7 @@ import pytest
 import yaml
 
 from lit_dl.commands import compare
+from tests.helpers.images import png_pixels
 from tests.helpers.typed import typed
 
 # Most runs here are written by hand, a few files each, to test the table: not whole runs.
@@ -122,6 +123,8 @@ def test_plot_learning_curves_by_step_and_epoch(lit_dl, runs, tmp_path):
         assert code == 0, err
         assert (tmp_path / f"curves_{x}.png").stat().st_size > 1000
         assert err.strip() == f"learning curves: {tmp_path / f'curves_{x}.png'}"
+        # 6 x 4 inches (two legend rows) at 200 dpi
+        assert png_pixels(tmp_path / f"curves_{x}.png") == (1200, 800)
     run = compare.load_run(runs / "mlp" / "version_0")
     assert run.series("train/loss", "epoch") == ([0.0, 1.0, 2.0], [pytest.approx(1.05), pytest.approx(0.85), pytest.approx(0.8)])
     code, _, err = lit_dl("compare", runs, "--plot", tmp_path / "x.png", "--metric", "val/f1")
@@ -176,6 +179,26 @@ def test_plot_into_a_directory_prints_the_file_it_wrote(lit_dl, runs, tmp_path):
     (tmp_path / "a_file").write_text("")
     code, _, err = lit_dl("compare", runs, "--plot", tmp_path / "a_file")
     assert code == 2 and "is a file" in err
+
+
+def test_a_plot_file_matplotlib_cannot_write_or_a_folder_that_cannot_be_made_is_one_line(lit_dl, runs, tmp_path):
+    code, _, err = lit_dl("compare", runs, "--plot", tmp_path / "curves.docx")
+    assert code == 2 and not (tmp_path / "curves.docx").exists()
+    assert err.startswith(f"lit-dl: error: cannot save the plot to {tmp_path / 'curves.docx'}: ") and err.rstrip().endswith("; use .png, .pdf or .svg")
+    (tmp_path / "a_file").write_text("")
+    code, _, err = lit_dl("compare", runs, "--plot", tmp_path / "a_file" / "plots" / "curves.png")  # a folder under a file
+    assert code == 2 and err.strip() == (f"lit-dl: error: cannot create {tmp_path / 'a_file' / 'plots'} for the plot: Not a directory; "
+                                         "give a writable place")
+
+
+def test_runs_of_several_monitors_are_shown_and_plotted_by_the_first_runs(lit_dl, runs, tmp_path):
+    for other in ("version_1", "version_2"):
+        config_file = runs / "mlp" / other / "config.yaml"
+        config = yaml.safe_load(config_file.read_text())
+        config_file.write_text(yaml.safe_dump({**config, "checkpoint": {"monitor": "val/acc", "mode": "max"}}))
+    code, _, err = lit_dl("compare", runs, "--format", "csv", "--plot", tmp_path / "plots")
+    assert code == 0 and err.strip() == f"learning curves: {tmp_path / 'plots' / 'val_loss_by_step.png'}"
+    assert "val/loss (best)" in table(lit_dl, runs)[0]
 
 
 def test_legend_sits_below_the_axes_with_short_labels(runs):
@@ -281,7 +304,7 @@ def test_the_runs_monitor_named_by_metric_keeps_its_checkpoints_mode(lit_dl, tmp
     assert float(table(lit_dl, run_dir, "--metric", "train/loss")[0]["train/loss (best)"]) == pytest.approx(0.6)
 
 
-def test_a_log_scale_for_losses_falling_over_decades_and_integer_epochs(tmp_path):
+def test_a_log_scale_for_losses_falling_over_decades_and_integer_epochs_and_steps(tmp_path):
     import matplotlib.pyplot as plt
 
     steep = write_run(tmp_path / "a" / "mlp" / "version_0", lr=0.01, val_losses=(10.0, 1.0, 0.1))
@@ -289,11 +312,12 @@ def test_a_log_scale_for_losses_falling_over_decades_and_integer_epochs(tmp_path
     to_zero = write_run(tmp_path / "c" / "mlp" / "version_0", lr=0.01, val_losses=(2.0, 0.5, 0.0))  # a loss that reaches 0 exactly
     for run_dir, metric, scale in ((steep, "val/loss", "log"), (flat, "val/loss", "linear"), (steep, "val/acc", "linear"),
                                    (to_zero, "val/loss", "linear")):
-        figure = compare.draw_curves([compare.load_run(run_dir)], typed(metric), typed("epoch"))  # as --metric and --x give them
-        assert figure.axes[0].get_yscale() == scale, (run_dir, metric)
-        assert figure.axes[0].get_xlabel() == "epoch" and figure.axes[0].get_ylabel() == metric
-        figure.canvas.draw()
-        assert all(tick == int(tick) for tick in figure.axes[0].get_xticks()), "epochs are whole numbers"
-        plt.close(figure)
+        for x in ("epoch", "step"):
+            figure = compare.draw_curves([compare.load_run(run_dir)], typed(metric), typed(x))  # as --metric and --x give them
+            assert figure.axes[0].get_yscale() == scale, (run_dir, metric)
+            assert figure.axes[0].get_xlabel() == x and figure.axes[0].get_ylabel() == metric
+            figure.canvas.draw()
+            assert all(tick == int(tick) for tick in figure.axes[0].get_xticks()), f"{x}s are whole numbers"
+            plt.close(figure)
     with pytest.raises(compare.UserError, match="no run logged 'val/f1'; pick a metric with --metric: train/loss, val/acc, val/loss"):
         compare.draw_curves([compare.load_run(flat)], "val/f1")

@@ -9,6 +9,8 @@ import pytest
 import scipy.stats
 import yaml
 
+from tests.helpers.images import png_pixels
+
 # Hand-written run records: only the files compare reads, no checkpoints.
 pytestmark = pytest.mark.broken_runs("hand-written run records hold only what compare reads")
 
@@ -62,6 +64,7 @@ def test_group_plot_draws_bands(lit_dl, seeded_runs, tmp_path):
     code, out, err = lit_dl("compare", seeded_runs, "--group", "--plot", tmp_path / "curves.png", "--x", "epoch")
     assert code == 0, err
     assert (tmp_path / "curves.png").stat().st_size > 10_000 and "learning curves:" in err
+    assert png_pixels(tmp_path / "curves.png") == (1200, 800)  # 6 x 4 inches (a legend row a group) at 200 dpi
 
 
 def test_group_plot_by_epoch_ticks_whole_epochs_and_table_is_the_default_format(lit_dl, seeded_runs, tmp_path, monkeypatch):
@@ -91,3 +94,33 @@ def test_groups_come_best_mean_first_when_higher_is_better(lit_dl, seeded_runs):
     assert code == 0, err
     lines = out.strip().splitlines()
     assert lines[1].startswith("1,max_lr=0.1,3,0.61 ± ") and lines[2].startswith("2,max_lr=0.01,3,0.51 ± ")
+
+
+def test_vs_with_a_group_of_one_run_says_welch_needs_two(lit_dl, seeded_runs):
+    write_run(seeded_runs.parent, 6, 1.0, 0, 0.5)  # one seed of max_lr=1.0
+    code, out, err = lit_dl("compare", seeded_runs, "--group", "--vs", "1", "max_lr=1")
+    assert code == 2 and err.strip() == ("lit-dl: error: --vs: group 3 (max_lr=1) has 1 run(s) with val/loss; Welch's t-test needs two or "
+                                         "more in each (more seeds: lit-dl sweep --seeds K)")
+
+
+def test_the_monitor_named_by_metric_keeps_its_direction_in_groups(lit_dl, seeded_runs):
+    # Faked: the runs' checkpoint says mode max for val/loss (a hand-made record; no recipe does this).
+    for config_file in seeded_runs.glob("version_*/config.yaml"):
+        config = yaml.safe_load(config_file.read_text())
+        config_file.write_text(yaml.safe_dump({**config, "checkpoint": {"monitor": "val/loss", "mode": "max"}}))
+    named = lit_dl("compare", seeded_runs, "--group", "--metric", "val/loss", "--format", "csv")
+    assert named == lit_dl("compare", seeded_runs, "--group", "--format", "csv")
+    assert named[1].splitlines()[1].startswith("1,max_lr=0.1,3,0.61 ± ")  # the highest val/loss, as the checkpoint's mode says
+
+
+def test_group_bands_skip_a_group_that_never_logged_the_metric_and_none_logged_is_one_line(seeded_runs, tmp_path):
+    from lit_dl.commands import compare
+
+    runs = [compare.load_run(path) for path in compare.find_runs([str(seeded_runs)])]
+    (seeded_runs / "version_0" / "metrics.csv").write_text("epoch,step,val/acc\n0,10,0.5\n")
+    groups = compare.build_groups([compare.load_run(runs[0].path), *runs[1:]], "val/acc", True)
+    written = compare.plot_group_curves(groups, tmp_path / "acc.png", "val/acc", "epoch")  # only max_lr=0.01's first run logged it
+    assert written == tmp_path / "acc.png" and png_pixels(written) == (1200, 800)
+    with pytest.raises(compare.UserError, match="^no run logged 'val/f1'; pick a metric with --metric$"):
+        compare.plot_group_curves(groups, tmp_path / "f1.png", "val/f1", "epoch")
+    assert not (tmp_path / "f1.png").exists()

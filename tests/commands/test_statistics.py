@@ -31,6 +31,17 @@ def test_t_distribution_matches_scipy_everywhere():
     assert incomplete_beta(2.5, 0.5, 0.3) == pytest.approx(scipy.special.betainc(2.5, 0.5, 0.3), rel=1e-12)
 
 
+def test_t_quantile_inverts_t_cdf_to_half_the_bisections_tolerance():
+    """The quantile's bisection stops at an interval of 1e-13 (relative above 1) that brackets p;
+    its middle is within half of that of the t where the distribution function crosses p."""
+    rng = random.Random(2)
+    for _ in range(300):
+        p, df = rng.uniform(0.5, 0.97), rng.choice([1, 2, 3, 5, 10, 30])
+        t = t_quantile(p, df)
+        half = 5e-14 * max(1.0, abs(t))
+        assert t_cdf(t - half, df) < p <= t_cdf(t + half, df)
+
+
 def test_mean_std_and_confidence_interval():
     found = estimate([0.91, 0.93, 0.92, 0.95])
     half = scipy.stats.t.ppf(0.975, 3) * scipy.stats.tstd([0.91, 0.93, 0.92, 0.95]) / 2
@@ -58,3 +69,15 @@ def test_welch_edge_cases():
     assert welch([1.0, 1.0], [2.0, 2.0]).p == 0.0 and math.isinf(welch([1.0, 1.0], [2.0, 2.0]).t)
     with pytest.raises(ValueError, match="two values"):
         welch([1.0], [1.0, 2.0])
+
+
+def test_the_ends_of_each_domain():
+    assert incomplete_beta(2.0, 0.5, 0.0) == 0.0 and incomplete_beta(2.0, 0.5, 1.0) == 1.0
+    assert incomplete_beta(2.0, 0.5, -0.1) == 0.0 and incomplete_beta(2.0, 0.5, 1.5) == 1.0  # clamped, not a math domain error
+    assert t_cdf(math.inf, 3) == 1.0 and t_cdf(-math.inf, 3) == 0.0 and t_cdf(0.0, 3) == 0.5
+    for p in (0.0, 1.0, -0.5, 1.5):
+        with pytest.raises(ValueError, match=f"probability {p} must be strictly between 0 and 1"):
+            t_quantile(p, 3)
+    assert t_quantile(0.5, 3) == pytest.approx(0.0, abs=1e-13)
+    with pytest.raises(ValueError, match="no values"):
+        estimate([])

@@ -45,6 +45,19 @@ def test_a_folder_that_is_not_one_sweeps_record_is_one_line(tmp_path):
     assert str(raised.value) == f"{tmp_path / 'study.journal'} holds 2 studies, not one; pass the sweep_<k> folder a sweep printed"
 
 
+def test_a_worker_whose_lock_another_process_holds_is_alive_and_keeps_its_file(tmp_path, monkeypatch):
+    """As the forked check above, in this process (where coverage sees it): lockf refused as another process's lock refuses it."""
+    lock = study.WorkerLock(tmp_path)
+
+    def held_elsewhere(handle, operation):  # faked: fcntl locks are per process, this one's own lock never refuses it
+        raise BlockingIOError(11, "Resource temporarily unavailable")
+
+    monkeypatch.setattr(study.fcntl, "lockf", held_elsewhere)
+    assert study.worker_alive(tmp_path, lock.id) and lock.path.exists()
+    monkeypatch.undo()
+    lock.release()
+
+
 def test_workers_take_each_queued_trial_once_then_none(tmp_path):
     record, created = new_record(tmp_path, slots=2)
     first, second = study.take(created, record, "w1"), study.take(created, record, "w2")
@@ -142,3 +155,26 @@ def test_the_queue_lock_is_exclusive_while_held(tmp_path):
                     os._exit(0)
             os._exit(1)
         assert os.waitstatus_to_exitcode(os.waitpid(child, 0)[1]) == 0
+
+
+def test_a_resume_queues_again_the_dead_workers_trials_and_the_failed_ones_and_says_so(tmp_path, capsys):
+    from lit_dl.commands import sweep
+
+    record, created = new_record(tmp_path, slots=4)
+    done, orphaned, failed = (study.take(created, record, "ghost") for _ in range(3))  # "ghost" holds no lock: a dead worker
+    created.tell(done, 0.9)
+    study.fail_and_retry(created, failed, "bad lr", retry=False)
+    sweep._prepare_resume(record)
+    assert capsys.readouterr().out == f"resuming {record}: 1 interrupted and 1 failed trial(s) queued again; 3 to run\n"
+    loaded, _ = study.load(record)
+    assert [study.status(t) for t in study.latest_attempts(loaded)] == ["completed", "pending", "pending", "pending"]
+    assert orphaned.number != study.latest_attempts(loaded)[1].number
+
+
+def test_a_resume_waits_for_the_sweeps_slurm_array_to_end(tmp_path, monkeypatch):
+    from lit_dl.commands import sweep
+
+    record, _ = new_record(tmp_path, settings=typed_tree({**SETTINGS, "slurm": {}, "job": "4242"}))
+    monkeypatch.setattr(sweep.slurm, "running", lambda job: job == "4242")  # faked: squeue (tests/cluster/ has a real SLURM)
+    with pytest.raises(UserError, match=r"^the sweep's job array 4242 still runs; wait for it \(squeue -j 4242\) or scancel it, then --resume$"):
+        sweep._prepare_resume(record)

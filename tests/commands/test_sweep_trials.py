@@ -4,6 +4,8 @@ code, the output and the run's record), and the wait for a stopped fit of a dead
 from __future__ import annotations
 
 import json
+import os
+import shlex
 import signal
 import socket
 import subprocess
@@ -118,6 +120,69 @@ def test_a_dead_workers_fit_on_this_host_is_waited_for_until_it_ends_and_no_othe
     start = time.monotonic()
     trials.wait_until_stopped(f"{socket.gethostname()}:{sleeper.pid}", timeout=5.0)  # ended: no wait
     assert time.monotonic() - start < 0.5
+
+
+def test_a_fit_that_ends_by_itself_is_judged_by_its_exit_and_its_output_appended_to_the_log(tmp_path):
+    """A stand-in for `lit-dl fit` (a Python one-liner: a real fit is tests/commands/test_sweep.py's):
+    a fit killed by something else than its worker (the OOM killer's SIGKILL) failed, it was not stopped."""
+    folder, log = run_dir(tmp_path, "completed"), tmp_path / "trial.log"
+    prints_its_run = [sys.executable, "-c", f"print('training'); print({str(folder)!r})"]
+    assert trials.run_fit(prints_its_run, log, dict(os.environ)) == Fit(0, str(folder), "completed", None, stopped=False)
+    killed = [sys.executable, "-c", "import os, signal; print('out of memory', flush=True); os.kill(os.getpid(), signal.SIGKILL)"]
+    assert trials.run_fit(killed, log, dict(os.environ)) == Fit(-signal.SIGKILL, None, "failed", "out of memory", stopped=False)
+    said = log.read_text().splitlines()
+    assert said == [f"$ {shlex.join(prints_its_run)}", "training", str(folder), f"$ {shlex.join(killed)}", "out of memory"]
+
+
+class StoppingFit:
+    """A stand-in for a fit's Popen that ends after `ends_after` of the worker's moves (a wait, a signal, a kill)."""
+
+    def __init__(self, ends_after: int) -> None:
+        self.moves: list[str] = []
+        self.ends_after = ends_after
+
+    def wait(self, timeout=None):
+        self.moves.append(f"wait {timeout}")
+        if timeout is not None and len(self.moves) < self.ends_after:
+            raise subprocess.TimeoutExpired("lit-dl fit", timeout)
+        return -signal.SIGTERM
+
+    def send_signal(self, signum):
+        self.moves.append(signal.Signals(signum).name)
+
+    def kill(self):
+        self.moves.append("kill")
+
+
+@pytest.mark.parametrize(("ends_after", "moves"), [
+    (1, ["wait 5"]),  # the terminal's Ctrl-C reached it already
+    (3, ["wait 5", "SIGTERM", f"wait {trials.STOP_WAIT_S}"]),
+    (9, ["wait 5", "SIGTERM", f"wait {trials.STOP_WAIT_S}", "kill", "wait None"]),  # it did not stop: killed
+])
+def test_a_stopped_worker_gives_its_fit_time_to_save_then_signals_then_kills_it(ends_after, moves):
+    fit = StoppingFit(ends_after)
+    assert trials._stop(fit, signal.SIGTERM) == -signal.SIGTERM
+    assert fit.moves == moves
+
+
+@pytest.mark.parametrize(("stop", "signalled"), [(KeyboardInterrupt, "SIGINT"), (trials.WorkerStopped, "SIGTERM")])
+def test_a_worker_stopped_while_its_fit_runs_passes_the_stop_on_and_marks_the_fit_stopped(stop, signalled, tmp_path, monkeypatch):
+    """A Ctrl-C (SIGINT) or the worker's own SIGTERM (WorkerStopped) during the fit: the fit gets
+    the same signal; it is interrupted, and stopped (its worker stops too)."""
+    fit = StoppingFit(ends_after=3)
+    real_wait = fit.wait
+
+    def interrupted_wait(timeout=None):
+        if timeout is None and not fit.moves:
+            fit.moves.append("interrupted")
+            raise stop
+        return real_wait(timeout)
+
+    fit.wait = interrupted_wait
+    monkeypatch.setattr(trials.subprocess, "Popen", lambda *args, **kwargs: fit)  # faked: the fit's process
+    found = trials.run_fit(["lit-dl", "fit"], tmp_path / "trial.log", {})
+    assert found == Fit(-signal.SIGTERM, None, "interrupted", f"exit code {-signal.SIGTERM}", stopped=True)
+    assert fit.moves == ["interrupted", "wait 5", signalled, f"wait {trials.STOP_WAIT_S}"]
 
 
 def test_a_fit_stopped_by_a_signal_counts_as_interrupted():

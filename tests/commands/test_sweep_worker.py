@@ -55,6 +55,22 @@ def test_a_trial_of_two_seeds_scores_the_mean_of_their_bests_and_only_the_first_
     assert out[0] == "w1: trial 1/2  max_epochs=2" and out[1].startswith("w1:   ok in ") and out[1].endswith("s: /r/0, /r/1")
 
 
+def test_a_retried_trial_runs_only_the_seeds_it_had_not_finished(tmp_path, fits, capsys):
+    planned, commands = fits
+    record, study, trial = taken(tmp_path, settings(seeds=[0, 1]))
+    trial.set_user_attr("runs", {"0": "/r/0"})  # the attempt before finished seed 0
+    planned.append(Fit(0, "/r/1", "completed", None))
+    assert worker.run_trial(study, trial, record, settings(seeds=[0, 1]), "", ["fit"]) is True
+    assert [c[-1] for c, _ in commands] == ["--seed_everything=1"]
+    done = study.get_trials(deepcopy=False)[trial.number]
+    assert done.value == pytest.approx(0.6) and done.user_attrs["runs"] == {"0": "/r/0", "1": "/r/1"}
+
+
+def test_sigterm_to_a_worker_stops_its_fit_as_workerstopped():
+    with pytest.raises(trials.WorkerStopped):
+        worker._stop_worker(15, None)
+
+
 def test_a_completed_trial_says_how_long_its_fits_took(tmp_path, fits, capsys, monkeypatch):
     planned, _ = fits
     record, study, trial = taken(tmp_path, settings())

@@ -89,6 +89,13 @@ def best_keeping_another_validation(run: Path) -> None:
     torch.save(checkpoint, path)
 
 
+def cut_off(checkpoint: Path) -> None:
+    """The first half of the file left, as a write killed part way would leave it (a new file: last.ckpt may be a link to best.ckpt)."""
+    half = checkpoint.read_bytes()[:checkpoint.stat().st_size // 2]
+    checkpoint.unlink()
+    checkpoint.write_bytes(half)
+
+
 BROKEN = {
     "stale last.ckpt": (stale_last, "last.ckpt is stale"),
     "an epoch validated twice": (repeated_epoch, "twice at step"),
@@ -106,6 +113,7 @@ BROKEN = {
     "no config.yaml": (lambda run: (run / "config.yaml").unlink(), "config.yaml is missing"),
     "unreadable results.json": (lambda run: (run / "results.json").write_text("{broken"), "cannot read"),
     "last.ckpt missing": (lambda run: (run / "checkpoints" / "last.ckpt").unlink(), "last.ckpt is missing"),
+    "last.ckpt cut off": (lambda run: cut_off(run / "checkpoints" / "last.ckpt"), "last.ckpt cannot be read"),
 }
 
 

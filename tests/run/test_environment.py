@@ -66,6 +66,7 @@ def test_the_versions_and_commit_a_run_records(tmp_path):
 
     versions = package_versions()
     assert versions["python"] == platform.python_version() and "torch" in versions and "lit-dl" in versions
+    assert set(versions) <= {"python", "lit-dl", "torch", "lightning", "torchmetrics", "torchvision", "jsonargparse", "wandb"}
     assert git_commit(tmp_path) is None  # not a git repository
     git = ["git", "-c", "user.name=t", "-c", "user.email=t@t"]
     subprocess.run([*git, "init", "-q"], cwd=tmp_path, check=True)
@@ -78,3 +79,18 @@ def test_the_versions_and_commit_a_run_records(tmp_path):
     assert git_commit(tmp_path) == head  # untracked files do not make it dirty
     (tmp_path / "a.txt").write_text("changed")
     assert git_commit(tmp_path) == head + "-dirty"
+
+
+def test_a_package_that_is_not_installed_is_left_out_of_the_versions(monkeypatch):
+    import importlib.metadata
+
+    from lit_dl.run.environment import package_versions
+
+    def without_wandb(name):  # faked: wandb is an optional extra, installed here
+        if name == "wandb":
+            raise importlib.metadata.PackageNotFoundError(name)
+        return "1.0"
+
+    monkeypatch.setattr(importlib.metadata, "version", without_wandb)
+    versions = package_versions()
+    assert "wandb" not in versions and versions["torch"] == "1.0" and versions["lit-dl"] == "1.0"

@@ -77,3 +77,44 @@ def test_an_empty_lock_file_held_by_someone_is_another_process(tmp_path):
             os._exit(0 if run_lock.holder(path) == "another process" else 1)
         assert os.waitstatus_to_exitcode(os.waitpid(child, 0)[1]) == 0
     assert run_lock.holder(path) is None and run_lock.holder(tmp_path / "absent") is None
+
+
+def test_a_full_disk_leaves_the_lock_held_and_a_second_writer_learns_less(tmp_path, monkeypatch):
+    import errno
+
+    import pytest
+
+    from lit_dl.errors import UserError
+
+    def full_disk(fd, data):  # faked: filling a real disk is tests/run/test_faulty_disks.py's (tmpfs, where it may mount)
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(run_lock.os, "write", full_disk)
+    lock = run_lock.RunLock(tmp_path)
+    lock.acquire()
+    monkeypatch.undo()
+    try:
+        assert lock.held and (tmp_path / "run.lock").read_text() == ""
+        with pytest.raises(UserError, match="is being written by another process; "):
+            run_lock.RunLock(tmp_path).acquire()  # flock locks are per open file: a second one in this process is refused too
+    finally:
+        lock.release()
+
+
+def test_a_release_in_a_read_only_folder_still_unlocks(tmp_path, monkeypatch):
+    from pathlib import Path
+
+    def read_only(path, missing_ok=False):  # faked: a chmod-ed folder stops no root user (the tests often run as root)
+        raise PermissionError(13, "Read-only file system", str(path))
+
+    lock = run_lock.RunLock(tmp_path)
+    lock.acquire()
+    monkeypatch.setattr(Path, "unlink", read_only)
+    lock.release()
+    monkeypatch.undo()
+    assert not lock.held and (tmp_path / "run.lock").exists()  # the file stays; the kernel dropped the lock
+    assert run_lock.holder(tmp_path / "run.lock") is None
+    again = run_lock.RunLock(tmp_path)
+    again.acquire()
+    assert again.held
+    again.release()

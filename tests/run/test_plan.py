@@ -105,6 +105,24 @@ def test_last_in_a_slurm_job_trains_again_the_newest_run_killed_before_its_first
     assert (plan.run_dir, plan.checkpoint) == (root / "quickstart" / "version_1", None)
 
 
+def test_a_ddp_child_without_rank_zeros_word_joins_its_slurm_jobs_run_else_the_newest(root):
+    """Under srun every rank starts on its own (no LIT_DL_RUN_DIR from rank zero): a rank other
+    than zero joins the run its SLURM job marked, or the newest run rank zero just made."""
+    (root / "quickstart" / "version_0" / "slurm_job").write_text("77:abc\n")
+    request = RunRequest(typed("fit"), root, None, ["quickstart.yaml"])
+    assert resolve_run(request, Environment(rank=1, slurm_job="77:abc")).run_dir == root / "quickstart" / "version_0"
+    assert resolve_run(request, Environment(rank=1, slurm_job="78:abc")).run_dir == root / "quickstart" / "version_1"  # none marked
+    assert resolve_run(request, Environment(rank=1)).run_dir == root / "quickstart" / "version_1"
+
+
+def test_a_checkpoint_from_outside_any_run_is_evaluated_in_a_new_run_of_the_experiment(root):
+    loose = root.parent / "downloaded.ckpt"
+    loose.write_bytes(b"x")
+    for command in ("test", "validate", "predict"):
+        plan = resolve_run(RunRequest(typed(command), root, None, ["quickstart.yaml"], typed(str(loose))), Environment())
+        assert (plan.experiment, plan.run_dir, plan.checkpoint, plan.new_run) == ("quickstart", root / "quickstart" / "version_2", loose, False)
+
+
 def test_rank_zero_never_inherits_a_run_directory():
     """LIT_DL_RUN_DIR tells the processes rank zero starts which run is theirs; rank zero itself
     (a lit-dl started from inside another one's environment) makes its own."""

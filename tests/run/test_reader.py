@@ -16,6 +16,7 @@ def test_a_metrics_row_cut_by_a_kill_is_left_out_and_only_that_row(tmp_path):
     assert read_metrics(path) == [{"epoch": 0.0, "step": 4.0, "train/loss": 0.9}, {"epoch": 0.0, "step": 9.0, "train/loss": 0.8}]
     path.write_text("epoch,step,train/loss\n0,4,0.9\n0,9,0.8\n")
     assert len(read_metrics(path)) == 2
+    assert read_metrics(tmp_path / "absent.csv") == []  # a run killed before it logged a row
 
 
 def run(metrics, results=None, config=None):

@@ -62,6 +62,28 @@ def test_only_rank_zero_of_a_training_command_writes_the_run(tmp_path):
     assert not built.writer and built.run_dir == run_dir.parent / "version_1" and not built.run_dir.exists()
 
 
+def test_commands_that_read_a_run_open_it_while_a_fit_writes_it_and_take_no_lock(tmp_path):
+    """`test`, `validate` and `predict` of a run that a fit is still training, and its other DDP ranks: no second writer."""
+    from lit_dl.run.environment import Environment
+    from lit_dl.run.lock import holder
+    from lit_dl.run.plan import RunPlan
+
+    run_dir = tmp_path / "exp" / "version_0"
+    run_dir.mkdir(parents=True)
+    plan = RunPlan("exp", run_dir.parent, run_dir)
+    fit = run_session.RunSession.open(plan, Environment(), "fit")
+    try:
+        assert fit.lock.held
+        said = holder(run_dir / "run.lock")
+        for command, rank in (("test", 0), ("validate", 0), ("predict", 0), ("fit", 1)):
+            reader = run_session.RunSession.open(plan, Environment(rank=rank), command)
+            assert not reader.lock.held and holder(run_dir / "run.lock") == said, (command, rank)
+            reader.close()
+    finally:
+        fit.close()
+    assert not (run_dir / "run.lock").exists()
+
+
 def test_a_fresh_session_has_spent_no_earlier_time(tmp_path):
     session = run_session.RunSession(None, tmp_path, writer=False)
     assert session.earlier_wall_time == 0.0 and 0.0 <= session.wall_time() < 0.5 and not session.began
@@ -90,3 +112,49 @@ def test_ending_a_run_writes_only_into_a_record_this_fit_began(tmp_path):
     reader.began = True
     reader.end("failed", error="other")
     assert results.read_results(run_dir)["status"] == "diverged"
+
+
+@pytest.mark.broken_runs("a hand-made record without a config, not a real run")
+def test_ending_a_run_on_a_full_disk_leaves_the_error_that_stopped_it_to_be_seen(tmp_path, monkeypatch):
+    import errno
+
+    from lit_dl.run import results
+    from lit_dl.run.plan import RunPlan
+
+    run_dir = tmp_path / "exp" / "version_0"
+    run_dir.mkdir(parents=True)
+    results.update_results(run_dir, status="running")
+    session = run_session.RunSession(RunPlan("exp", run_dir.parent, run_dir), run_dir, writer=True)
+    session.began = True
+
+    def full_disk(*args, **fields):  # faked: tests/run/test_faulty_disks.py fills a real (tmpfs) disk where it may mount one
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(run_session.results, "update_results", full_disk)
+    session.end("failed", error="CUDA out of memory")  # no second error over the first
+    monkeypatch.undo()
+    assert results.read_results(run_dir)["status"] == "running"  # `lit-dl check` then says it was killed
+
+
+@pytest.mark.broken_runs("a hand-made record without a config, not a real run")
+def test_a_fit_that_begins_cleans_up_a_killed_writers_files_and_records_how_it_was_made(tmp_path, monkeypatch):
+    from lit_dl.run import results
+    from lit_dl.run.plan import RunPlan
+
+    run_dir = tmp_path / "exp" / "version_0"
+    run_dir.mkdir(parents=True)
+    left = run_dir / "results.json.tmp-4242"  # a killed process's half-written record
+    left.write_text("{")
+    monkeypatch.setattr(run_session, "git_commit", lambda: "abc123")
+    reader = run_session.RunSession(RunPlan("exp", run_dir.parent, run_dir), run_dir, writer=False)
+    reader.begin(seed=7)  # another rank, or a command that only reads: it writes nothing
+    assert reader.began and left.exists() and not (run_dir / "results.json").exists()
+    writer = run_session.RunSession(RunPlan("exp", run_dir.parent, run_dir), run_dir, writer=True)
+    writer.begin(seed=7, net="MLP")
+    record = results.read_results(run_dir)
+    assert not left.exists() and (record["status"], record["seed"], record["git"], record["net"]) == ("running", 7, "abc123", "MLP")
+    assert "torch" in record["versions"]
+    resumed = run_session.RunSession(RunPlan("exp", run_dir.parent, run_dir, run_dir / "checkpoints" / "last.ckpt"), run_dir, writer=True)
+    monkeypatch.setattr(run_session, "git_commit", lambda: "def456")
+    resumed.begin(seed=8)  # a resume keeps how the run was made
+    assert {key: results.read_results(run_dir)[key] for key in ("seed", "git")} == {"seed": 7, "git": "abc123"}

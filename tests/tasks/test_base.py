@@ -70,6 +70,17 @@ def test_a_validation_of_a_checkpoint_is_logged_at_its_epoch_and_step(fn, logged
     assert seen[-2:] == [("epoch", 2.0), ("step", 40.0)]
 
 
+@pytest.mark.parametrize("position", [(None, None), (2, None), (None, 40)])
+def test_a_checkpoint_without_its_epoch_and_step_is_evaluated_at_the_trainers(position):
+    """A checkpoint written by something else than a fit may lack either: both are needed to log at its position."""
+    task = Regressor(nn.Linear(4, 1))
+    task._checkpoint_position = position
+    seen = []
+    task.log = lambda name, value, **_: seen.append((name, value))
+    task.on_test_epoch_end()
+    assert seen == []
+
+
 def test_a_batch_already_on_the_device_is_not_walked_and_any_other_is_moved():
     task = Regressor(nn.Linear(4, 1))
     batch = (torch.zeros(2, 4), torch.zeros(2, 1))

@@ -31,6 +31,15 @@ def test_only_test_steps_feed_the_per_class_test_metrics():
     assert task.test_metrics is not None
 
 
+def test_a_test_without_batches_leaves_no_per_class_record():
+    """`limit_test_batches=0`, or an empty test split: nothing to compute, no confusion matrix."""
+    task = Classifier(MLP((4,), 3, hidden_dims=[8]), num_outputs=3)
+    task.test_per_class = {"labels": ["0", "1", "2"]}  # an earlier test's
+    task.on_test_epoch_start()
+    task.on_test_epoch_end()
+    assert task.test_per_class is None and task.confusion_matrix() is None
+
+
 def test_the_progress_bar_shows_validation_and_test_accuracy_not_trainings():
     task = Classifier(MLP((4,), 3, hidden_dims=[8]), num_outputs=3)
     shown = {}

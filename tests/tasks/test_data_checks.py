@@ -66,6 +66,7 @@ def test_focal_alpha_and_per_class_weights_are_counted_but_a_scalar_is_not():
     assert str(raised.value) == "the loss's alpha has 2 entries but the data has 3 classes; give one weight per class"
     check_classification_loss(nn.CrossEntropyLoss(weight=torch.ones(2)), 2)
     check_classification_loss(nn.BCEWithLogitsLoss(pos_weight=torch.tensor(2.0)), 2)
+    check_classification_loss(FocalLoss(alpha=0.25), 3)  # one number weighs every class alike
     check_classification_loss(nn.CrossEntropyLoss(weight=torch.ones(2, 2)), 3)  # not one entry a class: left to torch
 
 

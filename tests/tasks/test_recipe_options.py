@@ -21,6 +21,9 @@ def test_accuracy_matches_torchmetrics():
         ours.update(predicted[part], target[part])
         theirs.update(predicted[part], target[part])
     assert torch.isclose(ours.compute(), theirs.compute())
+    # What it declares to torchmetrics' users (a MetricTracker picking the best, say) is what torchmetrics' own one declares.
+    for declared in ("is_differentiable", "higher_is_better", "full_state_update"):
+        assert getattr(ours, declared) is getattr(theirs, declared), declared
 
 
 def test_optimizer_is_fused_unless_the_config_chooses():

@@ -23,6 +23,40 @@ def test_a_save_replaces_the_target_through_a_temporary_file_beside_it(tmp_path)
         AtomicCheckpointIO().save_checkpoint({}, target, storage_options={"x": 1})
 
 
+def test_a_directory_that_cannot_be_opened_or_synced_still_gets_its_checkpoint(tmp_path, monkeypatch):
+    """Not every OS or filesystem lets a directory be opened or fsync-ed (faked here: Linux allows both)."""
+    import os
+    import stat
+
+    real_fsync = os.fsync
+
+    def fsync_files_only(descriptor):
+        if stat.S_ISDIR(os.fstat(descriptor).st_mode):
+            raise OSError(22, "Invalid argument")
+        real_fsync(descriptor)
+
+    def no_directory_open(path, flags, *args):
+        raise PermissionError(13, "Permission denied", str(path))
+
+    target = tmp_path / "last.ckpt"
+    for name, fake in (("fsync", fsync_files_only), ("open", no_directory_open)):
+        monkeypatch.setattr(checkpoint_io.os, name, fake)
+        AtomicCheckpointIO().save_checkpoint({"global_step": len(name)}, target)
+        monkeypatch.undo()
+        assert torch.load(target, weights_only=True)["global_step"] == len(name)
+        assert [p.name for p in tmp_path.iterdir()] == ["last.ckpt"]
+
+
+def test_a_remote_checkpoint_is_saved_by_lightnings_own_writer():
+    import fsspec
+
+    target = "memory://lit-dl-test/checkpoints/last.ckpt"
+    AtomicCheckpointIO().save_checkpoint({"global_step": 5}, target)
+    with fsspec.open(target, "rb") as file:
+        assert torch.load(file, weights_only=True)["global_step"] == 5
+    fsspec.filesystem("memory").rm("/lit-dl-test", recursive=True)
+
+
 def test_a_missing_or_broken_checkpoint_is_one_line(tmp_path):
     io = AtomicCheckpointIO()
     with pytest.raises(UserError) as raised:

@@ -98,6 +98,31 @@ def test_link_atomically_makes_the_target_the_same_file(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["best.ckpt", "last.ckpt"]  # no partial file left
 
 
+def test_link_atomically_copies_where_the_filesystem_has_no_hard_links(tmp_path, monkeypatch):
+    from lit_dl.training import checkpoints
+
+    def no_hard_links(source, target):  # faked: a filesystem without hard links (FAT, some network mounts) is not at hand
+        raise OSError(1, "Operation not permitted")
+
+    source, target = tmp_path / "best.ckpt", tmp_path / "last.ckpt"
+    source.write_text("new")
+    target.write_text("old")
+    monkeypatch.setattr(checkpoints.os, "link", no_hard_links)
+    link_atomically(source, target)
+    monkeypatch.undo()
+    assert target.read_text() == "new" and not os.path.samefile(source, target)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["best.ckpt", "last.ckpt"]
+
+
+def test_the_saved_files_are_the_best_and_top_k_ones_still_on_disk(tmp_path):
+    """Each with its identity, to tell the files a validation (re)wrote; one the top-k dropped meanwhile has none."""
+    kept, dropped = tmp_path / "epoch=3.ckpt", tmp_path / "epoch=1.ckpt"
+    kept.write_text("x")
+    checkpoint = RunCheckpoint(dirpath=str(tmp_path))
+    checkpoint.best_model_path, checkpoint.best_k_models = str(kept), {str(kept): 0.1, str(dropped): 0.2}
+    assert checkpoint._saved_files() == {str(kept): (kept.stat().st_ino, kept.stat().st_mtime_ns)}
+
+
 def test_run_checkpoint_defaults():
     assert CHECKPOINT_DEFAULTS == {"monitor": "val/loss", "mode": "min", "filename": "best", "save_last": True,
                                    "auto_insert_metric_name": False, "enable_version_counter": False}
@@ -132,6 +157,11 @@ def test_last_ckpt_is_written_once_a_step_and_only_when_kept_or_asked_for(tmp_pa
     sanity.sanity_checking = True
     callback.write_last(sanity)
     assert sanity.saved == []
+    late = fitting(int("1000"), tmp_path)  # a long fit's step: past CPython's cached small ints, each count a new object
+    callback.write_last(late)
+    late.global_step = int("1000")
+    callback.write_last(late)
+    assert late.saved == [str(tmp_path / "last.ckpt")]
 
 
 def test_a_new_best_becomes_last_ckpt_by_a_link_on_rank_zero_with_every_rank_at_the_barrier(tmp_path):

@@ -118,3 +118,18 @@ def test_on_cuda_follows_the_accelerator_and_auto_the_machine(accelerator, cuda,
 
 def test_as_list():
     assert (defaults._as_list(None), defaults._as_list(3), defaults._as_list((1, 2)), defaults._as_list([1])) == ([], [3], [1, 2], [1])
+
+
+def test_one_logger_configured_alone_is_kept_after_the_runs_csv_logger(tmp_path):
+    """`trainer.logger` may name one logger (a mapping, not a list), or say true, false or nothing."""
+    from lightning.pytorch.loggers import TensorBoardLogger
+
+    from lit_dl.training.csv_logger import RunCSVLogger
+
+    run_dir = tmp_path / "exp" / "version_0"
+    mine = TensorBoardLogger(tmp_path / "tb")  # built in Python (no parsed spec): kept as it is
+    one = RunDefaults.loggers(mine, None, run_dir, config_text=lambda: "")
+    assert [type(logger) for logger in one] == [RunCSVLogger, TensorBoardLogger] and one[1] is mine and one[0].log_dir == str(run_dir)
+    for configured in (None, True, False):
+        assert [type(logger) for logger in RunDefaults.loggers(configured, None, run_dir, config_text=lambda: "")] == [RunCSVLogger]
+    assert RunDefaults.loggers(mine, None, run_dir, config_text=lambda: "", with_csv=False) == [mine]

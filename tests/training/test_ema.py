@@ -95,6 +95,18 @@ def test_stopped_run_resumes_to_the_same_average(lit_dl, tmp_path):
     assert (run_dir / "metrics.csv").read_text() == (reference / "metrics.csv").read_text()
 
 
+def test_the_averaged_model_is_a_copy_of_the_task_from_the_fits_setup():
+    from lit_dl.nets import MLP
+    from lit_dl.tasks import Classifier
+
+    ema, task = EMA(decay=0.9), Classifier(MLP((4,), 3, hidden_dims=[8]), num_outputs=3)
+    assert ema.averaged_model is None  # before fit
+    ema.setup(SimpleNamespace(), task, "fit")  # a stand-in trainer: WeightAveraging's setup reads none of it
+    averaged = ema.averaged_model
+    assert type(averaged) is Classifier and averaged is not task
+    assert all(torch.equal(a, b) for a, b in zip(averaged.parameters(), task.parameters()))
+
+
 def test_updates_follow_start_step_and_every_n_steps():
     ema = EMA(decay=0.9, start_step=4, every_n_steps=3)
     assert [step for step in range(12) if ema.should_update(step_idx=step)] == [4, 7, 10]

@@ -68,6 +68,16 @@ def test_the_learning_rate_is_logged_once_per_optimizer_step(monkeypatch):
     manual = SimpleNamespace(automatic_optimization=False)
     monitor.on_train_batch_start(SimpleNamespace(global_step=8, log_every_n_steps=2, optimizers=[None], should_stop=False), manual, None, 0)
     assert seen[-1] == 8  # Lightning decides for manual optimization
+    monitor.on_train_batch_start(SimpleNamespace(global_step=10, log_every_n_steps=2, optimizers=[None, None], should_stop=False), module, None, 0)
+    assert seen[-1] == 10  # and for two optimizers (a GAN's): a batch may step either
+    every_step = StepLearningRateMonitor()
+    for step in (0, 1, 2):  # log_every_n_steps 0 counts as 1 (no division by zero)
+        every_step.on_train_batch_start(SimpleNamespace(global_step=step, log_every_n_steps=0, optimizers=[None], should_stop=False), module, None, 0)
+    assert seen[-3:] == [0, 1, 2]
+    late = StepLearningRateMonitor()
+    for step in ("1001", "1001", "1003"):  # step numbers as a long fit counts them: past CPython's cached small ints, new objects
+        late.on_train_batch_start(SimpleNamespace(global_step=int(step), log_every_n_steps=2, optimizers=[None], should_stop=False), module, None, 0)
+    assert seen[-3:] == [2, 1001, 1003]  # 1001 once
 
 
 def test_the_monitored_metrics_name_who_follows_them():

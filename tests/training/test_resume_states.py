@@ -84,6 +84,25 @@ def test_under_ddp_every_ranks_metric_states_are_gathered(monkeypatch):
     assert resume._metric_states_of_ranks(trainer(world_size=2), nn.Linear(1, 1)) == []
 
 
+def test_a_ddp_checkpoint_keeps_every_ranks_metrics_and_rank_zeros_for_another_world_size(monkeypatch):
+    # Faked: torch.distributed's gather (a real one needs a process group of two ranks; tests/training/test_ddp.py runs one).
+    module = Module()
+    module.acc.update(torch.tensor([1, 0, 0, 0]), torch.tensor([1, 1, 1, 1]))  # this rank, rank zero: 1 of 4 right
+    monkeypatch.setattr(resume.torch.distributed, "is_initialized", lambda: True)
+    of_rank_one = {"acc": {"states": {"correct": torch.tensor(3), "total": torch.tensor(4)}, "updates": 1}}
+    monkeypatch.setattr(resume.torch.distributed, "all_gather_object", lambda every, own: every.__setitem__(slice(None), [own, of_rank_one]))
+    callback, checkpoint = ExactResume(), {}
+    callback.on_save_checkpoint(trainer(world_size=2), module, checkpoint)
+    saved = checkpoint["callbacks"][callback.state_key]
+    assert len(saved["metrics_of_ranks"]) == 2 and saved["metrics_of_ranks"][1] is of_rank_one
+    assert saved["metrics"]["acc"]["states"]["correct"].item() == 1  # rank zero's
+    monkeypatch.undo()  # resumed without a process group
+    resumed, fresh = ExactResume(), Module()
+    resumed.on_load_checkpoint(trainer(), fresh, checkpoint)
+    resumed.on_train_start(trainer(world_size=1), fresh)  # resumed on one process: rank zero's count goes on
+    assert fresh.acc.compute().item() == 0.25
+
+
 def test_the_rows_logged_after_the_checkpoint_go_and_what_came_before_is_flushed_once(tmp_path):
     logger = RunCSVLogger(tmp_path)
     logger.log_metrics({"train/loss": 0.5}, step=3)

@@ -27,6 +27,9 @@ def test_agreement_is_due_at_steps_that_log_and_at_an_epochs_last_batch():
     # Step 4 logs; its second batch (gradient accumulation: no new step) does not agree again.
     assert due == [False, False, False, True, False, False, True]
     assert agreement.due_in_training(trainer(9, last_batch=True))
+    late = Agreement(trainer(int("1000")))
+    # Step numbers as a long fit counts them: past CPython's cached small ints, each a new object.
+    assert [late.due_in_training(trainer(int(step))) for step in ("1001", "1002", "1003", "1004", "1004")] == [False, False, False, True, False]
 
 
 @pytest.mark.parametrize(("slowest_fits", "every"), [(10, 8), (4, 4), (3, 3), (0, 1)])
@@ -72,6 +75,22 @@ def test_requeue_says_whether_scontrol_requeued_the_job(returncode, stderr, said
     monkeypatch.setattr(signals.subprocess, "run", scontrol)
     signals.requeue_slurm_job()
     assert capsys.readouterr().err.strip() == said
+
+
+@pytest.mark.parametrize(("error", "said"), [
+    (FileNotFoundError(2, "No such file or directory", "scontrol"), "[Errno 2] No such file or directory: 'scontrol'"),
+    (subprocess.TimeoutExpired(["scontrol", "requeue", "123"], 60), "Command '['scontrol', 'requeue', '123']' timed out after 60 seconds"),
+])
+def test_a_requeue_that_cannot_run_scontrol_says_why_and_the_stop_goes_on(error, said, monkeypatch, capsys):
+    monkeypatch.setenv("SLURM_JOB_ID", "123")
+    monkeypatch.delenv("SLURM_ARRAY_TASK_ID", raising=False)
+
+    def scontrol(command, **_):  # faked: no SLURM here (tests/cluster/ requeues on a real one)
+        raise error
+
+    monkeypatch.setattr(signals.subprocess, "run", scontrol)
+    signals.requeue_slurm_job()
+    assert capsys.readouterr().err.strip() == f"lit-dl: could not requeue SLURM job 123: {said}"
 
 
 def test_a_ctrl_c_before_any_fit_is_a_first_one_and_setup_forgets_the_last_fits_stop(monkeypatch):
@@ -341,3 +360,59 @@ def test_the_stop_waits_for_a_validation_that_follows_and_test_batches_stop_at_o
     assert checked == [5, 5]
     callback.on_test_batch_end(stand_in, None, None, None, 0)
     assert checked == [5, 5, 5]
+
+
+@pytest.mark.parametrize(("every", "validated_epochs"), [(None, [0, 1, 2, 3, 4, 5]), (1, [0, 1, 2, 3, 4, 5]), (2, [1, 3, 5]), (3, [2, 5])])
+def test_an_epochs_last_batch_is_followed_by_validation_only_in_the_epochs_that_validate(every, validated_epochs):
+    """check_val_every_n_epoch=N validates after epochs N-1, 2N-1, ...: only there must a stop wait for the validation."""
+    stand_in = trainer(last_batch=True)
+    stand_in.enable_validation, stand_in.check_val_every_n_epoch = True, every
+    followed = []
+    for epoch in range(6):
+        stand_in.current_epoch = epoch
+        if signals._validation_follows(stand_in, batch_idx=9):
+            followed.append(epoch)
+    assert followed == validated_epochs
+    stand_in.enable_validation = False  # no validation loader, or limit_val_batches=0
+    assert not signals._validation_follows(stand_in, batch_idx=9)
+
+
+def test_an_agreement_made_before_training_starts_as_one_at_step_zero_that_logs_every_step():
+    """StopOnSignal holds one before its fit starts (a test alone under DDP agrees with it)."""
+    made_early, at_step_zero = Agreement(), Agreement(trainer(0, log_every=1))
+    assert (made_early.unit, made_early.every_steps) == (1, 1)
+    steps = (0, 1, 1, 2)  # step 0's batch makes no step; the second batch of step 1 (accumulation) does not agree again
+    due = [made_early.due_in_training(trainer(step)) for step in steps]
+    assert due == [at_step_zero.due_in_training(trainer(step)) for step in steps] == [False, True, False, True]
+
+
+def test_under_ddp_the_fits_start_turns_off_lightnings_per_step_stop_broadcast(monkeypatch):
+    """The ranks agree on a stop at StopOnSignal's own points; Lightning's broadcast at every step would only cost."""
+    monkeypatch.setattr(StopOnSignal, "_install", lambda self: None)
+    skipped = []
+    monkeypatch.setattr(signals, "skip_per_step_stop_broadcast", skipped.append)
+    for world_size in (1, 2):
+        stand_in = trainer(step=3, world_size=world_size)
+        callback = StopOnSignal()
+        callback.on_train_start(stand_in, None)
+        assert callback._agreement._step_seen == 3
+    assert skipped == [stand_in]
+
+
+def test_a_fit_outside_the_main_thread_installs_no_handlers():
+    """Python lets only the main thread set signal handlers (a notebook's or a service's worker thread may fit)."""
+    import threading
+
+    callback, failed = StopOnSignal(), []
+
+    def install():
+        try:
+            callback._install()
+        except ValueError as error:
+            failed.append(error)
+
+    before = {signum: signal.getsignal(signum) for signum in signals.STOP_SIGNALS}
+    thread = threading.Thread(target=install)
+    thread.start()
+    thread.join()
+    assert failed == [] and callback._previous == {} and {signum: signal.getsignal(signum) for signum in signals.STOP_SIGNALS} == before
