@@ -103,7 +103,7 @@ def test_vs_with_a_group_of_one_run_says_welch_needs_two(lit_dl, seeded_runs):
                                          "more in each (more seeds: lit-dl sweep --seeds K)")
 
 
-def test_the_monitor_named_by_metric_keeps_its_direction_in_groups(lit_dl, seeded_runs):
+def test_the_monitor_named_by_metric_keeps_its_direction_in_groups_and_mode_min_outranks_it(lit_dl, seeded_runs):
     # Faked: the runs' checkpoint says mode max for val/loss (a hand-made record; no recipe does this).
     for config_file in seeded_runs.glob("version_*/config.yaml"):
         config = yaml.safe_load(config_file.read_text())
@@ -111,6 +111,11 @@ def test_the_monitor_named_by_metric_keeps_its_direction_in_groups(lit_dl, seede
     named = lit_dl("compare", seeded_runs, "--group", "--metric", "val/loss", "--format", "csv")
     assert named == lit_dl("compare", seeded_runs, "--group", "--format", "csv")
     assert named[1].splitlines()[1].startswith("1,max_lr=0.1,3,0.61 ± ")  # the highest val/loss, as the checkpoint's mode says
+    # --mode min outranks the checkpoint's mode: each run's lowest val/loss, the lowest mean first.
+    code, out, err = lit_dl("compare", seeded_runs, "--group", "--mode", "min", "--format", "csv")
+    assert code == 0, err
+    lines = out.strip().splitlines()
+    assert lines[1].startswith("1,max_lr=0.01,3,0.31 ± ") and lines[2].startswith("2,max_lr=0.1,3,0.41 ± ")
 
 
 def test_group_bands_skip_a_group_that_never_logged_the_metric_and_none_logged_is_one_line(seeded_runs, tmp_path):

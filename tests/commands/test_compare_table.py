@@ -130,6 +130,21 @@ def test_narrow_tables_give_up_the_least_wanted_columns_first():
     assert [compare._priority(c, monitor) for c in columns] == [0, 0, 0, 1, 2, 4, 3]
 
 
+@pytest.mark.parametrize(("left_out", "named"), [
+    (1, "1 more column(s) not shown: m1; "),
+    (3, "3 more column(s) not shown: m1, m2, m3; "),
+    (4, "4 more column(s) not shown: m1, m2, m3, m4; "),
+    (5, "5 more column(s) not shown: m1, m2, m3, m4, ...; "),
+    (7, "7 more column(s) not shown: m1, m2, m3, m4, ...; "),
+])
+def test_columns_left_out_are_named_up_to_four_and_more_end_in_dots(left_out, named, capsys):
+    columns = [Column("run", "run", ["exp/version_0"])] + [Column(f"m{i}", f"m{i} (best)", [0.5], False, True) for i in range(1, left_out + 1)]
+    compare.print_table(columns, [0], width=15)  # room for the run column alone
+    out = capsys.readouterr().out
+    assert "m1" not in out.split("more column(s)")[0]  # only the run column is drawn
+    assert named + "pick with --columns, all with --format csv" in " ".join(out.split())  # rich may break the line at spaces
+
+
 def test_headers_break_after_slashes_underscores_and_dots_and_at_spaces():
     assert compare._header_pieces("val/loss (best)") == ["val/", "loss", "(best)"]
     assert compare._header_pieces("test/f1_macro") == ["test/", "f1_", "macro"]

@@ -3,6 +3,7 @@ cluster runs in tests/cluster, pytest -m slurm)."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 from pathlib import Path
 from types import SimpleNamespace
@@ -125,6 +126,19 @@ def test_the_wait_ends_when_squeue_lists_nothing_and_outlasts_a_busy_controller(
     monkeypatch.setattr(slurm.time, "sleep", lambda seconds: None)
     slurm.wait("5")
     assert len(asked) == 4 and asked[0] == ["squeue", "-h", "-j", "5", "-o", "%i"]
+
+
+def test_the_wait_reads_what_a_real_squeue_executable_prints(tmp_path, monkeypatch):
+    # Faked: a stand-in squeue script first on PATH (the real SLURM cluster runs in the -m slurm
+    # tests); unlike a faked subprocess.run, its output reaches wait only if wait captures it.
+    # It lists the array's task on its first call and nothing on its second.
+    squeue = tmp_path / "squeue"
+    squeue.write_text('#!/bin/sh\necho "$@" >> "$0.calls"\n'
+                      '[ "$(wc -l < "$0.calls")" -eq 1 ] && echo 7_0\nexit 0\n')
+    squeue.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{tmp_path}:{os.environ['PATH']}")
+    slurm.wait("7", poll_seconds=0)
+    assert (tmp_path / "squeue.calls").read_text().splitlines() == ["-h -j 7 -o %i"] * 2
 
 
 def test_the_wait_gives_up_after_squeue_failed_so_many_times_in_a_row(monkeypatch):

@@ -4,7 +4,9 @@
 from __future__ import annotations
 
 import fcntl
+import io
 import os
+import sys
 
 import optuna
 import pytest
@@ -157,15 +159,27 @@ def test_the_queue_lock_is_exclusive_while_held(tmp_path):
         assert os.waitstatus_to_exitcode(os.waitpid(child, 0)[1]) == 0
 
 
-def test_a_resume_queues_again_the_dead_workers_trials_and_the_failed_ones_and_says_so(tmp_path, capsys):
+class FlushedStdout(io.StringIO):
+    """A stdout that keeps what had been written at its last flush: what a log file shared with
+    the trials' worker processes would hold by then."""
+
+    flushed = ""
+
+    def flush(self) -> None:
+        self.flushed = self.getvalue()
+
+
+def test_a_resume_queues_again_the_dead_workers_trials_and_the_failed_ones_and_says_so_before_they_run(tmp_path, monkeypatch):
     from lit_dl.commands import sweep
 
     record, created = new_record(tmp_path, slots=4)
     done, orphaned, failed = (study.take(created, record, "ghost") for _ in range(3))  # "ghost" holds no lock: a dead worker
     created.tell(done, 0.9)
     study.fail_and_retry(created, failed, "bad lr", retry=False)
+    monkeypatch.setattr(sys, "stdout", FlushedStdout())
     sweep._prepare_resume(record)
-    assert capsys.readouterr().out == f"resuming {record}: 1 interrupted and 1 failed trial(s) queued again; 3 to run\n"
+    # Flushed before the trials start: their workers write to the same stdout, after this line.
+    assert sys.stdout.flushed == f"resuming {record}: 1 interrupted and 1 failed trial(s) queued again; 3 to run\n"
     loaded, _ = study.load(record)
     assert [study.status(t) for t in study.latest_attempts(loaded)] == ["completed", "pending", "pending", "pending"]
     assert orphaned.number != study.latest_attempts(loaded)[1].number

@@ -308,3 +308,19 @@ def test_a_metrics_csv_without_results_json_is_a_broken_record(tmp_path):
     (tmp_path / "metrics.csv").write_text("step,train/loss\n1,0.5\n")
     assert _status(paths, {}) == ["results.json is missing beside metrics.csv"]
     assert _status(paths, {"status": "completed"}) == []
+
+
+@pytest.mark.parametrize(("record", "problems"), [
+    (None, ["results.json is missing beside metrics.csv"]),
+    ({"status": "aborted", "epochs": 5}, ["results.json has status 'aborted'; expected one of "
+                                          "running, completed, interrupted, failed, diverged, pruned"]),
+])
+def test_a_run_without_a_known_status_is_checked_up_to_its_last_validation(tmp_path, record, problems):
+    # Hand-built: no results.json, or one with a status lit-dl never writes ("aborted" sorts before
+    # "completed"): either is named in one line, and the epochs are checked as a run that stopped
+    # (up to its last validation, epoch 1), not as one that completed its 5 epochs.
+    (tmp_path / "metrics.csv").write_text("epoch,step,val/loss\n0,9,0.5\n1,19,0.4\n")
+    if record is not None:
+        (tmp_path / "results.json").write_text(json.dumps(record))
+        (tmp_path / "config.yaml").write_text("trainer:\n  max_epochs: 5\n")
+    assert check_record(tmp_path) == problems

@@ -55,3 +55,8 @@ def test_flip_tta_on_non_images_is_a_user_error():
     task = Classifier(MLP((6,), 2), num_outputs=2, tta_flip=True)
     with pytest.raises(UserError, match="tta_flip"):
         task.logits((torch.randn(3, 6),), "val")
+    # Inputs of more dimensions than images (video clips, volumes) are not images either; this net takes them.
+    clips = Classifier(torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(2 * 3 * 4 * 4, 2)), num_outputs=2, tta_flip=True)
+    for stage in ("val", "test"):
+        with pytest.raises(UserError, match=r"tta_flip.*shape \[3, 2, 3, 4, 4\]"):
+            clips.logits((torch.randn(3, 2, 3, 4, 4),), stage)

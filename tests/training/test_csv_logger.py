@@ -44,6 +44,23 @@ def test_a_new_column_rewrites_the_file_with_every_row_kept(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["metrics.csv"]  # no temporary file left
 
 
+def test_rows_without_a_column_of_the_header_are_appended_and_only_a_new_column_rewrites(tmp_path):
+    """A training row lacks the validation columns: appended to the file as it is (a rewrite on
+    each save would cost a copy of the whole file each time); a new column replaces the file."""
+    path = tmp_path / "metrics.csv"
+    metrics = MetricsFile(tmp_path)
+    metrics.log_metrics({"train/loss": 0.5, "val/acc": 0.75, "epoch": 0}, step=1)
+    metrics.save()
+    before, inode = path.read_bytes(), path.stat().st_ino
+    metrics.log_metrics({"train/loss": 0.25, "epoch": 1}, step=2)
+    metrics.save()
+    assert path.stat().st_ino == inode and path.read_bytes() == before + b"1,2,0.25,\r\n"
+    metrics.log_metrics({"test/acc": 0.5}, step=2)
+    metrics.save()
+    assert path.stat().st_ino != inode  # written beside it and renamed over it
+    assert read(path)[0] == ["epoch", "step", "test/acc", "train/loss", "val/acc"]
+
+
 def test_a_resumed_run_appends_under_the_header_on_disk_and_drops_what_it_will_log_again(tmp_path):
     (tmp_path / "metrics.csv").write_text("epoch,step,train/loss\n0,4,0.5\n0,9,0.4\n1,14,0.3\n,,0.2\n1,19,0.")
     metrics = MetricsFile(tmp_path)
