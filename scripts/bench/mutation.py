@@ -540,7 +540,8 @@ def measure(state: Path, sample: int = SAMPLE, tests: tuple[str, ...] = ("tests"
                  "score": scores(results, population)["all"]["score"], "sample": len(results) // len(PACKAGES),
                  "held_out": [first_held_out, held_out["score"]] if held_out["tested"] and first_held_out else None})
     write_state(saved, known, {**previous, **{r["key"]: r for r in results}}, runs, seed)
-    return {"machine": machine(), "tiny": tiny, "seed": seed, "held_out_from": first_held_out, "sample": sample, "test_budget_s": budget_s,
+    return {"machine": machine(), "tiny": tiny, "seed": seed, "held_out_from": first_held_out, "fresh": seed not in WRITTEN_AGAINST,
+            "sample": sample, "test_budget_s": budget_s,
             "cosmic_ray": _version("cosmic-ray"), "coverage": _version("coverage"), "population": population,
             "coverage_runs": known.get("collections", []), "baseline_tests": _baseline(known["tests"]),
             "mutants": results, "named": named, "equivalent": EQUIVALENT, "scores": scores(results, population),
@@ -676,11 +677,20 @@ def _held_out_from(result: dict[str, Any]) -> int:
     return result.get("held_out_from", held_out_from(result.get("seed", SEED)))
 
 
+def _fresh(result: dict[str, Any]) -> bool:
+    """Whether no test had been written against the sample when it was measured (results written
+    before this was recorded: seeds not in WRITTEN_AGAINST then, that is every one of them)."""
+    return result.get("fresh", True)
+
+
 def goals(result: dict[str, Any]) -> list[tuple[str, str, str, str]]:
     overall, held_out, named = result["scores"]["all"], result["held_out_scores"]["all"], result["named"]
     first = _held_out_from(result)
     sample = (f"a sample of {result['sample']} mutants per package" if first else
-              f"a fresh sample of {result['sample']} mutants per package (seed {result.get('seed', SEED)}: no test was written against it)")
+              f"a fresh sample of {result['sample']} mutants per package (seed {result.get('seed', SEED)}: no test was written against it)"
+              if _fresh(result) else
+              f"a sample of {result['sample']} mutants per package (seed {result.get('seed', SEED)}, whose survivors had got tests: "
+              "not a fair estimate)")
     rows = [(f"Mutation score, lit_dl/{{{','.join(PACKAGES)}}}: {sample}", f">= {GOAL * 100:.0f}%",
              _percent(overall["score"], overall["interval"]), met(overall["score"] >= GOAL))]
     if held_out["tested"] and first:
@@ -701,6 +711,9 @@ def _held_out_text(result: dict[str, Any]) -> list[str]:
     """What part of the sample is held out (no test written against it), and its score when that
     is only a part."""
     first, seed = _held_out_from(result), result.get("seed", SEED)
+    if not first and not _fresh(result):
+        return [f"Tests were written against the survivors of seed {seed}'s sample after its fresh measurement, before this run: "
+                "its score here is not a fair estimate of the suite's strength; a seed nobody wrote tests against is.", ""]
     if not first:
         against = [s for s in WRITTEN_AGAINST if s != seed]
         return [f"The sample was drawn with seed {seed}, not with the seed{'s' if len(against) > 1 else ''} "
@@ -716,6 +729,8 @@ def _verdict(result: dict[str, Any]) -> list[str]:
     """Whether the goal is met, judged by the held-out part (the whole sample for a fresh seed)."""
     held_out, first = result["held_out_scores"]["all"], _held_out_from(result)
     if not held_out["tested"]:
+        return []
+    if not first and not _fresh(result):
         return []
     if not first:
         reached = "is met" if held_out["score"] >= GOAL else "is not met"

@@ -64,6 +64,18 @@ def test_a_fresh_seeds_whole_sample_is_the_held_out_part_and_says_so():
     assert "is met by this held-out sample (90.0%)" in text
 
 
+def test_a_seed_whose_survivors_got_tests_is_not_called_fresh_or_held_out():
+    from scripts.bench import mutation
+
+    assert 23 in mutation.WRITTEN_AGAINST
+    again = {**_result(23, 0, 1.0), "fresh": False}  # measured again after its survivors got tests
+    rows = mutation.goals(again)
+    assert rows[0][0].endswith("(seed 23, whose survivors had got tests: not a fair estimate)")
+    text = " ".join(mutation._held_out_text(again) + mutation._verdict(again))
+    assert "not a fair estimate" in text and "held out" not in text and "is met" not in text
+    assert mutation._fresh(_result(21, 0, 0.9))  # a result written before `fresh` was recorded was measured fresh
+
+
 def test_the_default_seeds_sample_keeps_its_held_out_ranks():
     from scripts.bench import mutation
 
