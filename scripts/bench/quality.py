@@ -370,7 +370,9 @@ def report(results: dict[str, Any]) -> str:
             "met" if row["accurate"] else "**not met**", "met" if row["fast"] else "**not met**",
         ]
         lines.append("| " + " | ".join(cells) + " |")
-    lines += ["", f"The plain loop: {results['plain_epochs']} epochs; the recipes' own epoch budgets are in their headers.", ""]
+    lines += ["", f"The plain loop: {results['plain_epochs']} epochs; the recipes' own epoch budgets are in their headers.",
+              "", "What a change of method would do to the regression, and cost elsewhere: `small_data.md` "
+              "(`scripts/bench/small_data.py`).", ""]
     return "\n".join(lines)
 
 
