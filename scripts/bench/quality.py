@@ -78,6 +78,7 @@ SMALL_TEST_SET_SPLITS = 10
 GOAL_TIME_RATIO = 1.2
 GOAL_MINUTES = 20.0
 PLAIN_EPOCHS = 40
+PLAIN_BATCH = 64
 # The checkout's own lit_dl, whatever is installed. One thread per process for both learners: the
 # nets are small, and two threads on two shared cores spin against other processes (the plain
 # digits loop took 7 s on one thread and 190 s on two at a load average of 10).
@@ -97,11 +98,34 @@ def plain_loop(
     """A researcher's own short PyTorch loop; its test metric (accuracy, or MSE in the target's units)."""
     import numpy as np
     import torch
-    from torch import nn
 
     torch.manual_seed(seed)
     start = time.perf_counter()
-    data = np.load(path)
+    t = plain_data(np.load(path), scaling, shape)
+    net = plain_net(net_kind, t["x"].shape[1:], t["outputs"])
+    loss_fn = plain_loss(t)
+    optimizer, schedule = plain_optimizer(net, len(t["x"]), epochs)
+    for _ in range(epochs):
+        net.train()
+        for batch in torch.randperm(len(t["x"])).split(PLAIN_BATCH):
+            optimizer.zero_grad()
+            loss_fn(net(t["x"][batch]), t["y"][batch]).backward()
+            optimizer.step()
+            schedule.step()
+    net.eval()
+    with torch.no_grad():
+        output = net(t["x_test"])
+    train_s = time.perf_counter() - start
+    metric, value = plain_metric(t, output)
+    return {metric: value, "train_s": train_s}
+
+
+def plain_data(data: Any, scaling: str = "feature", shape: tuple[int, ...] | None = None) -> dict[str, Any]:
+    """The plain loop's tensors from a split's arrays: inputs divided by the training set's largest
+    absolute value ("max") or standardised per column ("feature"), regression targets standardised
+    (`y_mean`, `y_std` map outputs back), `outputs` the net's output width."""
+    import torch
+
     x_train, x_test = torch.tensor(data["x_train"]).float(), torch.tensor(data["x_test"]).float()
     if scaling == "max":
         x_train, x_test = x_train / x_train.abs().max(), x_test / x_train.abs().max()
@@ -113,27 +137,33 @@ def plain_loop(
     classes = data["y_train"].dtype.kind in "iu"
     y_train, y_test = torch.tensor(data["y_train"]), torch.tensor(data["y_test"])
     y_mean, y_std = (0.0, 1.0) if classes else (y_train.mean(), y_train.std())
-    y_train = y_train if classes else ((y_train - y_mean) / y_std).unsqueeze(1)
-    outputs = int(y_train.max()) + 1 if classes else 1
-    net = plain_net(net_kind, x_train.shape[1:], outputs)
-    loss_fn = nn.CrossEntropyLoss() if classes else nn.MSELoss()
-    steps = (len(x_train) + 63) // 64
+    return {
+        "x": x_train, "y": y_train if classes else ((y_train - y_mean) / y_std).unsqueeze(1), "x_test": x_test,
+        "y_test": y_test, "classes": classes, "y_mean": y_mean, "y_std": y_std,
+        "outputs": int(y_train.max()) + 1 if classes else 1,
+    }
+
+
+def plain_loss(t: dict[str, Any]):
+    from torch import nn
+
+    return nn.CrossEntropyLoss() if t["classes"] else nn.MSELoss()
+
+
+def plain_optimizer(net, examples: int, epochs: int):
+    """The plain loop's AdamW and its one-cycle schedule over `epochs` epochs of `examples` in batches."""
+    import torch
+
     optimizer = torch.optim.AdamW(net.parameters(), lr=1e-3, weight_decay=1e-2)
-    schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=3e-3, total_steps=epochs * steps)
-    for _ in range(epochs):
-        net.train()
-        for batch in torch.randperm(len(x_train)).split(64):
-            optimizer.zero_grad()
-            loss_fn(net(x_train[batch]), y_train[batch]).backward()
-            optimizer.step()
-            schedule.step()
-    net.eval()
-    with torch.no_grad():
-        output = net(x_test)
-    train_s = time.perf_counter() - start
-    if classes:
-        return {"acc": (output.argmax(1) == y_test).float().mean().item(), "train_s": train_s}
-    return {"mse": ((output.squeeze(1) * y_std + y_mean - y_test) ** 2).mean().item(), "train_s": train_s}
+    steps = epochs * ((examples + PLAIN_BATCH - 1) // PLAIN_BATCH)
+    return optimizer, torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=3e-3, total_steps=steps)
+
+
+def plain_metric(t: dict[str, Any], output) -> tuple[str, float]:
+    """("acc", the fraction right) for classes, ("mse", in the target's units) for regression."""
+    if t["classes"]:
+        return "acc", (output.argmax(1) == t["y_test"]).float().mean().item()
+    return "mse", ((output.squeeze(1) * t["y_std"] + t["y_mean"] - t["y_test"]) ** 2).mean().item()
 
 
 def plain_net(kind: str, shape: tuple[int, ...], outputs: int):

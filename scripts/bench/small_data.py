@@ -48,7 +48,9 @@ if __package__ in (None, ""):  # run as a file: make `scripts.bench` importable 
     sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from scripts.bench.common import REPO  # noqa: E402
-from scripts.bench.quality import machine, plain_net  # noqa: E402
+from scripts.bench.quality import (  # noqa: E402
+    PLAIN_BATCH, machine, plain_data, plain_loss, plain_metric, plain_net, plain_optimizer,
+)
 
 sys.path.insert(0, str(REPO / "scripts"))
 import make_sklearn_arrays  # noqa: E402
@@ -70,34 +72,20 @@ def load(name: str, seed: int) -> dict[str, np.ndarray]:
     return make_sklearn_arrays.split(*make_sklearn_arrays.load(name), seed)
 
 
-def tensors(data: dict[str, np.ndarray]) -> dict[str, Any]:
-    """The plain loop's inputs: columns standardised on the training split, regression targets too."""
-    x_train, x_test = torch.tensor(data["x_train"]).float(), torch.tensor(data["x_test"]).float()
-    mean, std = x_train.mean(0), x_train.std(0).clamp_min(1e-6)
-    classes = data["y_train"].dtype.kind in "iu"
-    y_train, y_test = torch.tensor(data["y_train"]), torch.tensor(data["y_test"])
-    y_mean, y_std = (0.0, 1.0) if classes else (y_train.mean(), y_train.std())
-    return {
-        "x": (x_train - mean) / std, "y": y_train if classes else ((y_train - y_mean) / y_std).unsqueeze(1),
-        "x_test": (x_test - mean) / std, "y_test": y_test, "classes": classes, "y_mean": y_mean, "y_std": y_std,
-    }
-
-
 def train(t: dict[str, Any], rows: torch.Tensor, seed: int, epochs: int, stop: int | None = None,
           watch: torch.Tensor | None = None) -> dict[str, Any]:
     """The plain loop on the training rows `rows`: the final net, its EMAs, and (given the rows to
     `watch`) the epoch and weights with the lowest loss on them."""
     torch.manual_seed(seed)
     x, y = t["x"][rows], t["y"][rows]
-    net = plain_net("mlp", tuple(x.shape[1:]), int(t["y"].max()) + 1 if t["classes"] else 1)
+    net = plain_net("mlp", tuple(x.shape[1:]), t["outputs"])
     averages = {d: AveragedModel(net, multi_avg_fn=get_ema_multi_avg_fn(d), use_buffers=True) for d in EMA_DECAYS}
-    loss_fn = loss_function(t)
-    optimizer = torch.optim.AdamW(net.parameters(), lr=1e-3, weight_decay=1e-2)
-    schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=3e-3, total_steps=epochs * ((len(x) + 63) // 64))
+    loss_fn = plain_loss(t)
+    optimizer, schedule = plain_optimizer(net, len(x), epochs)
     best = {"loss": float("inf"), "epoch": epochs, "state": None}
     for epoch in range(1, (stop or epochs) + 1):
         net.train()
-        for batch in torch.randperm(len(x)).split(64):
+        for batch in torch.randperm(len(x)).split(PLAIN_BATCH):
             optimizer.zero_grad()
             loss_fn(net(x[batch]), y[batch]).backward()
             optimizer.step()
@@ -111,29 +99,23 @@ def train(t: dict[str, Any], rows: torch.Tensor, seed: int, epochs: int, stop: i
     return {"net": net, "averages": averages, "best": best}
 
 
-def loss_function(t: dict[str, Any]) -> nn.Module:
-    return nn.CrossEntropyLoss() if t["classes"] else nn.MSELoss()
-
-
 def rows_loss(t: dict[str, Any], net: nn.Module, rows: torch.Tensor) -> float:
     """The training loss of `net` (in eval mode) on some of the training rows."""
     net.eval()
     with torch.no_grad():
-        return loss_function(t)(net(t["x"][rows]), t["y"][rows]).item()
+        return plain_loss(t)(net(t["x"][rows]), t["y"][rows]).item()
 
 
 def score(t: dict[str, Any], net: nn.Module) -> float:
     """Test accuracy in % or test MSE in the target's units."""
     net.eval()
     with torch.no_grad():
-        output = net(t["x_test"])
-    if t["classes"]:
-        return (output.argmax(1) == t["y_test"]).float().mean().item() * 100
-    return ((output.squeeze(1) * t["y_std"] + t["y_mean"] - t["y_test"]) ** 2).mean().item()
+        metric, value = plain_metric(t, net(t["x_test"]))
+    return value * 100 if metric == "acc" else value
 
 
 def one_split(name: str, seed: int, epochs: int) -> dict[str, float]:
-    t = tensors(load(name, seed))
+    t = plain_data(load(name, seed))
     everything = torch.arange(len(t["x"]))
     plain = train(t, everything, seed, epochs)
     result = {"plain": score(t, plain["net"])}
