@@ -37,6 +37,7 @@ from lit_dl.training.checkpoint_io import check_checkpoint
 from lit_dl.training.checkpoints import CHECKPOINT_DEFAULTS, RunCheckpoint, fit_outcome, scalars
 from lit_dl.training.defaults import RunDefaults
 from lit_dl.training.monitors import monitored_metrics
+from lit_dl.training.process_group import has_process_group, leave_process_group
 from lit_dl.training.signals import ended_fit
 from lit_dl.training.speed import restore_cuda_check, skip_unused_hooks
 from lit_dl.training.tracking import finish_fit
@@ -67,6 +68,8 @@ class LitDLCLI(*(extension.CLISteps for extension in EXTENSIONS.values()), Light
             # of a fit's set-up. `lit-dl --help` (no command first) still builds them all.
             self.subcommands = lambda: {command: LitDLCLI.subcommands()[command]}  # type: ignore[method-assign]
             arguments["parser_kwargs"] = {k: v for k, v in arguments["parser_kwargs"].items() if k not in _OTHER[command]}
+        # A group that existed before (lit-dl called from the caller's own distributed program) is theirs.
+        leaves_its_group = run and not has_process_group()
         try:
             super().__init__(args=args, run=run, **arguments)
         except BaseException as error:
@@ -76,6 +79,9 @@ class LitDLCLI(*(extension.CLISteps for extension in EXTENSIONS.values()), Light
             self.console.drop()
             if self.session is not None:
                 self.session.close()
+            if leaves_its_group:
+                with ctrl_c_ignored():
+                    leave_process_group()
 
     @staticmethod
     def subcommands() -> dict[str, set[str]]:

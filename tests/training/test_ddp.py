@@ -5,12 +5,15 @@ from __future__ import annotations
 import csv
 import json
 import signal
+import subprocess
+import sys
 
 import pytest
 import torch
 
-from tests.helpers.paths import EXPERIMENTS, QUICKSTART
-from tests.training.test_resume import callback, lit_dl_process
+from tests.helpers import exit_probe
+from tests.helpers.paths import EXPERIMENTS, QUICKSTART, REPO
+from tests.training.test_resume import callback, environment, lit_dl_process
 
 
 def callback_in_helpers(class_name: str, **init_args: str) -> list[str]:
@@ -110,3 +113,24 @@ def test_sigterm_to_every_rank_in_the_test_after_fit_stops_it_and_the_resume_fin
     assert resumed.returncode == 0, resumed.stderr
     record = json.loads((run_dir / "results.json").read_text())
     assert record["status"] == "completed" and set(record["test"]) >= {"test/loss", "test/acc"}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("stop", [None, "validation"])
+def test_every_rank_leaves_its_process_group_and_exits_with_the_runs_code(stop, tmp_path):
+    """Under a launcher that watches every rank (torchrun here, srun on a cluster): each rank ends
+    with the run's exit code, having left its process group before Python's finalization."""
+    stopping = callback("SignalOneRank", rank=1, during=stop) if stop else []
+    args = ["fit", "--config", QUICKSTART, *CPU_DDP, "--trainer.default_root_dir", tmp_path / "runs", *SMALL, *stopping]
+
+    launched = subprocess.run(
+        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
+         exit_probe.__file__, *map(str, args)],
+        cwd=REPO, env=environment(EXIT_PROBE_DIR=str(tmp_path)), capture_output=True, text=True, timeout=300,
+    )
+
+    expected = 128 + signal.SIGTERM if stop else 0
+    assert exit_probe.read(tmp_path, 2) == [{"code": expected, "group_open": False}] * 2, launched.stderr
+    assert launched.returncode == (1 if stop else 0), launched.stderr  # torchrun's own code for a failed rank
+    status = json.loads((tmp_path / "runs" / "quickstart" / "version_0" / "results.json").read_text())["status"]
+    assert status == ("interrupted" if stop else "completed")
