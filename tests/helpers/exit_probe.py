@@ -11,7 +11,6 @@ from __future__ import annotations
 import atexit
 import json
 import os
-import sys
 from pathlib import Path
 
 ended: dict[str, object] = {}

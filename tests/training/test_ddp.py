@@ -132,5 +132,6 @@ def test_every_rank_leaves_its_process_group_and_exits_with_the_runs_code(stop, 
     expected = 128 + signal.SIGTERM if stop else 0
     assert exit_probe.read(tmp_path, 2) == [{"code": expected, "group_open": False}] * 2, launched.stderr
     assert launched.returncode == (1 if stop else 0), launched.stderr  # torchrun's own code for a failed rank
-    status = json.loads((tmp_path / "runs" / "quickstart" / "version_0" / "results.json").read_text())["status"]
-    assert status == ("interrupted" if stop else "completed")
+    run_dir = tmp_path / "runs" / "quickstart" / "version_0"
+    assert json.loads((run_dir / "results.json").read_text())["status"] == ("interrupted" if stop else "completed")
+    assert lit_dl_process("check", run_dir).returncode == 0
