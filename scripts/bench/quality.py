@@ -482,8 +482,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     (out / "quality.json").write_text(json.dumps(results, indent=2) + "\n")
-    (out / "quality.md").write_text(report(results))
-    print(report(results))
+    text = report(results)
+    (out / "quality.md").write_text(text)
+    print(text)
     return results
 
 

@@ -198,8 +198,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     (out / "small_data.json").write_text(json.dumps(result, indent=2) + "\n")
-    (out / "small_data.md").write_text(report(result))
-    print(report(result))
+    text = report(result)
+    (out / "small_data.md").write_text(text)
+    print(text)
     return result
 
 
